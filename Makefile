@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh clone (Python 3.11, no GPU needed):
+#   make demo   the main job
+#   make test   the tests (what CI runs)
+# Both create or reuse the git-ignored .venv in this folder.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test extension clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, on its own: the pinned CPU build, so nothing pulls a CUDA build in.
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[engine,test]"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) tools/extension.py build --output-dir dist
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+extension: setup
+	$(PY) tools/extension.py build --output-dir dist
+
+clean:
+	rm -rf dist build .pytest_cache

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Operators (``bpy.ops.dhandles.*``). Each module lists its classes in ``CLASSES`` and may define
+``register_extra()`` / ``unregister_extra()`` for menus and properties. Add a module by appending it to
+``MODULES``."""
+
+import bpy
+
+from . import check_engine
+
+MODULES = (check_engine,)
+
+
+def register():
+    for module in MODULES:
+        for cls in module.CLASSES:
+            bpy.utils.register_class(cls)
+        if hasattr(module, "register_extra"):
+            module.register_extra()
+
+
+def unregister():
+    for module in reversed(MODULES):
+        if hasattr(module, "unregister_extra"):
+            module.unregister_extra()
+        for cls in reversed(module.CLASSES):
+            bpy.utils.unregister_class(cls)

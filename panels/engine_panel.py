@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The engine panel: which Python runs the engine and whether it works."""
+
+import bpy
+
+from .. import preferences
+
+CATEGORY = "Diffusion Handles"
+
+
+class DHANDLES_PT_engine(bpy.types.Panel):
+    bl_label = "Engine"
+    bl_idname = "DHANDLES_PT_engine"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+    bl_order = 100
+
+    def draw(self, context):
+        layout = self.layout
+        python = preferences.resolve_engine_python(preferences.get(context))
+        layout.label(text=python, icon="CONSOLE")
+        status = context.window_manager.dhandles_engine_status
+        if status:
+            layout.label(text=status, icon="INFO")
+        layout.operator("dhandles.check_engine", icon="CHECKMARK")
+
+
+CLASSES = (DHANDLES_PT_engine,)

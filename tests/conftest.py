@@ -1,0 +1,72 @@
+"""Shared test set-up.
+
+Environment first: bpy reads BLENDER_USER_RESOURCES when it is imported, and the engine must never reach the
+network, so both are set before any test module imports either.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_USER_RESOURCES = tempfile.mkdtemp(prefix="dhandles-blender-user-")
+os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="dhandles-hf-home-"))
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PHOTOGEN = REPO_ROOT.parent / "shared" / "photogen"
+ADDON_PACKAGE = "diffusion_handles"
+
+
+def addon_import_dir() -> Path:
+    """A folder holding a link named like the extension to the repository root, so that the add-on imports as
+    the package ``diffusion_handles`` (a clone's folder name can be anything)."""
+    folder = Path(tempfile.mkdtemp(prefix="dhandles-addon-"))
+    (folder / ADDON_PACKAGE).symlink_to(REPO_ROOT, target_is_directory=True)
+    return folder
+
+
+def subprocess_env(**extra: str) -> dict:
+    """Environment for child processes of tests: offline, a private Blender user folder, the repo importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def photogen() -> Path:
+    if not PHOTOGEN.is_dir():
+        pytest.skip(f"photogen samples not found at {PHOTOGEN} (expected ../shared/photogen beside the repo)")
+    return PHOTOGEN
+
+
+@pytest.fixture(scope="session")
+def addon():
+    """The add-on imported as ``diffusion_handles`` and registered once for the whole session, in this process's
+    bpy. Tests that change the scene should start from ``bpy.ops.wm.read_factory_settings(use_empty=True)``."""
+    folder = addon_import_dir()
+    sys.path.insert(0, str(folder))
+    import importlib
+
+    module = importlib.import_module(ADDON_PACKAGE)
+    module.register()
+    yield module
+    module.unregister()
+    sys.path.remove(str(folder))
+
+
+@pytest.fixture
+def python_executable() -> str:
+    return sys.executable
