@@ -1,0 +1,33 @@
+"""``python -m engine serve``: the long-lived engine Blender (or any script) drives over stdin/stdout.
+
+Speaks the JSON-lines protocol of ``docs/protocol.md``: one message per line on stdin, one per line on stdout,
+logs on stderr. Runs until ``shutdown`` or the end of stdin.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+
+NAME = "serve"
+HELP = "Run the long-lived engine process that Blender drives: JSON-line protocol on stdin/stdout."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--heartbeat", type=float, default=1.0, metavar="SECONDS",
+                        help="how often to tell the client the engine is alive (default 1)")
+
+
+def run(args) -> int:
+    from ..message_writer import claim_stdout
+    from ..server import Server
+
+    writer = claim_stdout()
+    lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=None)
+    code = Server(lines, writer.emit, heartbeat=max(0.05, args.heartbeat)).serve()
+    sys.stderr.flush()
+    if any(t.name == "engine-worker" and t.is_alive() for t in threading.enumerate()):
+        os._exit(code)  # a job ignored its cancel; do not let interpreter shutdown wait on it
+    return code

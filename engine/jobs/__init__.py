@@ -1,0 +1,117 @@
+"""Engine jobs: the units of work a client asks the engine for (``docs/protocol.md`` lists them).
+
+A job is a module ``engine/jobs/<name>.py`` defining ``NAME`` (equal to the module name) and
+``run(params: dict, ctx: JobContext) -> dict``. Jobs are discovered from this folder, never listed centrally.
+Params and results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
+written under ``ctx.workdir``. Job modules import torch and friends inside ``run`` (or in helper modules), so that
+listing jobs stays cheap.
+
+Errors a user can act on are raised as ``JobError(code, message)``: the message is shown in Blender's panel as is,
+so it says what happened and what to do. ``ctx.check_cancelled()`` between steps raises ``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+from pathlib import Path
+
+
+class JobError(Exception):
+    """A failure the user can understand and act on; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+class Cancelled(JobError):
+    """The client asked to cancel the job; raised by ``JobContext.check_cancelled``."""
+
+    def __init__(self, message: str = "The job was cancelled."):
+        super().__init__("cancelled", message)
+
+
+def job_names() -> list[str]:
+    """Names of the jobs in this folder, without importing them."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+
+
+def load_job(name: str):
+    """The job module called ``name``; ``JobError('unknown_job')`` when there is none."""
+    if not isinstance(name, str) or name not in job_names():
+        raise JobError("unknown_job", f"The engine has no job called {name!r}. Jobs: {', '.join(job_names())}.")
+    module = importlib.import_module(f"{__name__}.{name}")
+    if getattr(module, "NAME", None) != name or not callable(getattr(module, "run", None)):
+        raise JobError("internal_error", f"engine/jobs/{name}.py must define NAME = {name!r} and run(params, ctx).")
+    return module
+
+
+class JobContext:
+    """What a running job may use: progress reports, cancellation, a scratch folder and the model cache."""
+
+    def __init__(self, job_id: str, workdir: Path, emit, cancel_event: threading.Event | None = None):
+        self.job_id = job_id
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._emit = emit
+        self._cancel_event = cancel_event or threading.Event()
+        self._thumbnails = 0
+
+    @property
+    def models(self):
+        """The engine-wide model cache (``engine/model_cache.py``): models stay loaded between jobs."""
+        from .. import model_cache
+
+        return model_cache
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise ``Cancelled`` if the client asked to cancel; call it between steps (at least once a second)."""
+        if self._cancel_event.is_set():
+            raise Cancelled()
+
+    def progress(self, stage: str, step: int | None = None, total: int | None = None, thumbnail=None,
+                 message: str | None = None) -> None:
+        """Report progress. ``thumbnail``: a path to a small PNG, or an image (HxWx3 array in [0, 1] or uint8,
+        or a PIL image) that is saved as one under the workdir."""
+        from .. import protocol
+
+        if thumbnail is not None and not isinstance(thumbnail, (str, Path)):
+            thumbnail = self._save_thumbnail(thumbnail)
+        self._emit(protocol.progress(self.job_id, str(stage), step, total,
+                                     None if thumbnail is None else str(thumbnail), message))
+
+    def _save_thumbnail(self, image, size: int = 128) -> str:
+        import numpy as np
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            array = np.asarray(image)
+            if array.dtype != np.uint8:
+                array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            image = Image.fromarray(array)
+        image = image.copy()
+        image.thumbnail((size, size))
+        self._thumbnails += 1
+        path = self.workdir / f"thumbnail_{self._thumbnails:03d}.png"
+        image.save(path)
+        return str(path)
+
+
+def require_file(params: dict, key: str, what: str = "file") -> Path:
+    """The existing file named by ``params[key]``, or a ``JobError`` telling the user which file is missing."""
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise JobError("bad_params", f"The job needs the path of the {what} in parameter {key!r}.")
+    path = Path(value)
+    if not path.is_file():
+        raise JobError("file_not_found", f"The {what} '{path}' does not exist. Check that the file is still there "
+                       "or import the photo again.")
+    return path
