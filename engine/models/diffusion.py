@@ -1,0 +1,150 @@
+"""The depth-conditioned Stable Diffusion 2 components as one bundle: UNet (5 input channels: 4 latent + depth),
+VAE, CLIP text encoder and tokenizer, DDIM scheduler, plus where and in which precision they run.
+
+``load_diffusion("sd2-depth")`` (the default), a hub id, a local folder in the diffusers layout (``unet/``,
+``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``) or ``"tiny"``. ``bundle.save(folder)`` writes that
+layout with safetensors, so a saved folder loads back. Low-memory fallbacks (``engine.device.LOW_MEMORY_LEVELS``)
+are applied with ``bundle.enable_low_memory()``; with offloading on, ``bundle.using(module)`` moves a model to the
+accelerator only while it works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import hub
+from .registry import resolve
+
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass
+class DiffusionModels:
+    name: str
+    source: str
+    unet: object
+    vae: object
+    text_encoder: object
+    tokenizer: object
+    scheduler: object
+    device: object = None
+    dtype: object = None
+    low_memory: list = field(default_factory=list)
+
+    @property
+    def offloaded(self) -> bool:
+        return "CPU offload of idle models" in self.low_memory
+
+    def to(self, device, dtype) -> "DiffusionModels":
+        import torch
+
+        self.device, self.dtype = torch.device(device), dtype
+        for module in (self.unet, self.vae, self.text_encoder):
+            if next(module.parameters()).dtype != dtype:
+                module.to(dtype=dtype)
+            module.to(device="cpu" if self.offloaded else self.device)
+            module.requires_grad_(False)  # guidance differentiates w.r.t. latents only: no weight gradients
+        if self.device.type == "cuda":
+            self.unet.to(memory_format=torch.channels_last)
+        return self
+
+    @contextlib.contextmanager
+    def using(self, *modules):
+        """Have ``modules`` on the accelerator inside the block (a no-op unless idle models are offloaded)."""
+        if not self.offloaded:
+            yield
+            return
+        for module in modules:
+            module.to(self.device)
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.to("cpu")
+            from ..device import free_memory
+
+            free_memory()
+
+    def enable_low_memory(self) -> str | None:
+        """Apply the next low-memory fallback; returns its name, or None when all are already on."""
+        from ..device import LOW_MEMORY_LEVELS
+
+        if len(self.low_memory) >= len(LOW_MEMORY_LEVELS):
+            return None
+        level = LOW_MEMORY_LEVELS[len(self.low_memory)]
+        if level == "attention slicing":
+            self.unet.set_attention_slice("auto")
+        elif level == "VAE tiling":
+            self.vae.enable_tiling()
+            self.vae.enable_slicing()
+        else:
+            self.low_memory.append(level)
+            self.to(self.device, self.dtype)
+            return level
+        self.low_memory.append(level)
+        return level
+
+    def identity(self) -> str:
+        """A short stable id of these weights' origin and architecture, for cache keys."""
+        digest = hashlib.sha256()
+        digest.update(self.source.encode())
+        digest.update(json.dumps(dict(self.unet.config), sort_keys=True, default=str).encode())
+        folder = Path(self.source)
+        if folder.is_dir():  # a local folder can change under the same path: key on the weights' size and time
+            for weights in sorted(folder.glob("*/*.safetensors")):
+                stat = weights.stat()
+                digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return f"{self.name}@{digest.hexdigest()[:12]}"
+
+    def save(self, folder) -> Path:
+        folder = Path(folder)
+        for name in COMPONENTS:
+            component = getattr(self, name)
+            if name in ("unet", "vae", "text_encoder"):
+                component.save_pretrained(folder / name, safe_serialization=True)
+            else:
+                component.save_pretrained(folder / name)
+        (folder / "model_index.json").write_text(json.dumps({
+            "_class_name": "StableDiffusionDepth2ImgPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"]}, indent=1))
+        return folder
+
+
+def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> DiffusionModels:
+    """Load the SD2-depth bundle (see module docstring) onto ``device`` in ``dtype`` (defaults: engine.device
+    policy). Raises ``ModelMissingError`` naming the model when weights are not available."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from ..device import pick_device, pick_dtype
+
+    name, source = resolve(name_or_path, "diffusion")
+    device = pick_device(device if device is None else str(device))
+    dtype = dtype if dtype is not None else pick_dtype(device)
+    if source == "tiny":
+        from .tiny import build_tiny_diffusion
+
+        parts = build_tiny_diffusion()
+    else:
+        what = "depth-conditioned diffusion model"
+        parts = {
+            "unet": hub.load(UNet2DConditionModel, source, what, subfolder="unet"),
+            "vae": hub.load(AutoencoderKL, source, what, subfolder="vae"),
+            "text_encoder": hub.load(CLIPTextModel, source, what, subfolder="text_encoder"),
+            "tokenizer": hub.load(CLIPTokenizer, source, what, subfolder="tokenizer", safetensors=False),
+            "scheduler": hub.load(DDIMScheduler, source, what, subfolder="scheduler", safetensors=False),
+        }
+        source = hub.locate(source)
+        if parts["unet"].config.in_channels != 5:
+            raise ValueError(f"'{name}' is not depth-conditioned: its UNet takes {parts['unet'].config.in_channels} "
+                             "input channels, Diffusion Handles needs 5 (4 latent + depth), as in SD2-depth.")
+    # DDIM as Diffusion Handles uses it: deterministic (eta 0), no clipping, alpha_0 of the first trained step
+    parts["scheduler"] = DDIMScheduler.from_config(parts["scheduler"].config, clip_sample=False,
+                                                   set_alpha_to_one=False)
+    bundle = DiffusionModels(name=name, source=source, **parts)
+    return bundle.to(device, dtype)

@@ -1,0 +1,55 @@
+"""Named model presets, so users and tests say ``sd2-depth`` or ``tiny`` instead of hub ids.
+
+A preset is either a Hugging Face hub id (also resolvable to a local folder, see ``engine.models.hub``) or
+``tiny``: the same architectures built from small configs with seeded random weights, for tests and plumbing
+checks only. ``tiny`` is never used unless asked for by name; a missing real model is an error, not a fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    kind: str  # "diffusion", "depth", "segmentation", "inpainting"
+    source: str  # hub id, or "tiny"
+    description: str
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("sd2-depth", "diffusion", "stabilityai/stable-diffusion-2-depth",
+           "Stable Diffusion 2 depth-conditioned (UNet with 5 input channels), the model of Diffusion Handles"),
+    Preset("tiny", "diffusion", "tiny", "SD2-depth architecture from small configs, seeded random weights (tests)"),
+    Preset("depth-anything-metric-indoor", "depth", "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+           "Depth Anything V2 small, metric depth in metres, indoor scenes"),
+    Preset("depth-anything-metric-outdoor", "depth", "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf",
+           "Depth Anything V2 small, metric depth in metres, outdoor scenes"),
+    Preset("zoedepth", "depth", "Intel/zoedepth-nyu-kitti", "ZoeDepth (the official Diffusion Handles estimator)"),
+    Preset("tiny-depth", "depth", "tiny", "Depth Anything architecture, small config, seeded random weights (tests)"),
+    Preset("clipseg", "segmentation", "CIDAS/clipseg-rd64-refined", "CLIPSeg: a foreground mask from a text prompt"),
+    Preset("tiny-segmentation", "segmentation", "tiny", "CLIPSeg architecture, small config, random weights"),
+    Preset("sd2-inpainting", "inpainting", "stabilityai/stable-diffusion-2-inpainting",
+           "Stable Diffusion 2 inpainting, for completing the background behind a moved object"),
+    Preset("tiny-inpainting", "inpainting", "tiny", "SD inpainting architecture, small config, random weights"),
+]}
+
+DEFAULTS = {"diffusion": "sd2-depth", "depth": "depth-anything-metric-indoor", "segmentation": "clipseg",
+            "inpainting": "sd2-inpainting"}
+
+
+def resolve(name_or_path: str | None, kind: str) -> tuple[str, str]:
+    """(display name, source) for a preset name, a hub id or a local folder; ``None`` gives the kind's default."""
+    name = name_or_path or DEFAULTS[kind]
+    preset = PRESETS.get(name)
+    if preset is not None:
+        if preset.kind != kind:
+            raise ValueError(f"'{name}' is a {preset.kind} model, not a {kind} model. "
+                             f"{kind.capitalize()} presets: {', '.join(names(kind))}.")
+        return preset.name, preset.source
+    return name, name
+
+
+def names(kind: str) -> list[str]:
+    return [p.name for p in PRESETS.values() if p.kind == kind]
