@@ -75,6 +75,7 @@ class EngineClient:
         self._pending: list[dict] = []
         self._last_heard = 0.0
         self._eof_seen = False
+        self._readers: list[threading.Thread] = []
 
     # Process lifetime.
 
@@ -122,10 +123,13 @@ class EngineClient:
         self._stderr.clear()
         self.hello = None
         self.starts += 1
-        threading.Thread(target=self._read_stdout, args=(proc, self._messages), daemon=True,
-                         name="engine-client-stdout").start()
-        threading.Thread(target=self._read_stderr, args=(proc,), daemon=True,
-                         name="engine-client-stderr").start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, args=(proc, self._messages), daemon=True,
+                             name="engine-client-stdout"),
+            threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="engine-client-stderr"),
+        ]
+        for reader in self._readers:
+            reader.start()
         self.hello = self._wait_for_hello(proc)
         self._last_heard = time.monotonic()
         return self.hello
@@ -178,7 +182,8 @@ class EngineClient:
                 pass
             if self._wait_exit(proc, timeout) is None:
                 self._kill()
-        self._drain()
+        self._join_readers()  # the engine's last messages may still be in the pipes
+        self._pending.extend(self._drain())
         for job in list(self._active):
             self._finish(job, EngineError("engine_released", "The engine was released before the job ended."
                                           ).as_message(job))
@@ -235,7 +240,7 @@ class EngineClient:
             self._collect_crash()
         elif self._proc is not None and self._active and time.monotonic() - self._last_heard > self.hang_timeout:
             self._kill()
-            self._drain()
+            self._pending.extend(self._drain())
             for job in list(self._active):
                 self._finish(job, protocol.error(job, "engine_hung", f"The engine did not respond for "
                                                  f"{self.hang_timeout:.0f} s and was stopped. The next job starts "
@@ -351,7 +356,7 @@ class EngineClient:
         if code is None and proc is not None:
             self._kill()
             code = proc.returncode
-        time.sleep(0.05)  # let the stderr reader catch the last lines (the traceback, if any)
+        self._join_readers()  # the last messages and stderr lines (the traceback, if any)
         self._pending.extend(self._drain())
         for job, info in list(self._active.items()):
             self._finish(job, protocol.error(job, "engine_crashed", f"The engine stopped ({describe_exit(code)}) "
@@ -365,6 +370,11 @@ class EngineClient:
             self._pending.extend(self.poll())
             time.sleep(0.02)
         self._pending = [m for m in self._pending if m.get("job") != job]
+
+    def _join_readers(self, timeout: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout
+        for reader in self._readers:
+            reader.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @staticmethod
     def _wait_exit(proc, timeout: float):
