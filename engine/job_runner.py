@@ -61,6 +61,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
         model_cache.clear()  # whatever was cached may be what filled the memory; the next job reloads
         return ("out_of_memory", "The engine ran out of memory. Use a smaller image or fewer steps, or close other "
                 "programs using the GPU, then try again. Cached models were freed.", detail)
+    if type(exc).__name__ == "ModelMissingError":  # engine.models: its message already says how to get the model
+        return "missing_weights", str(exc), detail
     if isinstance(exc, ModuleNotFoundError):
         missing = exc.name or str(exc)
         return ("engine_missing_packages", f"The engine's Python ({sys.executable}) lacks the package "

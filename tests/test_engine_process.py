@@ -240,6 +240,9 @@ def test_python_without_the_engine_packages(repo_root, tmp_path):
     (ModuleNotFoundError("No module named 'diffusers'", name="diffusers"), "engine_missing_packages"),
     (OSError("stabilityai/stable-diffusion-2-depth does not appear to have a file named config.json"),
      "missing_weights"),
+    (__import__("engine.models", fromlist=["ModelMissingError"]).ModelMissingError(
+        "stabilityai/stable-diffusion-2-depth", "depth-conditioned diffusion model", "offline and not cached"),
+     "missing_weights"),
     (FileNotFoundError(2, "No such file or directory", "/photos/gone.png"), "file_not_found"),
     (ZeroDivisionError("division by zero"), "internal_error"),
 ])
