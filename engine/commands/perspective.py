@@ -1,0 +1,66 @@
+"""``python -m engine perspective``: how well an image agrees with vanishing points, as one JSON object.
+
+Prints the length-weighted share of LSD line segments within 1, 2 and 5 degrees of the direction to some
+vanishing point, the median error, the segment count, and, given a pixel-aligned reference, the perspective loss
+of Upadhyay et al. VPs are pixels (u right, v down, integer coordinates at pixel centres); a far-away VP is fine,
+and X,Y,0 is a direction at infinity.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+NAME = "perspective"
+HELP = "Score an image's straight edges against vanishing points (JSON: inlier shares, median error, loss)."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--image", required=True, help="the image to score (PNG, JPEG...)")
+    parser.add_argument("--vp", action="append", default=[], metavar="X,Y[,W]",
+                        help="a vanishing point in pixels (repeat for each); X,Y,0 is a direction at infinity")
+    parser.add_argument("--vps", metavar="JSON", help="a vps.json file (key 'vps': rows [x, y, w]), e.g. from a "
+                        "perspective dataset; adds to --vp")
+    parser.add_argument("--reference", help="a pixel-aligned reference image: adds the reference 'loss'")
+    parser.add_argument("--min-length", type=float, default=None,
+                        help="ignore LSD segments shorter than this many pixels (default 10)")
+
+
+def load_image(path: str):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), np.float32) / 255.0
+
+
+def read_vps(args) -> list:
+    from ..perspective.vanishing import parse_vp
+
+    vps = [parse_vp(text) for text in args.vp]
+    if args.vps:
+        data = json.loads(Path(args.vps).read_text())
+        vps += [parse_vp(",".join(str(c) for c in row)) for row in data["vps"]]
+    return vps
+
+
+def run(args) -> int:
+    from ..perspective.metric import DEFAULT_MIN_LENGTH, perspective_report
+
+    try:
+        vps = read_vps(args)
+        if not vps:
+            raise ValueError("give at least one vanishing point with --vp X,Y or --vps FILE")
+        image = load_image(args.image)
+        reference = load_image(args.reference) if args.reference else None
+    except (OSError, ValueError, KeyError) as error:
+        print(f"perspective: {error}", file=sys.stderr)
+        return 2
+    if reference is not None and reference.shape != image.shape:
+        print(f"perspective: the reference is {reference.shape[1]}x{reference.shape[0]} but the image is "
+              f"{image.shape[1]}x{image.shape[0]}; give a pixel-aligned reference of the same size", file=sys.stderr)
+        return 2
+    min_length = DEFAULT_MIN_LENGTH if args.min_length is None else args.min_length
+    print(json.dumps(perspective_report(image, vps, reference, min_length)))
+    return 0

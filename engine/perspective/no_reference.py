@@ -1,0 +1,60 @@
+"""A perspective loss that needs no pixel-aligned reference: edges should point at some vanishing point.
+
+At each pixel the edge runs perpendicular to the Sobel gradient g. Its misalignment with the direction r to a
+vanishing point (from the pixel towards a finite VP, or the direction of a VP at infinity) is
+sin^2 = (g . r)^2 / |g|^2, 0 when the edge points at the VP. Each pixel takes its best VP (the smallest
+misalignment), and the loss is the gradient-magnitude-weighted mean of that over the image, so strong edges count
+and flat regions, whose gradient direction is noise, barely do. It lies in [0, 1] and does not change when the
+contrast does. A scene also has edges that converge to none of the given VPs (curves, other directions), so the
+loss of a correct image is not 0; it is lower than with wrong VPs, and lowering it straightens edges towards them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .image_gradients import image_gradients
+from .sweep import as_homogeneous
+
+
+def directions_to_vps(vps, batch_size: int, height: int, width: int, device=None, dtype=torch.float32):
+    """(BxKxHxWx2 unit directions from each pixel centre (integer coordinates) to each VP, BxK usable mask)."""
+    homogeneous, usable = as_homogeneous(vps, batch_size)
+    homogeneous = homogeneous.to(device=device, dtype=torch.float32)  # enough even 1e9 px away; MPS has no float64
+    v = torch.arange(height, device=device, dtype=torch.float32)
+    u = torch.arange(width, device=device, dtype=torch.float32)
+    pixels = torch.stack(torch.meshgrid(u, v, indexing="xy"), dim=-1)  # HxWx2 (u, v)
+    xy, w = homogeneous[..., None, None, :2], homogeneous[..., None, None, 2:]
+    # Homogeneous difference: vp - w * pixel is the direction to a finite VP and the VP's own direction at w = 0.
+    rays = xy - w * pixels
+    rays = rays / rays.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return rays.to(dtype), usable.to(device)
+
+
+def vp_consistency_loss(images: torch.Tensor, vps, weights: torch.Tensor | None = None, eps: float = 1e-6,
+                        reduction: str = "mean") -> torch.Tensor:
+    """Gradient-weighted misalignment of the edges of BxCxHxW ``images`` with their nearest vanishing point.
+
+    ``vps`` as for ``perspective_loss``. ``weights`` (Bx1xHxW, optional) restricts the loss to a region, e.g.
+    the background. An image without a usable VP contributes 0.
+    """
+    B, _, H, W = images.shape
+    gradients = image_gradients(images)  # Bx2xHxW
+    rays, usable = directions_to_vps(vps, B, H, W, images.device, images.dtype)  # BxKxHxWx2
+    g = gradients.permute(0, 2, 3, 1).unsqueeze(1)  # Bx1xHxWx2
+    squared = g.square().sum(dim=-1)  # Bx1xHxW
+    misalignment = (g * rays).sum(dim=-1).square() / (squared + eps)  # BxKxHxW, sin^2 of the angle
+    misalignment = torch.where(usable.view(B, -1, 1, 1), misalignment, torch.ones_like(misalignment))
+    best = misalignment.min(dim=1).values  # BxHxW
+    magnitude = (squared.squeeze(1) + eps).sqrt()
+    if weights is not None:
+        magnitude = magnitude * weights.to(magnitude.dtype).view(B, H, W)
+    per_image = (magnitude * best).sum(dim=(1, 2)) / magnitude.sum(dim=(1, 2)).clamp_min(eps)
+    per_image = per_image * usable.any(dim=1).to(per_image.dtype)
+    if reduction == "none":
+        return per_image
+    if reduction == "mean":
+        return per_image.mean()
+    if reduction == "sum":
+        return per_image.sum()
+    raise ValueError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'none'")

@@ -1,0 +1,96 @@
+"""The LSD metric and the no-reference loss: right vanishing points score far better than perturbed ones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.perspective.metric import perspective_report, segment_errors_deg, vp_agreement
+from engine.perspective.no_reference import vp_consistency_loss
+from perspective_drawing import draw_room, perturb_vps
+
+W, H = 320, 240
+
+
+@pytest.fixture(scope="module")
+def room():
+    return draw_room(width=W, height=H)
+
+
+def as_batch(image):
+    return torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+
+
+def test_segment_error_is_the_angle_to_the_nearest_vp():
+    segments = np.array([[0.0, 0.0, 10.0, 0.0], [5.0, 5.0, 5.0, 25.0]])
+    errors = segment_errors_deg(segments, [(105.0, 0.0), (5.0 + 20.0 * np.tan(np.radians(3.0)), 35.0)])
+    assert errors[0] == pytest.approx(0.0, abs=1e-9)
+    assert errors[1] == pytest.approx(np.degrees(np.arctan(20 * np.tan(np.radians(3.0)) / 20.0)), abs=1e-6)
+    at_infinity = segment_errors_deg(segments, [(0.0, 1.0, 0.0)])
+    assert at_infinity == pytest.approx([90.0, 0.0], abs=1e-9)
+
+
+def test_right_vps_score_far_better_than_perturbed_ones(room):
+    image, vps = room
+    right = vp_agreement(image, vps)
+    wrong = vp_agreement(image, perturb_vps(vps, W, H, fraction=0.08))
+    assert right["segments"] > 100
+    assert right["inlier_share_1deg"] > 0.6 and right["inlier_share_2deg"] > 0.85
+    assert right["inlier_share_1deg"] > 1.8 * wrong["inlier_share_1deg"]
+    assert right["median_error_deg"] < 0.6 and wrong["median_error_deg"] > 2.5 * right["median_error_deg"]
+
+
+def test_no_reference_loss_prefers_the_right_vps(room):
+    image, vps = room
+    batch = as_batch(image)
+    right = float(vp_consistency_loss(batch, vps))
+    wrong = float(vp_consistency_loss(batch, perturb_vps(vps, W, H, fraction=0.2)))
+    assert wrong > 1.4 * right, (right, wrong)
+    # Contrast does not change it; gradients reach the image.
+    assert float(vp_consistency_loss(0.5 * batch + 0.2, vps)) == pytest.approx(right, rel=1e-2)
+    x = batch.clone().requires_grad_(True)
+    vp_consistency_loss(x, vps).backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+
+
+def test_a_level_camera_has_its_vertical_vp_at_infinity():
+    image, vps = draw_room(width=W, height=H, pitch=0.0)
+    assert vps[2, 2] == 0.0 and abs(vps[2, 0]) < 1e-9  # vertical lines stay vertical
+    right = vp_agreement(image, vps)
+    tilted = vps.copy()
+    tilted[2, :2] = [np.sin(np.radians(4.0)), np.cos(np.radians(4.0))]
+    assert right["inlier_share_2deg"] > 0.85
+    assert right["inlier_share_2deg"] > vp_agreement(image, tilted)["inlier_share_2deg"] + 0.2
+    # The no-reference loss grows with the square of the angle: it needs a larger error to stand out of clutter.
+    tilted[2, :2] = [np.sin(np.radians(10.0)), np.cos(np.radians(10.0))]
+    batch = as_batch(image)
+    assert float(vp_consistency_loss(batch, tilted)) > 1.3 * float(vp_consistency_loss(batch, vps))
+
+
+def test_report_adds_the_loss_only_with_a_reference(room):
+    image, vps = room
+    assert "loss" not in perspective_report(image, vps)
+    assert perspective_report(image, vps, reference=image)["loss"] == 0.0
+
+
+def test_cli_prints_one_json_object(room, tmp_path):
+    image, vps = room
+    path = tmp_path / "room.png"
+    cv2.imwrite(str(path), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    args = [sys.executable, "-m", "engine", "perspective", "--image", str(path), "--reference", str(path)]
+    for x, y, w in vps:
+        args.append(f"--vp={x / w},{y / w}")
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) >= {"inlier_share_1deg", "inlier_share_2deg", "inlier_share_5deg", "median_error_deg", "loss"}
+    assert report["inlier_share_2deg"] > 0.85 and report["loss"] == 0.0
+    bad = subprocess.run([sys.executable, "-m", "engine", "perspective", "--image", str(tmp_path / "missing.png"),
+                          "--vp", "1,2"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "missing.png" in bad.stderr
