@@ -1,0 +1,34 @@
+"""Geometry engine: lift a photo to 3D through its depth, move objects, reproject (dense correspondences), fill the
+background depth, and turn depth into the disparity the diffusion model wants.
+
+Frames and conventions: see frames.py and camera.py (engine frame = OpenCV: +X right, +Y down, +Z forward).
+camera, frames and transforms are numpy-only (Blender's Python can import them); the rest needs torch/scipy and
+is imported lazily on first use, so `from engine.geometry import Camera` stays light.
+"""
+from __future__ import annotations
+
+import importlib
+
+from . import frames
+from .camera import Camera
+from .errors import GeometryError
+from .transforms import make_transform, object_centroid, official_edit_to_matrix, rotation_matrix
+
+_LAZY = {
+    "lift": "lifting", "project": "lifting", "unproject": "lifting",
+    "reproject": "reprojection", "Reprojection": "reprojection",
+    "fill_depth_hole": "depth_fill", "dilate": "depth_fill",
+    "normalised_disparity": "disparity", "resample_to_grid": "disparity", "disparity_bounds": "disparity",
+    "read_sample": "io", "read_depth_exr": "io", "write_depth_exr": "io", "read_mask": "io",
+}
+
+__all__ = ["Camera", "GeometryError", "frames", "make_transform", "object_centroid", "official_edit_to_matrix",
+           "rotation_matrix", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,73 @@
+"""An object's depth as a watertight surface of per-pixel quads, ready to move and rasterise.
+
+Each masked pixel becomes a quad whose corners sit at the pixel's corners (u +- 0.5, v +- 0.5), so at rest the
+quads tile exactly the mask (a pixel's footprint), and magnified they still tile the object with no holes.
+A corner's depth is the mean INVERSE depth of the masked pixels sharing that corner that are continuous with the
+quad's own pixel (1/z is affine across a plane in the image, so planes stay exactly planar). Neighbours across a
+depth discontinuity are left out, which splits the surface there instead of stretching a "rubber sheet" across it.
+Every quad is two triangles, (TL, TR, BR) and (TL, BR, BL); triangle t belongs to pixel t // 2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .camera import Camera
+from .lifting import unproject
+
+# the 8 neighbours, in this order, and which of them share each corner (TL, TR, BR, BL) with the pixel
+_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+_CORNER_NEIGHBOURS = ((0, 1, 3), (1, 2, 4), (4, 6, 7), (3, 5, 6))
+CORNER_DXY = ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))  # (du, dv) of TL, TR, BR, BL
+TRIANGLE_CORNERS = ((0, 1, 2), (0, 2, 3))  # corner ids of the quad's two triangles
+
+
+@dataclass
+class PixelQuads:
+    pix_x: torch.Tensor      # N int64 source column of each quad's pixel
+    pix_y: torch.Tensor      # N int64 source row
+    corner_u: torch.Tensor   # N x 4 source image coordinates of the corners
+    corner_v: torch.Tensor   # N x 4
+    corner_z: torch.Tensor   # N x 4 source z-depth of the corners
+    points: torch.Tensor     # N x 4 x 3 engine-frame corner points
+
+    def __len__(self) -> int:
+        return int(self.pix_x.numel())
+
+
+def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, camera: Camera,
+                      discontinuity: float = 0.05) -> PixelQuads:
+    """Quads for the pixels of `mask` (HxW bool) on `depth` (HxW, > 0).
+
+    discontinuity: neighbours whose depths differ by more than this fraction of the nearer one are not joined.
+    """
+    H, W = depth.shape
+    dev = depth.device
+    inv = 1.0 / depth
+    flat = torch.nonzero(mask.reshape(-1)).squeeze(1)
+    pix_y = torch.div(flat, W, rounding_mode="floor")
+    pix_x = flat - pix_y * W
+    # neighbours via a 1-pixel padded copy, so border pixels need no special case (the pad is outside the mask)
+    inv_pad = F.pad(inv[None, None], (1, 1, 1, 1), value=1.0)[0, 0].reshape(-1)
+    m_pad = F.pad(mask[None, None].to(torch.uint8), (1, 1, 1, 1), value=0)[0, 0].reshape(-1).bool()
+    Wp = W + 2
+    centre = (pix_y + 1) * Wp + (pix_x + 1)
+    offs = torch.tensor([dy * Wp + dx for dy, dx in _OFFSETS], device=dev)
+    nb = centre[:, None] + offs[None, :]                     # N x 8
+    i_n = inv_pad[nb]
+    i_p = inv_pad[centre][:, None]
+    # continuous when the farther depth is at most (1 + discontinuity) times the nearer one
+    joined = m_pad[nb] & (torch.maximum(i_n, i_p) <= (1.0 + discontinuity) * torch.minimum(i_n, i_p))
+    w = joined.to(inv.dtype)
+    sel = torch.zeros(8, 4, device=dev, dtype=inv.dtype)
+    for c, members in enumerate(_CORNER_NEIGHBOURS):
+        sel[list(members), c] = 1.0
+    corner_inv = (i_p + (w * i_n) @ sel) / (1.0 + w @ sel)   # N x 4
+    corner_z = 1.0 / corner_inv
+    dxy = torch.tensor(CORNER_DXY, device=dev, dtype=inv.dtype)
+    corner_u = pix_x.to(inv.dtype)[:, None] + dxy[None, :, 0]
+    corner_v = pix_y.to(inv.dtype)[:, None] + dxy[None, :, 1]
+    points = unproject(corner_u, corner_v, corner_z, camera)
+    return PixelQuads(pix_x, pix_y, corner_u, corner_v, corner_z, points)
