@@ -1,0 +1,253 @@
+"""Read and validate the files of one imported photo (photo, depth, mask, background, background depth).
+
+Shared by the ``scene`` and ``preview`` jobs, so an import and every later preview see the same arrays and refuse
+bad files with the same messages. Every failure is a ``JobError`` whose message says which file is wrong and what
+to do. numpy, PIL and OpenEXR only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import JobError, require_file
+
+DEFAULT_FOV_DEG = 55.0
+DEPTH_PNG_UNITS_PER_METRE = 1000.0  # 16-bit PNG depth is stored in millimetres (the common Kinect/NYU convention)
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
+_EXIF_IFD = 0x8769
+_FOCAL_35MM = 41989
+
+
+@dataclass
+class PhotoInputs:
+    photo: np.ndarray              # HxWx3 uint8 RGB
+    depth: np.ndarray              # HxW float32 metric z-depth, > 0 and finite
+    mask: np.ndarray               # HxW bool, the object
+    background: np.ndarray | None  # HxWx3 uint8, the photo without the object
+    background_depth: np.ndarray | None  # HxW float32
+
+    @property
+    def height(self) -> int:
+        return int(self.photo.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.photo.shape[1])
+
+
+def optional_path(params: dict, key: str, what: str) -> Path | None:
+    """``params[key]`` as an existing file, or None when it is absent or empty."""
+    if not params.get(key):
+        return None
+    return require_file(params, key, what)
+
+
+def load(params: dict) -> PhotoInputs:
+    """Read ``photo``, ``depth``, ``mask`` (required) and ``bg``, ``bg_depth`` (optional) from ``params``."""
+    photo = read_rgb(require_file(params, "photo", "photo"), "photo")
+    height, width = photo.shape[:2]
+    depth = read_depth(require_file(params, "depth", "depth map"))
+    check_size(depth, (height, width), "depth map")
+    check_depth(depth, "depth map")
+    mask = read_mask(require_file(params, "mask", "mask"))
+    check_size(mask, (height, width), "mask")
+    if not mask.any():
+        raise JobError("empty_mask", "The mask selects no pixels. Paint the object white (or load a mask where the "
+                       "object is white on black) and import again.")
+    if mask.all():
+        raise JobError("full_mask", "The mask covers the whole photo, so there is no background. Paint only the "
+                       "object white and import again.")
+    background = background_depth = None
+    bg_path = optional_path(params, "bg", "background image")
+    if bg_path is not None:
+        background = read_rgb(bg_path, "background image")
+        check_size(background, (height, width), "background image")
+    bg_depth_path = optional_path(params, "bg_depth", "background depth map")
+    if bg_depth_path is not None:
+        background_depth = read_depth(bg_depth_path)
+        check_size(background_depth, (height, width), "background depth map")
+        check_depth(background_depth, "background depth map")
+    return PhotoInputs(photo, depth, mask, background, background_depth)
+
+
+def read_rgb(path: Path, what: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit or float greyscale: scale to 8 bits
+                values = np.asarray(image, dtype=np.float64)
+                top = values.max() or 1.0
+                grey = (values / top * 255.0 + 0.5).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError) as error:
+        raise JobError("bad_image", f"The {what} '{path}' is not an image Blender's importer can read ({error}). "
+                       "Use a PNG, JPEG or TIFF file.") from None
+
+
+def read_depth(path: Path) -> np.ndarray:
+    """Metric z-depth from an EXR (first of Y, Z, R, depth, or the only channel), an NPY, or a 16-bit PNG in mm."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".exr":
+            depth = _read_exr(path)
+        elif suffix == ".npy":
+            depth = np.load(path, allow_pickle=False)
+            if depth.ndim == 3 and depth.shape[-1] == 1:
+                depth = depth[..., 0]
+        elif suffix in (".png", ".tif", ".tiff"):
+            depth = _read_depth_image(path)
+        else:
+            raise JobError("bad_depth", f"The depth map '{path}' has an unknown type '{suffix}'. Use an EXR, an NPY "
+                           "or a 16-bit PNG (millimetres).")
+    except JobError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise JobError("bad_depth", f"The depth map '{path}' could not be read ({type(error).__name__}: {error}). "
+                       "Use an EXR, an NPY or a 16-bit PNG (millimetres).") from None
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+        raise JobError("bad_depth", f"The depth map '{path}' must hold one number per pixel (HxW), not an array "
+                       f"of shape {depth.shape} and type {depth.dtype}.")
+    return depth.astype(np.float32)
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        channels = exr.channels()
+        if len(channels) == 1:
+            return next(iter(channels.values())).pixels
+        for name in ("Y", "Z", "R", "depth", "Depth", "V"):
+            if name in channels:
+                return channels[name].pixels
+        for name, channel in channels.items():
+            if channel.pixels.ndim == 3:  # interleaved RGB(A): the first component
+                return channel.pixels[..., 0]
+    raise JobError("bad_depth", f"The EXR '{path}' has no depth channel (looked for Y, Z, R, depth; it has "
+                   f"{', '.join(channels)}).")
+
+
+def _read_depth_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+            raise JobError("bad_depth", f"The depth image '{path}' is {image.mode} (8 bits per pixel), which cannot "
+                           "hold metric depth. Use a 16-bit PNG in millimetres, an EXR or an NPY.")
+        values = np.asarray(image, dtype=np.float64)
+    return values / DEPTH_PNG_UNITS_PER_METRE
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask from an image (white = object; the alpha channel when the colour is uniform) or an NPY."""
+    if path.suffix.lower() == ".npy":
+        try:
+            values = np.load(path, allow_pickle=False)
+        except Exception as error:  # noqa: BLE001
+            raise JobError("bad_mask", f"The mask '{path}' could not be read ({error}).") from None
+        if values.ndim == 3:
+            values = values[..., 0]
+        if values.ndim != 2:
+            raise JobError("bad_mask", f"The mask '{path}' must be HxW, not {values.shape}.")
+        return values.astype(np.float64) > 0.5 if values.dtype != bool else values
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = np.asarray(image.convert("RGBA"))
+                colour = rgba[..., :3].max(axis=2)
+                if colour.min() == colour.max():  # a cut-out: the alpha channel is the mask
+                    return rgba[..., 3] > 127
+                return (colour > 127) & (rgba[..., 3] > 127)
+            if image.mode in ("I;16", "I;16B", "I", "F"):
+                values = np.asarray(image, dtype=np.float64)
+                return values > values.max() / 2 if values.max() > 0 else values > 0
+            return np.asarray(image.convert("L")) > 127
+    except (UnidentifiedImageError, OSError) as error:
+        raise JobError("bad_mask", f"The mask '{path}' is not an image that can be read ({error}). Use a PNG with "
+                       "the object white on black.") from None
+
+
+def check_size(array: np.ndarray, shape: tuple[int, int], what: str) -> None:
+    if tuple(array.shape[:2]) != tuple(shape):
+        h, w = array.shape[:2]
+        raise JobError("size_mismatch", f"The {what} is {w}x{h} pixels but the photo is {shape[1]}x{shape[0]}. "
+                       f"Use a {what} made for this photo, at its size.")
+
+
+def check_depth(depth: np.ndarray, what: str) -> None:
+    finite = np.isfinite(depth)
+    bad_nan = int((~finite).sum())
+    bad_sign = int((depth[finite] <= 0).sum())
+    if bad_nan or bad_sign:
+        parts = []
+        if bad_nan:
+            parts.append(f"{bad_nan} NaN or infinite")
+        if bad_sign:
+            parts.append(f"{bad_sign} zero or negative")
+        raise JobError("bad_depth", f"The {what} has {' and '.join(parts)} pixels; metric depth must be positive "
+                       "everywhere. Fill its holes (or re-estimate the depth) and import again.")
+
+
+def exif_fov_deg(path: Path, width: int, height: int) -> float | None:
+    """Field of view across the larger image side from the EXIF 35 mm-equivalent focal length, if there is one.
+
+    The 35 mm equivalent is defined on the diagonal of a 36x24 mm frame, so the larger side of this photo spans
+    43.27 mm * max(W, H) / hypot(W, H) at that focal length.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+            focal = exif.get_ifd(_EXIF_IFD).get(_FOCAL_35MM) or exif.get(_FOCAL_35MM)
+    except Exception:  # noqa: BLE001 - no or broken EXIF: fall back to the default
+        return None
+    try:
+        focal = float(focal)
+    except (TypeError, ValueError):
+        return None
+    if not focal > 0:
+        return None
+    side_mm = FULL_FRAME_DIAGONAL_MM * max(width, height) / math.hypot(width, height)
+    return math.degrees(2.0 * math.atan(side_mm / (2.0 * focal)))
+
+
+def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tuple[float, str]:
+    """The field of view to use and where it came from: "given", "exif" or "default"."""
+    fov = params.get("fov")
+    if fov is not None:
+        if not isinstance(fov, (int, float)) or isinstance(fov, bool) or not 1.0 <= float(fov) <= 170.0:
+            raise JobError("bad_params", f"The field of view must be between 1 and 170 degrees, not {fov!r}.")
+        return float(fov), "given"
+    from_exif = exif_fov_deg(photo_path, width, height)
+    if from_exif is not None and 1.0 <= from_exif <= 170.0:
+        return from_exif, "exif"
+    return DEFAULT_FOV_DEG, "default"
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_output_path(output: Path, params: dict) -> None:
+    """Refuse to write over any of the user's input files."""
+    for key in ("photo", "depth", "mask", "bg", "bg_depth"):
+        value = params.get(key)
+        if value and same_file(output, Path(value)):
+            raise JobError("output_is_input", f"The output '{output}' is the {key} file of this photo; previews never "
+                           "overwrite inputs. Choose another output path.")

@@ -1,0 +1,107 @@
+"""``preview``: the photo after a 3D edit, by reprojection alone (no diffusion model): the offline main job.
+
+The object's pixels are lifted by their depth, moved by the edit, and projected back through the engine's
+``reproject`` (the same transform and correspondences the diffusion edit uses); the background they reveal comes
+from the background image, or, without one, from classical inpainting.
+
+Params: ``photo``, ``depth``, ``mask``, optional ``bg``, ``bg_depth`` (as for the ``scene`` job); ``camera`` (engine
+intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene was built with); ``transforms`` (a
+list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
+or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
+object entirely out of view is an error; true, for animations: that frame shows the background only).
+
+Result: ``frames``, one per output: ``{"image", "correspondences" (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y),
+"target_mask" (.npy bool HxW), "visible_fraction"}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import JobError
+from . import _inpaint, _photo_inputs
+
+NAME = "preview"
+
+HOLE_DILATE_PX = 2
+
+
+def _matrix(value, what: str) -> np.ndarray:
+    try:
+        matrix = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        matrix = np.zeros(0)
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+        raise JobError("bad_params", f"{what} must be a 4x4 matrix of finite numbers.")
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-9:
+        raise JobError("bad_transform", "The edit scales the object to nothing (a zero scale). Give it a non-zero "
+                       "scale and preview again.")
+    return matrix
+
+
+def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
+    if "transforms" in params:
+        transforms, outputs = params.get("transforms"), params.get("outputs")
+        if not isinstance(transforms, list) or not isinstance(outputs, list) or len(transforms) != len(outputs) \
+                or not transforms:
+            raise JobError("bad_params", "'transforms' and 'outputs' must be lists of the same, non-zero length.")
+    else:
+        transforms, outputs = [params.get("transform")], [params.get("output")]
+    frames = []
+    for index, (transform, output) in enumerate(zip(transforms, outputs)):
+        if not isinstance(output, str) or not output:
+            raise JobError("bad_params", f"Output {index} must be the path of a PNG file to write.")
+        path = Path(output)
+        _photo_inputs.check_output_path(path, params)
+        frames.append((_matrix(transform, f"Transform {index}"), path))
+    return frames
+
+
+def run(params: dict, ctx) -> dict:
+    from ..geometry import Camera, GeometryError, reproject
+
+    frames = _frames(params)
+    try:
+        camera = Camera.from_dict(params.get("camera") or {})
+    except (KeyError, TypeError, ValueError) as error:
+        raise JobError("bad_params", f"'camera' must hold the scene's intrinsics (width, height, fx, fy, cx, cy): "
+                       f"{error}.") from None
+    allow_out_of_view = bool(params.get("allow_out_of_view", False))
+
+    inputs = _photo_inputs.load(params)
+    if (inputs.height, inputs.width) != camera.shape:
+        raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
+                       f"{camera.width}x{camera.height}. Import the photo again.")
+    hole = _inpaint.dilate(inputs.mask, HOLE_DILATE_PX)
+    base = _inpaint.fill_background(inputs.photo, hole, inputs.background)
+    ctx.check_cancelled()
+
+    results = []
+    background_depth = None  # filled once, reused by every frame
+    for index, (transform, output) in enumerate(frames):
+        ctx.progress("reproject", index + 1, len(frames))
+        try:
+            r = reproject(inputs.depth, inputs.mask, transform, camera, bg_depth=inputs.background_depth,
+                          background_depth=background_depth, require_visible=not allow_out_of_view)
+        except GeometryError as error:
+            code = "object_out_of_view" if "visible" in str(error) else "bad_geometry"
+            raise JobError(code, f"The edit cannot be previewed: {error}.") from None
+        background_depth = r.background_depth
+        visible = float(r.visible_fraction[0])
+        image = base.copy()
+        correspondences = np.asarray(r.correspondences(0), dtype=np.int32)
+        target = np.asarray(r.target_masks[0], dtype=bool)
+        # the source pixel of every visible object pixel: exactly the engine's correspondences
+        image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
+                                                                           correspondences[:, 0]]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _inpaint.save_png(output, image)
+        stem = ctx.workdir / f"frame_{index:04d}"
+        np.save(f"{stem}_correspondences.npy", correspondences)
+        np.save(f"{stem}_target_mask.npy", target)
+        results.append({"image": str(output), "correspondences": f"{stem}_correspondences.npy",
+                        "target_mask": f"{stem}_target_mask.npy", "visible_fraction": visible})
+        ctx.check_cancelled()
+    return {"frames": results}

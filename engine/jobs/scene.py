@@ -1,0 +1,120 @@
+"""``scene``: turn a photo, its depth and an object mask into the meshes Blender builds its scene from.
+
+Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
+object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
+across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF 35 mm focal
+length, else 55), ``output_dir`` (where the outputs go; default the job's workdir), ``max_grid`` (most cells on the
+long side of the background mesh, default 1024), ``object_grid`` (the same across the object's bounding box, default
+512), ``tear`` (relative depth jump at which the meshes tear, default 0.05), ``hole_dilate`` (pixels the background
+depth's hole extends beyond the mask, default the official 15 at 512, scaled to the photo).
+
+Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif" or "default"), ``camera`` (engine
+intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
+``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
+frame), ``background_texture`` (a PNG: the photo with the background image, or inpainting, where the object was).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import JobError
+from . import _grid_mesh as grid
+from . import _inpaint, _photo_inputs
+
+NAME = "scene"
+
+TEXTURE_HOLE_DILATE_PX = 2  # the photo's object pixels, plus the antialiased edge, are replaced in the texture
+
+
+def _int_param(params: dict, key: str, default: int, low: int, high: int) -> int:
+    value = params.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise JobError("bad_params", f"'{key}' must be a whole number from {low} to {high}, not {value!r}.")
+    return value
+
+
+def _float_param(params: dict, key: str, default: float, low: float, high: float) -> float:
+    value = params.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= float(value) <= high:
+        raise JobError("bad_params", f"'{key}' must be a number from {low} to {high}, not {value!r}.")
+    return float(value)
+
+
+def run(params: dict, ctx) -> dict:
+    from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
+    from ..geometry.depth_fill import default_hole_dilation
+
+    max_grid = _int_param(params, "max_grid", 1024, 2, 16384)
+    object_grid = _int_param(params, "object_grid", 512, 2, 16384)
+    hole_dilate = params.get("hole_dilate")
+    tear = _float_param(params, "tear", 0.05, 0.0, 100.0)
+    out_dir = Path(params.get("output_dir") or ctx.workdir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    ctx.progress("read", 1, 4)
+    inputs = _photo_inputs.load(params)
+    height, width = inputs.height, inputs.width
+    fov, fov_source = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
+    camera = Camera.official(width, height, fov)
+    ctx.check_cancelled()
+
+    ctx.progress("background", 2, 4)
+    if hole_dilate is None:
+        hole_dilate = default_hole_dilation(height, width)
+    hole_dilate = _int_param({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
+    # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way)
+    hole = dilate(inputs.mask, hole_dilate)
+    step = max(1, math.ceil(max(width, height) / max_grid))
+    xe, ye = grid.cell_edges(0, width, step), grid.cell_edges(0, height, step)
+    cell_depth = grid.sample_cells(inputs.depth, xe, ye).astype(np.float64)
+    cell_hole = grid.sample_cells(hole, xe, ye)
+    guide = None if inputs.background_depth is None else grid.sample_cells(inputs.background_depth, xe, ye)
+    try:
+        if cell_hole.all():
+            raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
+                           "behind it. Use a mask of the object only.")
+        filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
+        centroid = object_centroid(inputs.depth, inputs.mask, camera)
+    except GeometryError as error:
+        raise JobError("bad_geometry", str(error)) from None
+    background = grid.grid_mesh(filled, np.ones_like(cell_hole), xe, ye, camera, tear)
+    ctx.check_cancelled()
+
+    ctx.progress("object", 3, 4)
+    rows, cols = np.nonzero(inputs.mask)
+    y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
+    oxe, oye = grid.cell_edges(x0, x1, object_step), grid.cell_edges(y0, y1, object_step)
+    obj = grid.grid_mesh(grid.sample_cells(inputs.depth, oxe, oye), grid.sample_cells(inputs.mask, oxe, oye),
+                         oxe, oye, camera, tear)
+    if len(obj.quads) == 0:
+        raise JobError("object_too_small", "The object's mask is too thin to make a mesh (or its depth is torn "
+                       "everywhere). Paint a larger mask and import again.")
+    ctx.check_cancelled()
+
+    ctx.progress("texture", 4, 4)
+    texture_hole = _inpaint.dilate(inputs.mask, TEXTURE_HOLE_DILATE_PX)
+    texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background)
+    texture_path = out_dir / "background_texture.png"
+    _photo_inputs.check_output_path(texture_path, params)
+    _inpaint.save_png(texture_path, texture)
+
+    return {
+        "width": width,
+        "height": height,
+        "fov_deg": fov,
+        "fov_source": fov_source,
+        "camera": camera.to_dict(),
+        "centroid": [float(c) for c in centroid],
+        "mask_pixels": int(inputs.mask.sum()),
+        "depth_range": [float(inputs.depth.min()), float(inputs.depth.max())],
+        "grid_step": step,
+        "object_step": object_step,
+        "background": background.save(out_dir, "background"),
+        "object": obj.save(out_dir, "object"),
+        "background_texture": str(texture_path),
+    }
