@@ -5,9 +5,9 @@
 
 import bpy
 
-from . import check_engine
+from . import check_engine, vanishing_points
 
-MODULES = (check_engine,)
+MODULES = (check_engine, vanishing_points)
 
 
 def register():

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Exact vanishing points of a Blender camera, for the engine's perspective loss and metric.
+
+Blender knows the camera exactly, so the vanishing points of chosen 3D directions are exact: the world axes by
+default, an object's local axes, or a ground plane's in-plane axes (with the plane's horizon). The intrinsics
+follow Blender's own view plane (``BKE_camera_params_compute_viewplane``): focal length and sensor size, sensor fit
+(AUTO / HORIZONTAL / VERTICAL, AUTO fitting the wider side after pixel aspect), lens shift, render resolution and
+percentage, and pixel aspect. Pixels are the engine's: u right, v down, integer coordinates at pixel centres.
+
+Pure functions of bpy data plus one operator, ``dhandles.show_vanishing_points``, that reports them. No torch.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..engine.perspective.vanishing import BLENDER_TO_ENGINE, normalize_homogeneous, vanishing_line
+
+SOURCES = (
+    ("WORLD", "World Axes", "The world X, Y and Z axes"),
+    ("OBJECT", "Object Axes", "The active object's local X, Y and Z axes"),
+    ("GROUND", "Ground Plane", "The in-plane X and Y axes of the active object (a plane), or of the world floor"),
+)
+
+
+class VanishingPointError(ValueError):
+    """A camera or choice of directions that has no vanishing points to give."""
+
+
+def render_size(scene) -> tuple[int, int]:
+    """The rendered image's width and height in pixels (resolution times percentage)."""
+    render = scene.render
+    scale = render.resolution_percentage / 100.0
+    return max(1, int(render.resolution_x * scale)), max(1, int(render.resolution_y * scale))
+
+
+def camera_intrinsics(scene, camera_object) -> dict:
+    """fx, fy, cx, cy (pixels, engine convention), width and height of ``camera_object`` rendering ``scene``.
+
+    For an orthographic camera fx and fy are pixels per scene unit, and ``orthographic`` is True.
+    """
+    if camera_object is None or camera_object.type != "CAMERA":
+        raise VanishingPointError("No camera: set the scene camera, or pick a camera object.")
+    camera = camera_object.data
+    if camera.type not in ("PERSP", "ORTHO"):
+        raise VanishingPointError(f"Camera '{camera_object.name}' is {camera.type.lower()}: vanishing points need "
+                                  "a perspective or orthographic camera.")
+    width, height = render_size(scene)
+    aspect_x, aspect_y = scene.render.pixel_aspect_x, scene.render.pixel_aspect_y
+    fit = camera.sensor_fit
+    if fit == "AUTO":
+        sensor = camera.sensor_width
+        fit = "HORIZONTAL" if aspect_x * width >= aspect_y * height else "VERTICAL"
+    else:
+        sensor = camera.sensor_width if fit == "HORIZONTAL" else camera.sensor_height
+    y_correction = aspect_y / aspect_x  # a pixel's height in units of its width
+    view_factor = width if fit == "HORIZONTAL" else y_correction * height
+    if camera.type == "PERSP":
+        fx = camera.lens / sensor * view_factor
+    else:
+        fx = view_factor / camera.ortho_scale
+    fy = fx / y_correction
+    # Shift moves the view plane by shift * view_factor (width-units); rows are y_correction width-units tall.
+    cx = width / 2.0 - camera.shift_x * view_factor - 0.5
+    cy = height / 2.0 + camera.shift_y * view_factor / y_correction - 0.5
+    return {"width": width, "height": height, "fx": fx, "fy": fy, "cx": cx, "cy": cy,
+            "orthographic": camera.type == "ORTHO"}
+
+
+def intrinsics_matrix(intrinsics: dict) -> np.ndarray:
+    return np.array([[intrinsics["fx"], 0.0, intrinsics["cx"]], [0.0, intrinsics["fy"], intrinsics["cy"]],
+                     [0.0, 0.0, 1.0]])
+
+
+def world_to_camera_rotation(camera_object) -> np.ndarray:
+    """3x3 rotation taking world directions into the engine's camera frame (scale and shear ignored)."""
+    rotation = camera_object.matrix_world.decompose()[1].to_matrix()
+    blender_world_to_camera = np.array(rotation, np.float64).T
+    return BLENDER_TO_ENGINE @ blender_world_to_camera
+
+
+def object_axes(obj) -> np.ndarray:
+    """3x3 rows: the world directions of ``obj``'s local X, Y and Z axes."""
+    return np.array(obj.matrix_world.decompose()[1].to_matrix(), np.float64).T
+
+
+def directions_for(source: str = "WORLD", obj=None) -> tuple[np.ndarray, list[str]]:
+    """(Kx3 world directions, labels) for a source: WORLD axes, an OBJECT's axes, or a GROUND plane's X and Y."""
+    if source == "WORLD":
+        return np.eye(3), ["world X", "world Y", "world Z"]
+    if source == "OBJECT" and obj is None:
+        raise VanishingPointError("Object axes need an object: select one.")
+    if source == "OBJECT":
+        return object_axes(obj), [f"{obj.name} X", f"{obj.name} Y", f"{obj.name} Z"]
+    if source == "GROUND":
+        if obj is None:
+            return np.eye(3)[:2], ["ground X", "ground Y"]
+        return object_axes(obj)[:2], [f"{obj.name} X", f"{obj.name} Y"]
+    raise VanishingPointError(f"Unknown direction source {source!r}: use WORLD, OBJECT or GROUND.")
+
+
+def ground_normal(obj=None) -> np.ndarray:
+    return np.array([0.0, 0.0, 1.0]) if obj is None else object_axes(obj)[2]
+
+
+def project_directions(intrinsics: dict, rotation: np.ndarray, directions) -> np.ndarray:
+    """Kx3 homogeneous vanishing points of world ``directions`` (at infinity: w = 0, unit (x, y))."""
+    camera_directions = (rotation @ np.asarray(directions, np.float64).reshape(-1, 3).T).T
+    if intrinsics.get("orthographic"):
+        # Parallel projection: every direction keeps its image direction and vanishes at infinity.
+        image = camera_directions[:, :2] * [intrinsics["fx"], intrinsics["fy"]]
+        return normalize_homogeneous(np.column_stack([image, np.zeros(len(image))]))
+    return normalize_homogeneous((intrinsics_matrix(intrinsics) @ camera_directions.T).T)
+
+
+def camera_vanishing_points(scene, camera_object=None, source: str = "WORLD", obj=None) -> dict:
+    """Everything the engine needs, as plain JSON-ready data: the VPs and what they are.
+
+    Keys: ``vps`` (rows [x, y, w] in pixels of the rendered image), ``labels``, ``directions`` (world),
+    ``camera`` (intrinsics), ``world_to_camera`` (3x3, engine frame), and for the ground plane ``horizon``
+    ([a, b, c] with a u + b v + c = 0; absent for an orthographic camera).
+    """
+    camera_object = camera_object or scene.camera
+    intrinsics = camera_intrinsics(scene, camera_object)
+    rotation = world_to_camera_rotation(camera_object)
+    directions, labels = directions_for(source, obj)
+    vps = project_directions(intrinsics, rotation, directions)
+    payload = {"vps": vps.tolist(), "labels": labels, "directions": directions.tolist(), "camera": intrinsics,
+               "world_to_camera": rotation.tolist(), "source": source}
+    if source == "GROUND" and not intrinsics["orthographic"]:
+        payload["horizon"] = vanishing_line(intrinsics_matrix(intrinsics), rotation, ground_normal(obj)).tolist()
+    return payload
+
+
+def scaled_to(payload: dict, width: int, height: int) -> list:
+    """The payload's VPs for the same view resampled to ``width`` x ``height`` (pixel-centre aligned), e.g. the
+    photo's size when the render resolution differs."""
+    sx, sy = width / payload["camera"]["width"], height / payload["camera"]["height"]
+    rows = []
+    for x, y, w in payload["vps"]:
+        if w == 0:
+            direction = np.array([x * sx, y * sy])
+            rows.append([*(direction / np.linalg.norm(direction)), 0.0])
+        else:
+            rows.append([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5, 1.0])
+    return rows
+
+
+class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
+    """Report the vanishing points of the scene camera for the world axes, the active object's axes, or the ground
+    plane (the active object if it is a plane, else the world floor)"""
+
+    bl_idname = "dhandles.show_vanishing_points"
+    bl_label = "Show Vanishing Points"
+    bl_options = {"REGISTER"}
+
+    source: bpy.props.EnumProperty(name="Directions", items=SOURCES, default="WORLD")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.scene.camera is not None
+
+    def execute(self, context):
+        obj = context.active_object if self.source != "WORLD" else None
+        if self.source == "GROUND" and obj is not None and obj.type != "MESH":
+            obj = None
+        try:
+            payload = camera_vanishing_points(context.scene, context.scene.camera, self.source, obj)
+        except VanishingPointError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        parts = []
+        for label, (x, y, w) in zip(payload["labels"], payload["vps"]):
+            parts.append(f"{label}: direction ({x:.3f}, {y:.3f}) at infinity" if w == 0 else
+                         f"{label}: ({x:.1f}, {y:.1f}) px")
+        self.report({"INFO"}, "; ".join(parts))
+        return {"FINISHED"}
+
+
+CLASSES = (DHANDLES_OT_show_vanishing_points,)
