@@ -250,3 +250,13 @@ def test_failures_become_codes_and_sentences(exception, code):
     got_code, message, _ = describe_exception(exception)
     assert got_code == code
     assert message.endswith((".", "again.")) or "pip install" in message
+
+
+def test_a_job_for_a_photo_that_does_not_exist(client, tmp_path):
+    gone = tmp_path / "holiday.png"
+    job = client.submit("scene", {"photo": str(gone), "depth": str(tmp_path / "d.exr"),
+                                  "mask": str(tmp_path / "m.png")})
+    error, _ = wait_for(client, job, timeout=60)
+    assert error["type"] == "error" and error["code"] == "file_not_found"
+    assert str(gone) in error["message"]
+    assert client.run("ping", {})["pong"]  # the engine is still up and serves the next job
