@@ -1,0 +1,83 @@
+"""The two guidance losses of Diffusion Handles, on UNet decoder activations.
+
+- identity: the moved object's activations at its new place should equal the original activations at the
+  corresponding old place (L1, averaged over corresponding cells and channels);
+- background: the background should keep its activations. ``global_avg`` (the official default) compares the mean
+  activation over cells outside the old object (original) with the mean over cells outside the new object (edited);
+  ``local`` compares cell by cell where neither object is.
+
+Correspondences come from the geometry engine at the working resolution in pixels (src_x, src_y, tgt_x, tgt_y) and
+are resampled to each activation grid (32x32 and 64x64 for SD2 at 512; any aspect ratio) by integer cell
+division, duplicates removed. Index tensors are built once per grid and kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class GuidanceTargets:
+    def __init__(self, correspondences, source_mask, target_mask, device):
+        """correspondences: Nx4 int (src_x, src_y, tgt_x, tgt_y) in pixels of an HxW image; source_mask: HxW bool
+        where the object(s) were; target_mask: HxW bool where they are after the edit."""
+        self.pairs = np.asarray(correspondences, dtype=np.int64).reshape(-1, 4)
+        self.source_mask = np.asarray(source_mask, dtype=bool)
+        self.target_mask = np.asarray(target_mask, dtype=bool)
+        self.height, self.width = self.source_mask.shape
+        self.device = device
+        self._grids: dict[tuple[int, int], dict] = {}
+
+    def _cells(self, x, y, grid):
+        gh, gw = grid
+        return (y * gh // self.height) * gw + (x * gw // self.width)
+
+    def _mask_cells(self, mask, grid):
+        ys, xs = np.nonzero(mask)
+        cells = np.zeros(grid[0] * grid[1], dtype=bool)
+        cells[self._cells(xs, ys, grid)] = True
+        return cells
+
+    def grid(self, grid: tuple[int, int]) -> dict:
+        """Index tensors on ``grid`` (h, w): ``src``/``tgt`` (paired cells), ``bg_src``/``bg_tgt`` (cells outside
+        the old/new object), ``bg_both`` (outside both)."""
+        grid = (int(grid[0]), int(grid[1]))
+        if grid not in self._grids:
+            import torch
+
+            p = self.pairs
+            size = grid[0] * grid[1]
+            pairs = np.unique(self._cells(p[:, 0], p[:, 1], grid) * size + self._cells(p[:, 2], p[:, 3], grid))
+            src_cells = self._mask_cells(self.source_mask, grid)
+            tgt_cells = self._mask_cells(self.target_mask, grid)
+            arrays = {"src": pairs // size, "tgt": pairs % size, "bg_src": np.flatnonzero(~src_cells),
+                      "bg_tgt": np.flatnonzero(~tgt_cells), "bg_both": np.flatnonzero(~(src_cells | tgt_cells))}
+            self._grids[grid] = {k: torch.from_numpy(v.astype(np.int64)).to(self.device) for k, v in arrays.items()}
+        return self._grids[grid]
+
+
+def _flat(activation):
+    """1xCxhxw or Cxhxw -> C x (h*w) float32."""
+    a = activation[0] if activation.dim() == 4 else activation
+    return a.reshape(a.shape[0], -1).float()
+
+
+def identity_loss(current, original, targets: GuidanceTargets):
+    index = targets.grid(current.shape[-2:])
+    if index["src"].numel() == 0:
+        return current.new_zeros((), dtype=current.dtype).float()
+    cur, orig = _flat(current), _flat(original)
+    return (cur[:, index["tgt"]] - orig[:, index["src"]]).abs().mean()
+
+
+def background_loss(current, original, targets: GuidanceTargets, kind: str = "global_avg"):
+    index = targets.grid(current.shape[-2:])
+    cur, orig = _flat(current), _flat(original)
+    if kind == "global_avg":
+        if index["bg_src"].numel() == 0 or index["bg_tgt"].numel() == 0:
+            return cur.new_zeros(())
+        return (orig[:, index["bg_src"]].mean(dim=1) - cur[:, index["bg_tgt"]].mean(dim=1)).abs().mean()
+    if kind == "local":
+        if index["bg_both"].numel() == 0:
+            return cur.new_zeros(())
+        return (cur[:, index["bg_both"]] - orig[:, index["bg_both"]]).abs().mean()
+    raise ValueError(f"Unknown background loss {kind!r}; use 'global_avg' or 'local'.")

@@ -1,0 +1,167 @@
+"""The end-to-end Diffusion Handles edit: photo + mask + depth + 3D transform -> edited photo + report.
+
+``Editor(models, settings, cache)`` keeps the models and the last inversion in memory; ``editor.edit(request)``
+runs, timing each stage:
+1. ``prepare``: the photo, mask and depth at the working resolution (longer side ``settings.resolution``);
+2. ``geometry``: the engine.geometry reprojection: edited depth, where the object lands, correspondences;
+3. ``encode``: prompt embeddings and depth conditioning (original and edited);
+4. ``inversion`` (or ``cache_load``): inversion + recorded activations, from the cache when this photo, depth,
+   prompt, model and settings were inverted before; ``cache_store`` writes a new one;
+5. ``guided_sampling``: identity/background guidance and denoising on the edited depth;
+6. ``decode`` and ``composite``: the VAE decodes, and only the changed region is pasted into the full-size photo.
+On out-of-memory the edit is retried with the next low-memory fallback (attention slicing, VAE tiling, CPU
+offload), and a clear error is raised when all are spent. ``edit_frames`` edits several transforms of one photo
+(animation frames) on one inversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cache import InversionCache, inversion_key
+from .composite import changed_region, composite, resize, working_size
+from .encoding import decode_latents, depth_condition, encode_image, encode_prompt, tensor_to_image
+from .guidance import GuidanceTargets
+from .inversion import invert
+from .report import Report
+from .sampler import guided_sample
+from .settings import EditSettings
+
+
+@dataclass
+class EditResult:
+    image: np.ndarray  # HxWx3 uint8 at the photo's resolution
+    working_image: np.ndarray  # the decoded edit at the working resolution
+    edited_depth: np.ndarray  # working-resolution edited depth
+    alpha: np.ndarray  # working-resolution blend weight of the edit
+    report: dict
+
+
+@dataclass
+class _Prepared:
+    image: np.ndarray
+    mask: np.ndarray
+    depth: np.ndarray
+    bg_depth: np.ndarray | None
+    camera: object
+    size: tuple
+
+
+class Editor:
+    def __init__(self, models, settings: EditSettings | None = None, cache: InversionCache | None = None):
+        self.models = models
+        self.settings = settings or EditSettings()
+        self.cache = cache if cache is not None else InversionCache()
+        self._last = None  # (key, Inversion): animation frames and repeated edits skip even the disk read
+
+    def edit(self, request, progress=None, extra_terms=()) -> EditResult:
+        from ..device import free_memory, is_out_of_memory, out_of_memory_message
+
+        while True:
+            try:
+                return self._edit(request, progress, extra_terms)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, everything else re-raised
+                if not is_out_of_memory(exc):
+                    raise
+                self._last = None
+                free_memory()
+                if self.models.enable_low_memory() is None:
+                    raise RuntimeError(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
+
+    def edit_frames(self, request, transforms, progress=None, extra_terms=()) -> list:
+        """One edit per 4x4 in ``transforms`` (animation frames), all on the photo's single inversion."""
+        from dataclasses import replace
+
+        return [self.edit(replace(request, transform=m, name=f"{request.name}_{n:04d}"), progress, extra_terms)
+                for n, m in enumerate(transforms)]
+
+    def _prepare(self, request) -> _Prepared:
+        height, width = request.image.shape[:2]
+        size = working_size(width, height, self.settings.resolution)
+        mask = resize(request.mask, size, "mask")
+        if not mask.any():
+            from ..geometry import GeometryError
+
+            raise GeometryError("The object mask is empty at the working resolution: select the object (paint or "
+                                "load a mask) and try again.")
+        bg = None if request.bg_depth is None else resize(request.bg_depth, size, "nearest")
+        return _Prepared(image=resize(request.image, size, "image"), mask=mask,
+                         depth=resize(request.depth, size, "nearest").astype(np.float32), bg_depth=bg,
+                         camera=request.camera.scaled(*size), size=size)
+
+    def _edit(self, request, progress, extra_terms) -> EditResult:
+        import torch
+
+        from ..device import dtype_name, reset_peak_memory
+        from ..geometry import reproject
+
+        models, settings = self.models, self.settings
+        torch.manual_seed(settings.seed)
+        reset_peak_memory(models.device)
+        report = Report(models.device, models.dtype, models.identity())
+        counter = report.counter
+        with report.stage("prepare"):
+            prep = self._prepare(request)
+        with report.stage("geometry"):
+            geo = reproject(prep.depth, prep.mask, request.transform, prep.camera, bg_depth=prep.bg_depth)
+            edited_depth = np.asarray(geo.depth, dtype=np.float32)
+            target_mask = np.asarray(geo.target_masks).any(axis=0)
+            targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, models.device)
+        latent_hw = (prep.size[1] // 8, prep.size[0] // 8)
+        with report.stage("encode"):
+            cond = encode_prompt(models, request.prompt)
+            depth_original = depth_condition(prep.depth, latent_hw, models.device, models.dtype)
+            depth_edited = depth_condition(edited_depth, latent_hw, models.device, models.dtype)
+        key = inversion_key(prep.image, prep.depth, request.prompt, models.identity(), dtype_name(models.dtype),
+                            settings.inversion_key())
+        inversion = self._last[1] if self._last and self._last[0] == key else None
+        if inversion is None:
+            with report.stage("cache_load"):
+                inversion = self.cache.load(key, models.device, models.dtype)
+        report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
+                             "folder": str(self.cache.folder) if self.cache.enabled else None})
+        if inversion is None:
+            with report.stage("inversion"):
+                uncond = encode_prompt(models, "")
+                latents0 = encode_image(models, prep.image)
+                inversion = invert(models, latents0, cond, uncond, depth_original, settings, counter, progress)
+            with report.stage("cache_store"):
+                self.cache.store(key, inversion, {"prompt": request.prompt, "model": models.identity()})
+        self._last = (key, inversion)
+        losses: dict = {}
+        with report.stage("guided_sampling"), models.using(models.unet):
+            latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
+                                    extra_terms=extra_terms, progress=progress, report_losses=losses)
+        with report.stage("decode"), models.using(models.vae), torch.no_grad():
+            working = tensor_to_image(decode_latents(models, latents))
+        with report.stage("composite"):
+            longer = max(prep.size)
+            alpha = changed_region(prep.mask, target_mask, int(round(settings.composite_dilate * longer)),
+                                   int(round(settings.composite_feather * longer)))
+            if settings.composite:
+                image = composite(request.image, working, alpha)
+            else:
+                image = resize(working, request.image.shape[1::-1], "image")
+        extra = losses.pop("extra_terms", {})
+        report.set("losses", losses)
+        report.set("extra_terms", extra)
+        report.set("inversion", {"method": inversion.method, "reconstruction_mse": inversion.reconstruction_mse})
+        report.set("image_size", list(request.image.shape[1::-1]))
+        report.set("working_size", list(prep.size))
+        report.set("visible_fraction", [float(v) for v in geo.visible_fraction])
+        report.set("settings", settings.to_dict())
+        report.set("low_memory", list(models.low_memory))
+        report.set("name", request.name)
+        return EditResult(image=image, working_image=working, edited_depth=edited_depth, alpha=alpha,
+                          report=report.finish())
+
+
+def edit_photo(request, model: str | None = None, settings: EditSettings | None = None, cache_dir=None,
+               device=None, dtype=None, progress=None, extra_terms=()) -> EditResult:
+    """One-shot convenience: load the model (``sd2-depth`` by default) and edit."""
+    from ..models import load_diffusion
+
+    models = load_diffusion(model, device=device, dtype=dtype)
+    return Editor(models, settings, InversionCache(cache_dir)).edit(request, progress, extra_terms)

@@ -1,0 +1,123 @@
+"""All numbers of the method in one place, the official Diffusion Handles defaults first.
+
+Sources: the paper (arXiv 2312.02190) and the official code's default configuration (adobe-research/
+DiffusionHandles, ``diffhandles/config/default.yaml`` and its guided sampler), read for the numbers only:
+- 50 DDIM steps, classifier-free guidance 7.5, seed 2773, SD2-depth at 512x512 (64x64 latents);
+- null-text inversion: 5 inner Adam steps per timestep (the official ``invert_input_image``), learning rate
+  1e-2 * (1 - i / 100), early stop when the loss is below 1e-5 + 2e-5 * i;
+- activations of the outputs of ``up_blocks[1]``, ``[2]`` and ``[3]``, recorded from the conditional pass of
+  the reconstruction;
+- guidance during the first 38 of the 50 timesteps, 3 SGD steps (learning rate 0.1) on the latents per timestep;
+  foreground (identity) weight 1.5 and background weight 1.25, each scaled by 30; per-layer weights that cycle
+  with the timestep (``LAYER_CYCLE``) times per-iteration weights (``ITERATION_WEIGHTS``); identity is an L1 loss
+  between activations at corresponding cells (patch size 1), background the L1 distance between the mean
+  background activation before and after ("global_avg").
+With these weights ``up_blocks[1]`` always gets weight 0, so by default its activations are neither recorded nor
+computed during guidance; set ``layer_cycle`` to use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+# per timestep index modulo 3: (identity weights, background weights) for up_blocks[1], [2], [3]
+LAYER_CYCLE = (
+    ((0.0, 0.0, 7.5), (0.0, 0.0, 1.5)),
+    ((0.0, 5.0, 0.0), (0.0, 1.5, 0.0)),
+    ((0.0, 5.0, 7.5), (0.0, 1.5, 1.5)),
+)
+# per gradient step within a timestep: (identity factor, background factor); the last applies to later steps
+ITERATION_WEIGHTS = ((2.5, 1.25), (1.25, 2.5), (1.25, 1.25), (2.5, 2.5))
+
+INVERSIONS = ("null-text", "ddim")
+
+
+@dataclass
+class EditSettings:
+    # sampling
+    num_steps: int = 50
+    guidance_scale: float = 7.5
+    seed: int = 2773
+    resolution: int = 512  # working size of the longer image side, a multiple of 64
+    # inversion: "null-text" (the paper) or "ddim" (DDIM inversion with the prompt as the null embedding, i.e.
+    # negative-prompt inversion: no optimisation, CFG collapses to the conditional branch)
+    inversion: str = "null-text"
+    null_inner_steps: int = 5
+    null_learning_rate: float = 1e-2
+    null_early_stop: float = 1e-5
+    # guidance
+    layers: tuple = (1, 2, 3)  # indices into unet.up_blocks
+    guided_steps: int = 38
+    opt_steps: int = 3
+    opt_learning_rate: float = 0.1
+    identity_weight: float = 1.5
+    background_weight: float = 1.25
+    weight_scale: float = 30.0
+    layer_cycle: tuple = LAYER_CYCLE
+    iteration_weights: tuple = ITERATION_WEIGHTS
+    background_loss: str = "global_avg"  # or "local": per cell where neither the old nor the new object is
+    # compositing into the full-resolution photo
+    composite: bool = True
+    composite_dilate: float = 0.02  # of the longer side: margin around the changed region
+    composite_feather: float = 0.01  # of the longer side: soft edge width
+
+    def __post_init__(self):
+        if self.inversion not in INVERSIONS:
+            raise ValueError(f"Unknown inversion {self.inversion!r}; use one of {', '.join(INVERSIONS)}.")
+        if self.resolution % 64 or self.resolution < 64:
+            raise ValueError(f"The working resolution must be a positive multiple of 64, not {self.resolution}.")
+        if not 0 <= self.guided_steps <= self.num_steps:
+            raise ValueError("guided_steps must be between 0 and num_steps.")
+        self.layers = tuple(int(i) for i in self.layers)
+        self.layer_cycle = tuple((tuple(map(float, a)), tuple(map(float, b))) for a, b in self.layer_cycle)
+        self.iteration_weights = tuple(tuple(map(float, w)) for w in self.iteration_weights)
+        for identity, background in self.layer_cycle:
+            if len(identity) != len(self.layers) or len(background) != len(self.layers):
+                raise ValueError("Each layer_cycle entry needs one identity and one background weight per layer.")
+
+    def layer_weights(self, step_index: int, iteration: int) -> tuple[list[float], list[float]]:
+        """(identity, background) weight per layer for a timestep index and a gradient step within it."""
+        if step_index >= self.guided_steps:
+            return [0.0] * len(self.layers), [0.0] * len(self.layers)
+        identity, background = self.layer_cycle[step_index % len(self.layer_cycle)]
+        fi, fb = self.iteration_weights[min(iteration, len(self.iteration_weights) - 1)]
+        scale_i = self.identity_weight * self.weight_scale * fi
+        scale_b = self.background_weight * self.weight_scale * fb
+        return [w * scale_i for w in identity], [w * scale_b for w in background]
+
+    def used_layers(self) -> tuple[int, ...]:
+        """Layers that get a non-zero weight at some step: only these are recorded and computed."""
+        used = set()
+        for identity, background in self.layer_cycle:
+            used.update(layer for layer, a, b in zip(self.layers, identity, background) if a or b)
+        return tuple(layer for layer in self.layers if layer in used)
+
+    def inversion_key(self) -> dict:
+        """The settings an inversion (and its recorded activations) depends on."""
+        return {"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "resolution": self.resolution,
+                "inversion": self.inversion, "null_inner_steps": self.null_inner_steps,
+                "null_learning_rate": self.null_learning_rate, "null_early_stop": self.null_early_stop,
+                "recorded_layers": list(self.used_layers()), "recorded_steps": self.guided_steps}
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "EditSettings":
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown edit settings: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+        return cls(**values)
+
+    @classmethod
+    def fast(cls, **overrides) -> "EditSettings":
+        """The speed preset: DDIM (negative-prompt) inversion, everything else official."""
+        return cls(**{"inversion": "ddim", **overrides})
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
