@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run one engine job to its end from an operator, through the session's shared engine (``engine_session``).
+
+The scene and preview jobs take a second or two, so their operators wait for them; this keeps them usable from
+``blender -b`` scripts, where no timer or modal handler ever runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .engine_session import EngineError
+from .engine_task import FINISHED, EngineTask
+
+POLL_S = 0.005
+
+
+def run_job(context, name: str, params: dict, label: str | None = None, timeout: float | None = None) -> dict:
+    """The job's result; raises ``EngineError`` (code, user-facing message) when it fails or takes too long."""
+    task = EngineTask(name, params, label=label)
+    task.start(context)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not task.done:
+        if deadline is not None and time.monotonic() > deadline:
+            task.cancel()
+            raise EngineError("timeout", f"{task.label} did not finish within {timeout:g} s and was cancelled.")
+        time.sleep(POLL_S)
+        task.tick()
+    if task.state != FINISHED:
+        raise EngineError(task.error_code or "cancelled", task.error_message or f"{task.label} was cancelled.",
+                          task.error_detail)
+    return task.result or {}

@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The edit: how the artist moved the object, read from Blender as a 4x4 in the engine's camera frame.
+
+Whatever moved the object (G/R/S, gizmos, constraints, drivers, keyframes, Python) shows in its evaluated
+``matrix_world``. The edit is measured in the camera's frame, relative to the import pose:
+
+    E = F (Cam_now^-1 Obj_now) (Cam_import^-1 Obj_import)^-1 F^-1,    F = diag(1, -1, -1, 1) (Blender camera -> engine)
+
+so moving the whole rig (camera and object together) is no edit, and a camera moved after the import still gives
+the edit as that camera sees it. Camera scale is ignored (a camera has no meaningful scale).
+
+``dhandles.apply_official_edit`` sets the object from an edit in the official test-set format (transforms.json);
+``dhandles.reset_edit`` puts it back to its import pose relative to the camera.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy_extras.io_utils import ImportHelper
+from mathutils import Matrix
+
+from ..engine.geometry import frames
+from .photo_rig import active_rig
+
+F = frames.BLENDER_TO_ENGINE  # its own inverse
+
+
+def as_numpy(matrix) -> np.ndarray:
+    return np.array([[float(matrix[r][c]) for c in range(4)] for r in range(4)], dtype=np.float64)
+
+
+def stored_matrix(values) -> np.ndarray:
+    return np.asarray(list(values), dtype=np.float64).reshape(4, 4)
+
+
+def camera_pose(camera_obj) -> np.ndarray:
+    """The camera's world pose without scale."""
+    location, rotation, _ = camera_obj.matrix_world.decompose()
+    return as_numpy(Matrix.LocRotScale(location, rotation, None))
+
+
+def edit_matrix(rig) -> np.ndarray:
+    """The current edit of the rig's object, a 4x4 acting on engine-frame points of the imported object."""
+    cam_now = camera_pose(rig.camera)
+    obj_now = as_numpy(rig.target.matrix_world)
+    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(rig.import_object_matrix)
+    return F @ np.linalg.inv(cam_now) @ obj_now @ np.linalg.inv(rest) @ F
+
+
+def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:
+    """The object's ``matrix_world`` that makes ``edit_matrix(rig)`` equal ``edit``, for the camera where it is now."""
+    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(rig.import_object_matrix)
+    return camera_pose(rig.camera) @ F @ np.asarray(edit, dtype=np.float64) @ F @ rest
+
+
+def set_edit(rig, edit: np.ndarray) -> None:
+    rig.target.matrix_world = Matrix(object_matrix_for_edit(rig, edit).tolist())
+
+
+def describe(edit: np.ndarray, centroid) -> dict:
+    """The edit as the artist thinks of it, in the engine's camera frame (x right, y down, z forward): where the
+    object's centroid moves, the rotation (axis, degrees) and the scale."""
+    c = np.asarray(centroid, dtype=np.float64)
+    moved = edit[:3, :3] @ c + edit[:3, 3]
+    linear = edit[:3, :3]
+    scale = np.linalg.norm(linear, axis=0)
+    rotation = linear / np.where(scale > 0, scale, 1.0)
+    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(rotation) - 1.0) / 2.0))))
+    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm > 1e-9:
+        axis = axis / norm
+    elif angle > 90.0:  # a half turn: the axis is the eigenvector of eigenvalue 1
+        values, vectors = np.linalg.eig(rotation)
+        axis = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+    else:
+        axis = np.array([0.0, 1.0, 0.0])
+    return {"translation": (moved - c).tolist(), "axis": axis.tolist(), "angle": angle, "scale": scale.tolist()}
+
+
+def read_official_edit(path: str, name: str) -> dict:
+    """One edit of a transforms.json: {"translation", "rotation_axis", "rotation_angle"}; ValueError says why."""
+    from ..engine.geometry.io import read_transforms
+
+    edits = read_transforms(path)
+    if name not in edits:
+        raise ValueError(f"'{path}' has no edit called '{name}'; it has {', '.join(sorted(edits)) or 'none'}.")
+    edit = edits[name]
+    return {"translation": [float(v) for v in edit["translation"]],
+            "rotation_axis": [float(v) for v in edit.get("rotation_axis", [0.0, 1.0, 0.0])],
+            "rotation_angle": float(edit.get("rotation_angle", 0.0))}
+
+
+def official_edit_matrix(rig, edit: dict) -> np.ndarray:
+    from ..engine.geometry import official_edit_to_matrix
+
+    return official_edit_to_matrix(edit["translation"], edit["rotation_axis"], edit["rotation_angle"],
+                                   list(rig.centroid))
+
+
+class DHANDLES_OT_apply_official_edit(bpy.types.Operator, ImportHelper):
+    """Move the imported object by an edit in the official Diffusion Handles format (transforms.json): translation,
+    rotation axis and angle in degrees about the object's 3D centroid, in the official camera frame"""
+
+    bl_idname = "dhandles.apply_official_edit"
+    bl_label = "Apply Official Edit"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+    edit: bpy.props.StringProperty(name="Edit", description="Name of the edit in the file", default="edit_000")
+
+    def execute(self, context):
+        rig = active_rig(context)
+        if rig is None:
+            self.report({"ERROR"}, "No imported photo: import one with Diffusion Handles > Import Photo first.")
+            return {"CANCELLED"}
+        problem = rig.problem()
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        try:
+            edit = read_official_edit(bpy.path.abspath(self.filepath), self.edit)
+            matrix = official_edit_matrix(rig, edit)
+        except ValueError as error:  # GeometryError is a ValueError
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        set_edit(rig, matrix)
+        context.view_layer.update()
+        self.report({"INFO"}, f"Applied {self.edit} from {Path(self.filepath).name}")
+        return {"FINISHED"}
+
+
+class DHANDLES_OT_reset_edit(bpy.types.Operator):
+    """Put the imported object back where it was imported, as seen from the camera"""
+
+    bl_idname = "dhandles.reset_edit"
+    bl_label = "Reset Edit"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        rig = active_rig(context)
+        if rig is None:
+            self.report({"ERROR"}, "No imported photo to reset.")
+            return {"CANCELLED"}
+        problem = rig.problem()
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        set_edit(rig, np.eye(4))
+        context.view_layer.update()
+        return {"FINISHED"}
+
+
+CLASSES = (DHANDLES_OT_apply_official_edit, DHANDLES_OT_reset_edit)

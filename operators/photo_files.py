@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The files around an imported photo: side files found beside it, a mask painted in Blender handed to the engine,
+and where outputs go (never over the user's photo, masks or .blend)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from .. import preferences
+
+SIDE_FILES = {
+    # kind: (name stems tried as "<kind>" and "<photo stem>_<kind>", extensions in order of preference)
+    "depth": (("depth",), (".exr", ".npy", ".png")),
+    "mask": (("mask",), (".png", ".jpg", ".npy")),
+    "bg": (("bg", "background"), (".png", ".jpg")),
+    "bg_depth": (("bg_depth", "background_depth"), (".exr", ".npy", ".png")),
+    "prompt": (("prompt",), (".txt",)),
+    "fg_prompt": (("fg_prompt",), (".txt",)),
+}
+
+
+def find_side_file(photo: Path, kind: str) -> Path | None:
+    """A file beside the photo named like the official test set (depth.exr) or after it (photo_depth.exr)."""
+    stems, extensions = SIDE_FILES[kind]
+    for stem in stems:
+        for name in (f"{photo.stem}_{stem}", stem):
+            for extension in extensions:
+                candidate = photo.with_name(name + extension)
+                if candidate.is_file() and candidate != photo:
+                    return candidate
+    return None
+
+
+def read_text(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[0].strip()
+    except (OSError, IndexError):
+        return ""
+
+
+def cache_root(context) -> Path:
+    """The add-on's cache folder from the preferences, else one in the system's temporary folder."""
+    prefs = preferences.get(context)
+    if prefs is not None and prefs.cache_dir:
+        return Path(bpy.path.abspath(prefs.cache_dir))
+    return Path(tempfile.gettempdir()) / "dhandles"
+
+
+def new_scene_folder(context, photo: Path) -> Path:
+    folder = cache_root(context) / "scenes" / f"{photo.stem}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
+    """The painted mask image as an HxW bool .npy for the engine (white = object), leaving the image untouched.
+
+    Blender stores pixels bottom row first; the engine's rows go top first.
+    """
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise ValueError(f"The mask image '{image.name}' has no pixels. Paint the mask (or load it) and try again.")
+    pixels = np.empty(width * height * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    pixels = pixels.reshape(height, width, image.channels)[::-1]
+    mask = pixels[..., : min(3, image.channels)].max(axis=2) > 0.5
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"mask_image_{uuid.uuid4().hex[:8]}.npy"
+    np.save(path, mask)
+    return path
+
+
+def default_output_base(context, photo: Path) -> Path:
+    """Beside the .blend (named after it and the photo), or in the cache folder for an unsaved file."""
+    blend = bpy.data.filepath
+    if blend:
+        blend_path = Path(blend)
+        return blend_path.with_name(f"{blend_path.stem}_{photo.stem}_preview")
+    folder = cache_root(context) / "previews"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{photo.stem}_preview"
+
+
+def protected_paths(rig) -> list[Path]:
+    paths = [rig.photo_path, rig.depth_path, rig.mask_path, rig.bg_path, rig.bg_depth_path, bpy.data.filepath]
+    return [Path(bpy.path.abspath(p)).resolve() for p in paths if p]
+
+
+def check_not_input(rig, output: Path) -> None:
+    """ValueError when ``output`` is one of the user's files."""
+    resolved = output.resolve()
+    if resolved in protected_paths(rig):
+        raise ValueError(f"'{output}' is one of the photo's input files (or the .blend); previews never overwrite "
+                         "them. Choose another output path.")

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``dhandles.preview_edit`` and ``dhandles.preview_animation``: the photo after the edit, by reprojection only.
+
+The engine's ``preview`` job moves the photo's object pixels through the engine's geometry (the same transform and
+correspondences the diffusion edit uses) and fills the revealed background from the background image, or with
+classical inpainting. No diffusion model, no network: this is the offline main job, a fast scene-layout preview.
+The result goes into the Blender image "DHandles Preview" (reused run after run), is shown in any open Image
+Editor, and is written as a PNG, never over the photo's own files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import bpy
+
+from . import photo_files
+from .blocking_job import run_job
+from .edit_transform import edit_matrix
+from .engine_session import EngineError
+from .photo_rig import active_rig
+
+PREVIEW_IMAGE = "DHandles Preview"
+ANIMATION_IMAGE = "DHandles Preview Animation"
+
+
+def engine_inputs(context, rig) -> dict:
+    """The photo's files as the engine's jobs take them (a painted mask exported afresh)."""
+    mask = bpy.path.abspath(rig.mask_path) if rig.mask_path else ""
+    if rig.mask_image:
+        image = bpy.data.images.get(rig.mask_image)
+        if image is None:
+            raise ValueError(f"The mask image '{rig.mask_image}' this photo was imported with is gone. Import the "
+                             "photo again.")
+        mask = str(photo_files.export_mask_image(image, photo_files.cache_root(context) / "masks"))
+    return {"photo": bpy.path.abspath(rig.photo_path), "depth": bpy.path.abspath(rig.depth_path), "mask": mask,
+            "bg": bpy.path.abspath(rig.bg_path) if rig.bg_path else "",
+            "bg_depth": bpy.path.abspath(rig.bg_depth_path) if rig.bg_depth_path else "",
+            "camera": rig.camera_dict()}
+
+
+def checked_rig(context):
+    rig = active_rig(context)
+    if rig is None:
+        raise ValueError("No imported photo: import one with Diffusion Handles > Import Photo first.")
+    problem = rig.problem()
+    if problem:
+        raise ValueError(problem)
+    return rig
+
+
+def show_image(context, path: str, name: str, sequence: bool = False) -> bpy.types.Image:
+    """Load ``path`` into the image ``name`` (reusing it) and show it in the open Image Editors."""
+    image = bpy.data.images.get(name)
+    if image is None:
+        image = bpy.data.images.load(path, check_existing=False)
+        image.name = name
+    else:
+        image.filepath = path
+    image.source = "SEQUENCE" if sequence else "FILE"
+    image.reload()
+    window_manager = context.window_manager
+    for window in getattr(window_manager, "windows", []):
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+    return image
+
+
+def frame_path(pattern: str, frame: int) -> Path:
+    """``pattern`` with its run of '#' replaced by the zero-padded frame (Blender's convention)."""
+    match = list(re.finditer(r"#+", pattern))
+    if not match:
+        stem, suffix = Path(pattern).with_suffix(""), Path(pattern).suffix or ".png"
+        pattern = f"{stem}_####{suffix}"
+        match = list(re.finditer(r"#+", pattern))
+    run = match[-1]
+    return Path(pattern[: run.start()] + str(frame).zfill(len(run.group())) + pattern[run.end():])
+
+
+def output_png(path: str) -> Path:
+    out = Path(bpy.path.abspath(path))
+    return out if out.suffix.lower() == ".png" else out.with_suffix(".png")
+
+
+class DHANDLES_OT_preview_edit(bpy.types.Operator):
+    """Preview the edit without diffusion: reproject the photo's object through its new pose, fill what it
+    reveals, and show the result"""
+
+    bl_idname = "dhandles.preview_edit"
+    bl_label = "Preview Edit"
+    bl_options = {"REGISTER"}
+
+    output_path: bpy.props.StringProperty(
+        name="Output", subtype="FILE_PATH",
+        description="PNG to write. Empty: beside the .blend (or in the cache folder for an unsaved file)")
+
+    def execute(self, context):
+        try:
+            rig = checked_rig(context)
+            output = output_png(self.output_path) if self.output_path else \
+                photo_files.default_output_base(context, Path(rig.photo_path)).with_suffix(".png")
+            photo_files.check_not_input(rig, output)
+            context.view_layer.update()
+            params = engine_inputs(context, rig)
+            params.update(transform=edit_matrix(rig).tolist(), output=str(output))
+            result = run_job(context, "preview", params, label="Preview")
+        except (ValueError, EngineError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        frame = result["frames"][0]
+        rig.last_preview = frame["image"]
+        show_image(context, frame["image"], PREVIEW_IMAGE)
+        self.report({"INFO"}, f"Preview written to {frame['image']} ({frame['visible_fraction']:.0%} of the object "
+                    "visible)")
+        return {"FINISHED"}
+
+
+class DHANDLES_OT_preview_animation(bpy.types.Operator):
+    """Preview the edit at every frame of the scene's range (the object's animation, constraints, drivers), as an
+    image sequence"""
+
+    bl_idname = "dhandles.preview_animation"
+    bl_label = "Preview Animation"
+    bl_options = {"REGISTER"}
+
+    output_path: bpy.props.StringProperty(
+        name="Output", subtype="FILE_PATH",
+        description="PNG path pattern; '#' marks the frame number (added before the extension when missing). "
+        "Empty: beside the .blend (or in the cache folder for an unsaved file)")
+
+    def execute(self, context):
+        scene = context.scene
+        frame_now = scene.frame_current
+        try:
+            rig = checked_rig(context)
+            pattern = bpy.path.abspath(self.output_path) if self.output_path else \
+                str(photo_files.default_output_base(context, Path(rig.photo_path))) + "_####.png"
+            frames = list(range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)))
+            transforms, outputs = [], []
+            for frame in frames:
+                scene.frame_set(frame)
+                transforms.append(edit_matrix(rig).tolist())
+                output = frame_path(pattern, frame)
+                photo_files.check_not_input(rig, output)
+                outputs.append(str(output))
+            params = engine_inputs(context, rig)
+            params.update(transforms=transforms, outputs=outputs, allow_out_of_view=True)
+            result = run_job(context, "preview", params, label="Preview animation")
+        except (ValueError, EngineError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        finally:
+            scene.frame_set(frame_now)
+        rig.last_preview = outputs[0]
+        show_image(context, outputs[0], ANIMATION_IMAGE, sequence=len(outputs) > 1)
+        hidden = sum(1 for frame in result["frames"] if frame["visible_fraction"] == 0.0)
+        note = f"; the object is out of view in {hidden} frame(s)" if hidden else ""
+        self.report({"INFO"}, f"Previewed {len(outputs)} frames to {Path(outputs[0]).parent}{note}")
+        return {"FINISHED"}
+
+
+CLASSES = (DHANDLES_OT_preview_edit, DHANDLES_OT_preview_animation)

@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The main sidebar panel: the imported photo (photo, mask, prompt), the object's current edit in the camera's
+frame, and the actions (import, apply an official edit, reset, preview)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..operators.edit_transform import describe, edit_matrix
+from ..operators.photo_rig import active_rig
+
+CATEGORY = "Diffusion Handles"
+
+
+def _file_label(path: str) -> str:
+    return Path(path).name if path else "none"
+
+
+class DHANDLES_PT_photo(bpy.types.Panel):
+    bl_label = "Photo"
+    bl_idname = "DHANDLES_PT_photo"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+    bl_order = 0
+
+    def draw(self, context):
+        layout = self.layout
+        layout.operator("dhandles.import_photo", icon="IMPORT")
+        rig = active_rig(context)
+        if rig is None:
+            layout.label(text="Import a photo with its depth and an object mask", icon="INFO")
+            return
+
+        box = layout.box()
+        box.label(text=f"Photo: {_file_label(rig.photo_path)} ({rig.width}x{rig.height})", icon="IMAGE_DATA")
+        mask = f"image '{rig.mask_image}'" if rig.mask_image else _file_label(rig.mask_path)
+        box.label(text=f"Mask: {mask}", icon="MOD_MASK")
+        box.label(text=f"Depth: {_file_label(rig.depth_path)}", icon="MOD_DISPLACE")
+        if rig.bg_path:
+            box.label(text=f"Background: {_file_label(rig.bg_path)}", icon="IMAGE_BACKGROUND")
+        box.label(text=f"Field of view: {rig.fov:.1f} degrees ({rig.fov_source})", icon="CAMERA_DATA")
+        layout.prop(rig, "prompt")
+        layout.prop(rig, "fg_prompt")
+
+        problem = rig.problem()
+        box = layout.box()
+        if problem:
+            box.label(text=problem, icon="ERROR")
+            return
+        edit = describe(edit_matrix(rig), rig.centroid)
+        box.label(text="Edit (camera frame: x right, y down, z forward)")
+        t = edit["translation"]
+        box.label(text=f"Move: {t[0]:+.3f}  {t[1]:+.3f}  {t[2]:+.3f}")
+        a = edit["axis"]
+        box.label(text=f"Rotate: {edit['angle']:.1f} deg about ({a[0]:+.2f}, {a[1]:+.2f}, {a[2]:+.2f})")
+        s = edit["scale"]
+        box.label(text=f"Scale: {s[0]:.3f}  {s[1]:.3f}  {s[2]:.3f}")
+
+        row = layout.row(align=True)
+        row.operator("dhandles.apply_official_edit", icon="FILE")
+        row.operator("dhandles.reset_edit", icon="LOOP_BACK")
+        row = layout.row(align=True)
+        row.operator("dhandles.preview_edit", icon="RENDER_STILL")
+        row.operator("dhandles.preview_animation", icon="RENDER_ANIMATION")
+        if rig.last_preview:
+            layout.label(text=f"Last preview: {_file_label(rig.last_preview)}", icon="CHECKMARK")
+
+
+CLASSES = (DHANDLES_PT_photo,)
