@@ -5,9 +5,9 @@
 
 import bpy
 
-from . import check_engine, vanishing_points
+from . import check_engine, perspective_dataset, vanishing_points
 
-MODULES = (check_engine, vanishing_points)
+MODULES = (check_engine, vanishing_points, perspective_dataset)
 
 
 def register():
