@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one engine client of this Blender session, shared by every operator that runs engine jobs.
+
+The engine process starts on the first job and stays warm (models loaded) until *Release Engine*, until the
+engine Python in the preferences changes, or until Blender exits (the engine ends when its stdin closes). Each
+job's messages are routed to that job's inbox, so several operators can have jobs queued at once. No bpy here
+beyond reading the preferences: the per-tick logic that uses this module is tested without timers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .. import preferences
+from ..engine.client import EngineClient, EngineError
+
+_client: EngineClient | None = None
+_inboxes: dict[str, list[dict]] = {}
+_unrouted: list[dict] = []
+
+
+def engine_python(context=None) -> str:
+    return preferences.resolve_engine_python(preferences.get(context))
+
+
+def _log(line: str) -> None:
+    print(f"[dhandles engine] {line}", file=sys.stderr)
+
+
+def client(context=None) -> EngineClient:
+    """The session's client for the configured engine Python (a new one if that setting changed)."""
+    global _client
+    python = engine_python(context)
+    if _client is not None and _client.python != python:
+        release()
+    if _client is None:
+        _client = EngineClient(python=python, cwd=str(preferences.ADDON_ROOT), log=_log)
+    return _client
+
+
+def submit(context, name: str, params: dict, workdir: str | None = None) -> str:
+    """Queue a job; raises ``EngineError`` when the engine cannot start (the message says what to fix)."""
+    job = client(context).submit(name, params, workdir)
+    _inboxes[job] = []
+    return job
+
+
+def take(job: str) -> list[dict]:
+    """Messages for ``job`` that arrived since the last call (polls the engine, never blocks)."""
+    pump()
+    messages = _inboxes.get(job, [])
+    if messages:
+        _inboxes[job] = []
+    return messages
+
+
+def forget(job: str) -> None:
+    _inboxes.pop(job, None)
+
+
+def pump() -> None:
+    if _client is None:
+        return
+    for message in _client.poll():
+        inbox = _inboxes.get(message.get("job"))
+        if inbox is not None:
+            inbox.append(message)
+        elif message.get("type") == "error":
+            _unrouted.append(message)
+            _log(f"{message.get('code')}: {message.get('message')}")
+
+
+def cancel(job: str) -> bool:
+    return _client is not None and _client.cancel(job)
+
+
+def running() -> bool:
+    return _client is not None and _client.running
+
+
+def busy() -> bool:
+    return _client is not None and bool(_client.active_jobs)
+
+
+def pid() -> int | None:
+    return None if _client is None else _client.pid
+
+
+def release() -> bool:
+    """End the engine process (freeing its GPU memory); jobs it had end with an error in their inboxes.
+    Returns True if a process was running."""
+    global _client
+    if _client is None:
+        return False
+    was_running = _client.running
+    _client.release()
+    pump()
+    _client = None
+    return was_running
+
+
+__all__ = ["EngineError", "busy", "cancel", "client", "engine_python", "forget", "pid", "pump", "release",
+           "running", "submit", "take"]
