@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``dhandles.render_animation``: one edit per frame of the scene's range, into an image sequence.
+
+The object's edit is read for every frame up front (keyframes, constraints, drivers: whatever animates it), so
+the artist can keep working while the frames render. Frames run one job at a time through the warm engine; all
+of them edit the same photo with the same prompt and settings, so the engine inverts the photo once and every
+later frame reuses that inversion. Each frame keeps a JSON sidecar; the finished sequence is one reused Blender
+image (``DH Edit Animation``). Cancelling keeps the frames already rendered.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import bpy
+
+from . import render_output, render_status
+from .edit_transform import edit_matrix
+from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
+from .render_edit import EDIT_JOB, TIMER_SECONDS, RenderError, check_rig, prepare_job, result_image_path
+
+ANIMATION_IMAGE = "DH Edit Animation"
+LABEL = "Render Animation"
+
+
+class AnimationRun:
+    """The frames to render, the one in flight, and those done."""
+
+    def __init__(self, context, frames: list[int], matrices: dict, folder: Path):
+        self.frames = frames
+        self.matrices = matrices
+        self.folder = folder
+        self.index = 0
+        self.task: EngineTask | None = None
+        self.record: dict | None = None
+        self.done_frames: list[int] = []
+        self.reused_inversion: list[bool] = []
+        self.state = RUNNING
+        self.cancelled = False
+        self.message = ""
+        self.image = None
+        self.error_message: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        inner = self.task.fraction if self.task is not None and not self.task.done else 0.0
+        return (len(self.done_frames) + inner) / max(1, len(self.frames))
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+def frame_matrices(context, rig, frames: list[int]) -> dict:
+    """The edit matrix at each frame, restoring the current frame afterwards."""
+    scene = context.scene
+    current = scene.frame_current
+    matrices = {}
+    try:
+        for frame in frames:
+            scene.frame_set(frame)
+            matrices[frame] = edit_matrix(rig)
+    finally:
+        scene.frame_set(current)
+    return matrices
+
+
+def start(context, frame_start: int | None = None, frame_end: int | None = None) -> AnimationRun:
+    scene = context.scene
+    rig = check_rig(context)
+    first = scene.frame_start if frame_start is None else frame_start
+    last = scene.frame_end if frame_end is None else frame_end
+    if last < first:
+        raise RenderError(f"The frame range {first}-{last} is empty: set the scene's start and end frames.")
+    frames = list(range(first, last + 1, max(1, scene.frame_step)))
+    folder = render_output.next_path(render_output.output_folder(context), "animation", suffix="")
+    folder.mkdir(parents=True)
+    run = AnimationRun(context, frames, frame_matrices(context, rig, frames), folder)
+    render_status.add(run)
+    try:
+        _submit_next(run, context, rig)
+    except RenderError:
+        render_status.remove(run)
+        raise
+    return run
+
+
+def _submit_next(run: AnimationRun, context, rig=None) -> None:
+    rig = rig or check_rig(context)
+    frame = run.frames[run.index]
+    params, record, workdir = prepare_job(context, rig, run.matrices[frame], frame)
+    record["kind"] = "render_animation"
+    record["sequence"] = str(run.folder)
+    run.record = record
+    label = f"{LABEL}: frame {frame} ({run.index + 1}/{len(run.frames)})"
+    run.task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label)
+    run.task.start(context)
+    render_status.update(context, run.task.status, run.fraction, running=not run.task.done, error="")
+
+
+def tick(run: AnimationRun, context) -> str:
+    """Advance the animation by whatever the engine sent; submits the next frame when one ends."""
+    if run.state != RUNNING:
+        return run.state
+    task = run.task
+    task.tick()
+    if not task.done:
+        render_status.update(context, task.status, run.fraction, running=True)
+        return run.state
+    if task.state == FINISHED:
+        try:
+            _keep_frame(run, context)
+        except (RenderError, OSError) as error:
+            return _end(run, context, FAILED, f"Frame {run.frames[run.index]} could not be kept: {error}")
+        run.index += 1
+        if run.index < len(run.frames) and not run.cancelled:
+            try:
+                _submit_next(run, context)
+            except RenderError as error:
+                return _end(run, context, FAILED, str(error))
+            return tick(run, context) if run.task.done else run.state
+        if run.cancelled:
+            return _end(run, context, CANCELLED)
+        return _end(run, context, FINISHED)
+    if task.state == CANCELLED:
+        return _end(run, context, CANCELLED)
+    return _end(run, context, FAILED, f"Frame {run.frames[run.index]}: {task.error_message}")
+
+
+def _keep_frame(run: AnimationRun, context) -> None:
+    result = run.task.result or {}
+    frame = run.frames[run.index]
+    path = render_output.keep_file(result_image_path(result), run.folder / f"frame_{frame:04d}.png")
+    report = result.get("report") or {}
+    cache = report.get("cache") if isinstance(report, dict) else None
+    if isinstance(cache, dict):
+        run.reused_inversion.append(cache.get("inversion") == "hit")
+    render_output.write_sidecar(path, dict(run.record, image=str(path), report=report,
+                                           result={k: v for k, v in result.items() if k != "report"}))
+    run.done_frames.append(frame)
+
+
+def _end(run: AnimationRun, context, state: str, error: str | None = None) -> str:
+    run.state = state
+    render_status.remove(run)
+    if run.done_frames:
+        run.image = load_sequence(context, run)
+    kept = f"{len(run.done_frames)} of {len(run.frames)} frames in {run.folder}"
+    if state == FINISHED:
+        run.message = f"{LABEL}: done, {kept}"
+        render_status.update(context, run.message, 1.0, running=False, error="")
+    elif state == CANCELLED:
+        run.message = f"{LABEL} cancelled; kept {kept}."
+        render_status.update(context, run.message, run.fraction, running=False)
+    else:
+        run.error_message = error
+        run.message = f"{error} Kept {kept}."
+        render_status.update(context, f"{LABEL} failed", 0.0, running=False, error=run.message)
+    return state
+
+
+def load_sequence(context, run: AnimationRun):
+    """The rendered frames as one image sequence, reused across animation renders and shown as asked."""
+    first = run.done_frames[0]
+    path = run.folder / f"frame_{first:04d}.png"
+    image = render_output.load_reused_image(path, ANIMATION_IMAGE)
+    image.source = "SEQUENCE"
+    render_output.tag_image(image, dict(run.record or {}, kind="render_animation", sequence=str(run.folder),
+                                        frames=run.done_frames, frame=first))
+    settings = context.scene.dhandles_render
+    users = []
+    if settings.show_in_image_editor:
+        for space in render_output.image_editor_spaces(context):
+            space.image = image
+            users.append(space.image_user)
+    if settings.show_on_plane:
+        plane = render_output.show_on_plane(context, image)
+        users += [node.image_user for node in plane.data.materials[0].node_tree.nodes if node.type == "TEX_IMAGE"]
+    if settings.show_as_camera_background:
+        users.append(render_output.show_as_camera_background(context, image).image_user)
+    for user in users:
+        user.frame_start = first
+        user.frame_offset = first - 1
+        user.frame_duration = run.done_frames[-1] - first + 1
+        user.use_auto_refresh = True
+    return image
+
+
+def run_to_end(run: AnimationRun, context, interval: float = 0.05) -> str:
+    while run.state == RUNNING:
+        tick(run, context)
+        if run.state == RUNNING:
+            time.sleep(interval)
+    return run.state
+
+
+class DHANDLES_OT_render_animation(bpy.types.Operator):
+    """Render one edit per frame of the scene's frame range into an image sequence. Esc cancels (frames already
+    rendered are kept)"""
+
+    bl_idname = "dhandles.render_animation"
+    bl_label = "Render Animation"
+    bl_options = {"REGISTER"}
+
+    _run = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        from .photo_rig import active_rig
+
+        return active_rig(context) is not None
+
+    def _start(self, context) -> bool:
+        try:
+            self._run = start(context)
+        except RenderError as error:
+            render_status.update(context, f"{LABEL} failed", 0.0, running=False, error=str(error))
+            self.report({"ERROR"}, str(error))
+            return False
+        return True
+
+    def execute(self, context):
+        if not self._start(context):
+            return {"CANCELLED"}
+        return self._report_end(run_to_end(self._run, context))
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        if tick(self._run, context) != RUNNING:
+            return self._report_end(self._run.state)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_SECONDS, window=context.window)
+        wm.progress_begin(0.0, 1.0)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._run.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        state = tick(self._run, context)
+        context.window_manager.progress_update(self._run.fraction)
+        if state == RUNNING:
+            return {"RUNNING_MODAL"}
+        self._stop(context)
+        return self._report_end(state)
+
+    def cancel(self, context):
+        self._run.cancel()
+        self._stop(context)
+
+    def _stop(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+
+    def _report_end(self, state):
+        if state == FINISHED:
+            self.report({"INFO"}, self._run.message)
+            return {"FINISHED"}
+        self.report({"WARNING"} if state == CANCELLED else {"ERROR"}, self._run.message)
+        return {"CANCELLED"}
+
+
+CLASSES = (DHANDLES_OT_render_animation,)

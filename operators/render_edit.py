@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``dhandles.render_edit``: send the current edit of the imported photo to the engine and bring the edited photo
+back, without blocking Blender.
+
+The operator is modal: a 10 Hz timer calls ``tick(run, context)``, which polls the engine (never waits), updates
+the panel's progress bar and status line and the status bar, shows the engine's preview thumbnails in an Image
+Editor, and on the result stores it (``render_output``). Esc, *Cancel Render* or *Release Engine* cancel it.
+Background Blender (scripts, tests) fires no timers, so there ``execute`` runs the same ``tick`` in a loop until the
+job ends; tests call ``start``/``tick`` directly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from .. import preferences
+from . import photo_files, render_output, render_status
+from .edit_transform import describe, edit_matrix
+from .engine_task import CANCELLED, FAILED, FINISHED, EngineTask
+from .photo_rig import active_rig
+
+TIMER_SECONDS = 0.1
+EDIT_JOB = "edit"
+
+
+class RenderError(Exception):
+    """The render cannot start; the message says what the user should do."""
+
+
+class RenderRun:
+    """One render in flight: the engine task, the record saved with its result, and where to show it."""
+
+    def __init__(self, task: EngineTask, record: dict, stem: str = "edit"):
+        self.task = task
+        self.record = record
+        self.stem = stem
+        self.image = None
+        self.shown_thumbnail: str | None = None
+        self.message = ""
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+
+def settings_record(context, rig) -> dict:
+    """Everything that decides the result, in the form saved next to it (and sent to the engine)."""
+    settings = context.scene.dhandles_render
+    prefs = preferences.get(context)
+    model = settings.model or (prefs.diffusion_model if prefs is not None else "") or "sd2-depth"
+    return {
+        "prompt": settings.prompt or rig.prompt,
+        "seed": settings.seed,
+        "steps": settings.steps,
+        "guidance_scale": settings.guidance_scale,
+        "identity_weight": settings.identity_weight,
+        "background_weight": settings.background_weight,
+        "inversion": settings.inversion,
+        "model": model,
+    }
+
+
+def mask_file(rig, folder: Path) -> str:
+    """The mask as a file the engine can read: the imported mask file, or the mask painted in Blender as .npy."""
+    image = bpy.data.images.get(rig.mask_image) if rig.mask_image else None
+    if image is None:
+        return bpy.path.abspath(rig.mask_path)
+    try:
+        return str(photo_files.export_mask_image(image, folder))
+    except ValueError as error:
+        raise RenderError(str(error)) from None
+
+
+def edit_params(context, rig, matrix: np.ndarray, record: dict, workdir: Path) -> dict:
+    """The ``edit`` job's parameters (``engine/jobs/edit.py``) for this rig and edit matrix."""
+    return {
+        "photo": bpy.path.abspath(rig.photo_path),
+        "depth": bpy.path.abspath(rig.depth_path),
+        "mask": mask_file(rig, workdir),
+        "bg_depth": bpy.path.abspath(rig.bg_depth_path) if rig.bg_depth_path else None,
+        "fov": rig.fov,
+        "transform": np.asarray(matrix, dtype=float).tolist(),
+        "frame": "engine",
+        "prompt": record["prompt"],
+        "model": record["model"],
+        "settings": {"num_steps": record["steps"], "guidance_scale": record["guidance_scale"],
+                     "seed": record["seed"], "inversion": record["inversion"],
+                     "identity_weight": record["identity_weight"],
+                     "background_weight": record["background_weight"]},
+        "output_dir": str(workdir),
+    }
+
+
+def check_rig(context):
+    rig = active_rig(context)
+    if rig is None:
+        raise RenderError("No imported photo: import one with Diffusion Handles > Import Photo first.")
+    problem = rig.problem()
+    if problem:
+        raise RenderError(problem)
+    for label, path in (("photo", rig.photo_path), ("depth map", rig.depth_path)):
+        if not path or not Path(bpy.path.abspath(path)).is_file():
+            raise RenderError(f"The {label} of the imported photo is missing ('{path}'). Put the file back or "
+                              "import the photo again.")
+    if not rig.mask_image and not Path(bpy.path.abspath(rig.mask_path)).is_file():
+        raise RenderError(f"The mask of the imported photo is missing ('{rig.mask_path}'). Put the file back or "
+                          "import the photo again.")
+    return rig
+
+
+def prepare_job(context, rig, matrix: np.ndarray, frame: int) -> tuple[dict, dict, Path]:
+    """(params for the edit job, the record kept with its result, the job's work folder)."""
+    record = settings_record(context, rig)
+    if not record["prompt"]:
+        raise RenderError("The prompt is empty: describe the photo in the Render panel's Prompt field.")
+    workdir = photo_files.cache_root(context) / "render_jobs" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    params = edit_params(context, rig, matrix, record, workdir)
+    record.update(kind="render_edit", photo=params["photo"], transform=params["transform"],
+                  transform_frame="engine (OpenCV: +X right, +Y down, +Z forward)",
+                  edit=describe(matrix, list(rig.centroid)), frame=frame, job=EDIT_JOB, params=params,
+                  created=datetime.datetime.now().isoformat(timespec="seconds"))
+    return params, record, workdir
+
+
+def start(context, stem: str = "edit", label: str = "Render Edit") -> RenderRun:
+    """Check the scene, submit the edit job and return the run (its task may already have failed: an engine that
+    cannot start is reported through the task like any other failure)."""
+    rig = check_rig(context)
+    context.view_layer.update()  # the evaluated pose, with constraints and drivers
+    params, record, workdir = prepare_job(context, rig, edit_matrix(rig), context.scene.frame_current)
+    task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label)
+    run = RenderRun(task, record, stem)
+    task.start(context)
+    render_status.add(run)
+    render_status.update(context, task.status, 0.0, running=not task.done, error="")
+    return run
+
+
+def result_image_path(result: dict) -> str:
+    for key in ("image", "edited", "output"):
+        value = result.get(key)
+        if isinstance(value, str) and value:
+            return value
+    raise RenderError(f"The engine's result names no image (keys: {', '.join(sorted(result))}).")
+
+
+def tick(run: RenderRun, context) -> str:
+    """Advance ``run`` by whatever the engine sent; returns the task state. Shows progress, and on the end the
+    result or the failure, in the panel and the status bar."""
+    task = run.task
+    state = task.tick()
+    if task.thumbnail and task.thumbnail != run.shown_thumbnail and Path(task.thumbnail).is_file():
+        run.shown_thumbnail = task.thumbnail
+        render_output.show_progress_thumbnail(context, task.thumbnail)
+    if not task.done:
+        render_status.update(context, task.status, task.fraction, running=True)
+        return state
+    render_status.remove(run)
+    if state == FINISHED:
+        try:
+            finish(run, context)
+        except (RenderError, OSError, RuntimeError) as error:
+            task.state = state = FAILED
+            task.error_code, task.error_message = "result_unusable", str(error)
+            task.status = f"{task.label} failed: {error}"
+    if state == FINISHED:
+        run.message = f"{task.status}: image '{run.image.name}' ({Path(run.record['image']).name})"
+        render_status.update(context, run.message, 1.0, running=False, error="")
+    elif state == CANCELLED:
+        run.message = f"{task.label} cancelled. Nothing was changed."
+        render_status.update(context, run.message, 0.0, running=False)
+    else:
+        run.message = task.error_message or task.status
+        render_status.update(context, f"{task.label} failed", 0.0, running=False, error=run.message)
+    return state
+
+
+def finish(run: RenderRun, context) -> None:
+    result = run.task.result or {}
+    record = dict(run.record, result={k: v for k, v in result.items() if k != "report"},
+                  report=result.get("report"))
+    image = render_output.store_result(context, result_image_path(result), record, stem=run.stem)
+    run.record = dict(record, image=image.filepath)
+    run.image = image
+    settings = context.scene.dhandles_render
+    if settings.show_in_image_editor:
+        render_output.show_in_image_editor(context, image)
+    if settings.show_on_plane:
+        render_output.show_on_plane(context, image)
+    if settings.show_as_camera_background:
+        render_output.show_as_camera_background(context, image)
+
+
+def run_to_end(run: RenderRun, context, interval: float = 0.05, timeout: float | None = None) -> str:
+    """Tick until the job ends (background mode, where no timer fires)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not run.task.done:
+        tick(run, context)
+        if run.task.done:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            run.cancel()
+            deadline = None
+        time.sleep(interval)
+    return run.task.state
+
+
+class DHANDLES_OT_render_edit(bpy.types.Operator):
+    """Render the edited photo: the engine re-renders it with the object where you moved it. Esc cancels"""
+
+    bl_idname = "dhandles.render_edit"
+    bl_label = "Render Edit"
+    bl_options = {"REGISTER"}
+
+    _run = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        return active_rig(context) is not None
+
+    def _start(self, context) -> bool:
+        try:
+            self._run = start(context)
+        except RenderError as error:
+            render_status.update(context, "Render Edit failed", 0.0, running=False, error=str(error))
+            self.report({"ERROR"}, str(error))
+            return False
+        return True
+
+    def execute(self, context):
+        if not self._start(context):
+            return {"CANCELLED"}
+        state = run_to_end(self._run, context)
+        return self._report_end(state)
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        if self._run.task.done:  # the engine could not start: already reported
+            return self._report_end(tick(self._run, context))
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_SECONDS, window=context.window)
+        wm.progress_begin(0.0, 1.0)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._run.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}  # Blender stays fully usable while the engine works
+        state = tick(self._run, context)
+        context.window_manager.progress_update(self._run.task.fraction)
+        if not self._run.task.done:
+            return {"RUNNING_MODAL"}
+        self._stop(context)
+        return self._report_end(state)
+
+    def cancel(self, context):  # Blender ends the operator (file loaded, window closed)
+        self._run.cancel()
+        self._stop(context)
+
+    def _stop(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+
+    def _report_end(self, state):
+        message = self._run.message or self._run.task.status
+        if state == FINISHED:
+            self.report({"INFO"}, message)
+            return {"FINISHED"}
+        if state == CANCELLED:
+            self.report({"WARNING"}, message)
+        else:
+            self.report({"ERROR"}, message)
+        return {"CANCELLED"}
+
+
+CLASSES = (DHANDLES_OT_render_edit,)
+
+__all__ = ["RenderError", "RenderRun", "run_to_end", "start", "tick"]

@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Where a render's result goes: a new numbered file beside the .blend (never overwriting anything), a JSON sidecar
+with everything needed to reproduce it, and one reused Blender image that can be shown in an Image Editor, on a
+plane filling the camera's view, or as the camera's background."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import bpy
+
+from . import photo_files
+
+RESULT_IMAGE = "DH Edit"
+PROGRESS_IMAGE = "DH Edit Progress"
+PLANE_OBJECT = "DH Edit Plane"
+RENDER_PROPERTY = "dhandles_render"  # custom property holding the render's settings as JSON
+
+
+def output_folder(context) -> Path:
+    """``<blend name>_renders/`` beside a saved .blend, else the add-on's cache folder (results are then also
+    packed into the .blend, so saving it keeps them)."""
+    if bpy.data.filepath:
+        blend = Path(bpy.data.filepath)
+        return blend.parent / f"{blend.stem}_renders"
+    return photo_files.cache_root(context) / "renders"
+
+
+def next_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
+    """The first ``stem_NNNN.suffix`` in ``folder`` that does not exist yet, with no sidecar either."""
+    folder.mkdir(parents=True, exist_ok=True)
+    number = 1
+    while (folder / f"{stem}_{number:04d}{suffix}").exists() or (folder / f"{stem}_{number:04d}.json").exists():
+        number += 1
+    return folder / f"{stem}_{number:04d}{suffix}"
+
+
+def write_sidecar(image_path: Path, record: dict) -> Path:
+    sidecar = image_path.with_suffix(".json")
+    sidecar.write_text(json.dumps(record, indent=1, sort_keys=True))
+    return sidecar
+
+
+def keep_file(source: str | Path, target: Path) -> Path:
+    """Copy the engine's output into the render folder (the engine's work folder is temporary)."""
+    shutil.copyfile(source, target)
+    return target
+
+
+def load_reused_image(path: Path, name: str) -> bpy.types.Image:
+    """Show ``path`` in the image called ``name``, creating it once and re-pointing it afterwards, so materials,
+    planes and editors that use it update in place."""
+    image = bpy.data.images.get(name)
+    if image is None:
+        image = bpy.data.images.load(str(path), check_existing=False)
+        image.name = name
+    else:
+        if image.packed_file is not None:
+            image.unpack(method="REMOVE")
+        image.source = "FILE"
+        image.filepath = str(path)
+        image.reload()
+    return image
+
+
+def tag_image(image: bpy.types.Image, record: dict) -> None:
+    """The render's settings on the image itself, so they travel with the .blend."""
+    image[RENDER_PROPERTY] = json.dumps(record, sort_keys=True)
+    for key in ("prompt", "seed", "model", "frame"):
+        if key in record:
+            image[f"dhandles_{key}"] = record[key]
+
+
+def store_result(context, result_png: str | Path, record: dict, stem: str = "edit",
+                 image_name: str = RESULT_IMAGE) -> bpy.types.Image:
+    """Keep the result file and its sidecar, load it into the reused image and tag it with ``record``."""
+    path = keep_file(result_png, next_path(output_folder(context), stem))
+    record = dict(record, image=str(path))
+    write_sidecar(path, record)
+    image = load_reused_image(path, image_name)
+    tag_image(image, record)
+    if not bpy.data.filepath:
+        image.pack()  # unsaved .blend: the temporary folder may go away, the pixels must not
+    return image
+
+
+def show_progress_thumbnail(context, png: str | Path) -> None:
+    """The engine's current estimate, in an Image Editor that shows the result or the progress image."""
+    image = load_reused_image(Path(png), PROGRESS_IMAGE)
+    for space in image_editor_spaces(context):
+        if space.image is None or space.image.name in (RESULT_IMAGE, PROGRESS_IMAGE):
+            space.image = image
+
+
+def image_editor_spaces(context) -> list:
+    spaces = []
+    for window in getattr(context.window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                spaces.append(area.spaces.active)
+    return spaces
+
+
+def show_in_image_editor(context, image) -> bool:
+    """Show ``image`` in the Image Editors that show no other image (or a previous result). False if none is open."""
+    shown = False
+    for space in image_editor_spaces(context):
+        if space.image is None or space.image.name in (RESULT_IMAGE, PROGRESS_IMAGE) or space.image == image:
+            space.image = image
+            shown = True
+    return shown
+
+
+def show_on_plane(context, image, camera=None, distance: float | None = None):
+    """A plane parented to the camera that exactly fills its view, textured with ``image`` (emission, so it
+    looks like the photo whatever the lighting). Reused across renders."""
+    scene = context.scene
+    camera = camera or scene.camera
+    if camera is None:
+        raise RuntimeError("The scene has no camera to put the result plane in front of.")
+    if distance is None:
+        distance = max(camera.data.clip_start * 2.0, 0.1)
+    corners = [corner * distance / -corner.z for corner in camera.data.view_frame(scene=scene)]
+    plane = bpy.data.objects.get(PLANE_OBJECT)
+    if plane is None:
+        mesh = bpy.data.meshes.new(PLANE_OBJECT)
+        plane = bpy.data.objects.new(PLANE_OBJECT, mesh)
+        scene.collection.objects.link(plane)
+    mesh = plane.data
+    mesh.clear_geometry()
+    # view_frame order: top right, bottom right, bottom left, top left
+    mesh.from_pydata([tuple(c) for c in corners], [], [(3, 2, 1, 0)])
+    uv = mesh.uv_layers.new(name="UVMap")
+    for loop, (u, v) in zip(mesh.loops, [(0, 1), (0, 0), (1, 0), (1, 1)]):
+        uv.data[loop.index].uv = (u, v)
+    mesh.update()
+    plane.parent = camera
+    plane.matrix_parent_inverse.identity()
+    plane.matrix_basis.identity()
+    material = _plane_material(image)
+    mesh.materials.clear()
+    mesh.materials.append(material)
+    plane.hide_render = False
+    return plane
+
+
+def _plane_material(image):
+    material = bpy.data.materials.get(PLANE_OBJECT) or bpy.data.materials.new(PLANE_OBJECT)
+    material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    texture = nodes.new("ShaderNodeTexImage")
+    texture.image = image
+    emission = nodes.new("ShaderNodeEmission")
+    output = nodes.new("ShaderNodeOutputMaterial")
+    links.new(texture.outputs["Color"], emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    return material
+
+
+def show_as_camera_background(context, image, camera=None):
+    """The result as the camera's background image, in front of the scene so it is seen through the camera."""
+    camera = camera or context.scene.camera
+    if camera is None:
+        raise RuntimeError("The scene has no camera to show the result behind.")
+    data = camera.data
+    entry = next((bg for bg in data.background_images if bg.image is not None and bg.image.name == image.name), None)
+    if entry is None:
+        entry = data.background_images.new()
+    entry.image = image
+    entry.alpha = 1.0
+    entry.display_depth = "FRONT"
+    entry.frame_method = "FIT"
+    data.show_background_images = True
+    return entry

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The settings of a render (``scene.dhandles_render``): prompt, seed, steps, guidance weights, model and where
+the result is shown. Each render copies them, with the transform, into the result image and its JSON sidecar, so
+any result can be reproduced."""
+
+from __future__ import annotations
+
+import bpy
+
+
+class DHANDLES_PG_render_settings(bpy.types.PropertyGroup):
+    prompt: bpy.props.StringProperty(
+        name="Prompt", description="Caption of the whole photo. Empty: the prompt saved with the imported photo",
+        default="")
+    seed: bpy.props.IntProperty(name="Seed", default=2773, min=0, description="Noise seed (the paper's: 2773)")
+    steps: bpy.props.IntProperty(name="Steps", default=50, min=1, max=1000, description="DDIM steps")
+    guidance_scale: bpy.props.FloatProperty(name="Prompt Guidance", default=7.5, min=0.0, max=50.0,
+                                            description="Classifier-free guidance scale")
+    identity_weight: bpy.props.FloatProperty(name="Identity Weight", default=1.5, min=0.0, max=100.0,
+                                             description="How strongly the moved object keeps its look")
+    background_weight: bpy.props.FloatProperty(name="Background Weight", default=1.25, min=0.0, max=100.0,
+                                               description="How strongly the rest of the photo stays as it was")
+    inversion: bpy.props.EnumProperty(
+        name="Inversion", default="null-text",
+        items=[("null-text", "Null-text (paper)", "Null-text inversion: most faithful, slower"),
+               ("ddim", "DDIM (fast)", "DDIM inversion: no optimisation, faster, a little less faithful")])
+    model: bpy.props.StringProperty(
+        name="Model", default="",
+        description="Diffusion model preset, hub id or folder. Empty: the add-on preferences' Diffusion Model")
+    show_in_image_editor: bpy.props.BoolProperty(name="Image Editor", default=True,
+                                                 description="Show the result in an open Image Editor")
+    show_on_plane: bpy.props.BoolProperty(name="Plane", default=False,
+                                          description="Show the result on a plane filling the camera's view")
+    show_as_camera_background: bpy.props.BoolProperty(name="Camera Background", default=False,
+                                                      description="Show the result as the camera's background")
+
+
+CLASSES = (DHANDLES_PG_render_settings,)
+
+
+def register_extra():
+    bpy.types.Scene.dhandles_render = bpy.props.PointerProperty(type=DHANDLES_PG_render_settings)
+
+
+def unregister_extra():
+    del bpy.types.Scene.dhandles_render

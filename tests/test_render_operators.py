@@ -1,0 +1,139 @@
+"""Render Edit, Render Animation and Release Engine in real bpy, with the real engine process.
+
+bpy in background mode never fires timers or modal events, so these tests call the operators' per-tick logic
+(``render_edit.start``/``tick``, ``render_animation.start``/``tick``) directly, as the modal operators' timers do.
+The diffusion runs use the ``tiny`` preset (random weights), so they check the plumbing, not image quality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SAMPLE = "car"
+FAST = {"model": "tiny", "steps": 3, "inversion": "ddim"}
+
+
+@pytest.fixture
+def rig_scene(addon, photogen, tmp_path, monkeypatch):
+    """An empty .blend saved in tmp_path (so renders land in tmp_path) with the car sample imported."""
+    import bpy
+
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "edit.blend"))
+    sample = photogen / SAMPLE
+    result = bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                           mask_path=str(sample / "mask.png"))
+    assert result == {"FINISHED"}
+    settings = bpy.context.scene.dhandles_render
+    for key, value in FAST.items():
+        setattr(settings, key, value)
+    yield bpy.context
+    from diffusion_handles.operators import engine_session, render_status
+
+    render_status.cancel_all()
+    engine_session.release()
+
+
+def tick_until(tick, run, context, done, timeout=300.0, interval=0.01):
+    deadline = time.monotonic() + timeout
+    states = []
+    while time.monotonic() < deadline:
+        states.append(tick(run, context))
+        if done(states[-1]):
+            return states
+        time.sleep(interval)
+    raise AssertionError(f"not done after {timeout} s; last status: {context.window_manager.dhandles_render_status}")
+
+
+def test_engine_task_progress_cancel_and_release(addon, monkeypatch):
+    import bpy
+    from diffusion_handles.operators import engine_session
+    from diffusion_handles.operators.engine_task import CANCELLED, FINISHED, EngineTask
+
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
+    task = EngineTask("ping", {"steps": 3, "sleep": 0.02}, label="Ping")
+    task.start(bpy.context)
+    fractions = []
+    while not task.done:
+        task.tick()
+        fractions.append(task.fraction)
+        time.sleep(0.005)
+    assert task.state == FINISHED and task.fraction == 1.0 and task.status.startswith("Ping: done")
+    assert engine_session.running()
+
+    slow = EngineTask("ping", {"steps": 10_000, "sleep": 0.02}, label="Ping")
+    slow.start(bpy.context)
+    while slow.stage is None:
+        slow.tick()
+        time.sleep(0.005)
+    asked = time.monotonic()
+    slow.cancel()
+    while not slow.done:
+        slow.tick()
+        time.sleep(0.005)
+    assert slow.state == CANCELLED and time.monotonic() - asked < 1.0
+
+    pid = engine_session.pid()
+    assert bpy.ops.dhandles.release_engine() == {"FINISHED"}
+    assert not engine_session.running() and "released" in bpy.context.window_manager.dhandles_engine_status
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_render_edit_needs_an_imported_photo(addon):
+    import bpy
+    from diffusion_handles.operators import render_edit
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert not bpy.ops.dhandles.render_edit.poll()
+    with pytest.raises(render_edit.RenderError, match="Import Photo"):
+        render_edit.start(bpy.context)
+
+
+def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    target = context.scene.dhandles_rig.dhandles.target
+    before = [tuple(row) for row in target.matrix_world]
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", str(tmp_path / "missing" / "python"))
+    run = render_edit.start(context)
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FAILED"
+    wm = context.window_manager
+    assert "does not exist" in wm.dhandles_render_error and "preferences" in wm.dhandles_render_error
+    assert not wm.dhandles_render_running
+    assert [tuple(row) for row in target.matrix_world] == before  # nothing the user made changed
+
+
+def test_result_goes_to_a_reused_image_with_its_settings(rig_scene, photogen, tmp_path):
+    import bpy
+    from diffusion_handles.operators import render_output
+
+    context = rig_scene
+    photo = photogen / SAMPLE / "input.png"
+    first = render_output.store_result(context, photo, {"prompt": "a car", "seed": 1, "transform": [[1.0]]})
+    second = render_output.store_result(context, photo, {"prompt": "a car", "seed": 2, "transform": [[1.0]]})
+    assert first == second and first.name == render_output.RESULT_IMAGE
+    folder = tmp_path / "edit_renders"
+    assert sorted(p.name for p in folder.iterdir()) == ["edit_0001.json", "edit_0001.png", "edit_0002.json",
+                                                      "edit_0002.png"]
+    assert json.loads((folder / "edit_0002.json").read_text())["seed"] == 2
+    assert json.loads(second[render_output.RENDER_PROPERTY])["seed"] == 2 and second["dhandles_seed"] == 2
+    assert Path(bpy.path.abspath(second.filepath)) == folder / "edit_0002.png"
+    assert tuple(second.size) == (512, 512)
+
+    plane = render_output.show_on_plane(context, second)
+    again = render_output.show_on_plane(context, second)
+    assert plane == again and plane.parent == context.scene.camera and len(plane.data.vertices) == 4
+    entry = render_output.show_as_camera_background(context, second)
+    render_output.show_as_camera_background(context, second)
+    backgrounds = context.scene.camera.data.background_images
+    assert entry.image == second and len([b for b in backgrounds if b.image == second]) == 1
