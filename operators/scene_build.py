@@ -43,7 +43,8 @@ def photo_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
     """Emission shader with the image: renders show the photo's own colours, unlit, in Eevee and Cycles; the
     Workbench shows the same image in Texture colour mode."""
     material = bpy.data.materials.new(name)
-    material.use_nodes = True
+    if material.node_tree is None:  # Blender before 5.0 makes node trees only on request
+        material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
     nodes.clear()
     texture = nodes.new("ShaderNodeTexImage")
