@@ -57,11 +57,19 @@ class Editor:
         self._last = None  # (key, Inversion): animation frames and repeated edits skip even the disk read
 
     def edit(self, request, progress=None, extra_terms=()) -> EditResult:
+        return self._retrying(lambda: self._edit(request, progress, extra_terms))
+
+    def invert_only(self, request, progress=None) -> dict:
+        """Invert the photo (or find its inversion in the cache) without editing: warms the cache while the user
+        is still placing the object. Returns the report."""
+        return self._retrying(lambda: self._invert_only(request, progress))
+
+    def _retrying(self, work):
         from ..device import free_memory, is_out_of_memory, out_of_memory_message
 
         while True:
             try:
-                return self._edit(request, progress, extra_terms)
+                return work()
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, everything else re-raised
                 if not is_out_of_memory(exc):
                     raise
@@ -91,10 +99,55 @@ class Editor:
                          depth=resize(request.depth, size, "nearest").astype(np.float32), bg_depth=bg,
                          camera=request.camera.scaled(*size), size=size)
 
+    def _inversion(self, prep, prompt, cond, depth_original, report, progress):
+        """The photo's inversion: from memory, the disk cache, or computed (and then stored)."""
+        from ..device import dtype_name
+
+        models, settings = self.models, self.settings
+        key = inversion_key(prep.image, prep.depth, prompt, models.identity(), dtype_name(models.dtype),
+                            settings.inversion_key())
+        inversion = self._last[1] if self._last and self._last[0] == key else None
+        if inversion is None:
+            with report.stage("cache_load"):
+                inversion = self.cache.load(key, models.device, models.dtype)
+        report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
+                             "folder": str(self.cache.folder) if self.cache.enabled else None})
+        if inversion is None:
+            with report.stage("inversion"):
+                uncond = encode_prompt(models, "")
+                latents0 = encode_image(models, prep.image)
+                inversion = invert(models, latents0, cond, uncond, depth_original, settings, report.counter,
+                                   progress)
+            with report.stage("cache_store"):
+                self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()})
+        self._last = (key, inversion)
+        report.set("inversion", {"method": inversion.method, "reconstruction_mse": inversion.reconstruction_mse})
+        return inversion
+
+    def _invert_only(self, request, progress) -> dict:
+        import torch
+
+        from ..device import reset_peak_memory
+
+        models = self.models
+        torch.manual_seed(self.settings.seed)
+        reset_peak_memory(models.device)
+        report = Report(models.device, models.dtype, models.identity())
+        with report.stage("prepare"):
+            prep = self._prepare(request)
+        with report.stage("encode"):
+            cond = encode_prompt(models, request.prompt)
+            depth_original = depth_condition(prep.depth, (prep.size[1] // 8, prep.size[0] // 8), models.device,
+                                             models.dtype)
+        self._inversion(prep, request.prompt, cond, depth_original, report, progress)
+        report.set("working_size", list(prep.size))
+        report.set("settings", self.settings.to_dict())
+        return report.finish()
+
     def _edit(self, request, progress, extra_terms) -> EditResult:
         import torch
 
-        from ..device import dtype_name, reset_peak_memory
+        from ..device import reset_peak_memory
         from ..geometry import reproject
 
         models, settings = self.models, self.settings
@@ -114,22 +167,7 @@ class Editor:
             cond = encode_prompt(models, request.prompt)
             depth_original = depth_condition(prep.depth, latent_hw, models.device, models.dtype)
             depth_edited = depth_condition(edited_depth, latent_hw, models.device, models.dtype)
-        key = inversion_key(prep.image, prep.depth, request.prompt, models.identity(), dtype_name(models.dtype),
-                            settings.inversion_key())
-        inversion = self._last[1] if self._last and self._last[0] == key else None
-        if inversion is None:
-            with report.stage("cache_load"):
-                inversion = self.cache.load(key, models.device, models.dtype)
-        report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
-                             "folder": str(self.cache.folder) if self.cache.enabled else None})
-        if inversion is None:
-            with report.stage("inversion"):
-                uncond = encode_prompt(models, "")
-                latents0 = encode_image(models, prep.image)
-                inversion = invert(models, latents0, cond, uncond, depth_original, settings, counter, progress)
-            with report.stage("cache_store"):
-                self.cache.store(key, inversion, {"prompt": request.prompt, "model": models.identity()})
-        self._last = (key, inversion)
+        inversion = self._inversion(prep, request.prompt, cond, depth_original, report, progress)
         losses: dict = {}
         with report.stage("guided_sampling"), models.using(models.unet):
             latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
@@ -147,7 +185,6 @@ class Editor:
         extra = losses.pop("extra_terms", {})
         report.set("losses", losses)
         report.set("extra_terms", extra)
-        report.set("inversion", {"method": inversion.method, "reconstruction_mse": inversion.reconstruction_mse})
         report.set("image_size", list(request.image.shape[1::-1]))
         report.set("working_size", list(prep.size))
         report.set("visible_fraction", [float(v) for v in geo.visible_fraction])

@@ -92,7 +92,8 @@ class DiffusionModels:
         """A short stable id of these weights' origin and architecture, for cache keys."""
         digest = hashlib.sha256()
         digest.update(self.source.encode())
-        digest.update(json.dumps(dict(self.unet.config), sort_keys=True, default=str).encode())
+        config = {k: v for k, v in dict(self.unet.config).items() if not k.startswith("_")}  # "_" keys vary by run
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
         folder = Path(self.source)
         if folder.is_dir():  # a local folder can change under the same path: key on the weights' size and time
             for weights in sorted(folder.glob("*/*.safetensors")):

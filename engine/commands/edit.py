@@ -1,0 +1,128 @@
+"""``python -m engine edit``: one Diffusion Handles edit from the command line, writing the image and its report.
+
+From a photogen-style sample folder and a named edit:
+    python -m engine edit --sample ../shared/photogen/chair --edit edit_001 --out out.png [--report r.json]
+From files (a 4x4 .npy/.json in --frame, or an official-format {translation, rotation_axis, rotation_angle}):
+    python -m engine edit --photo p.png --mask m.png --depth d.exr --transform t.json --prompt "..." --out out.png
+``--model`` takes a preset (sd2-depth, tiny), a hub id or a local folder; ``--set KEY=VALUE`` overrides any
+``EditSettings`` field (e.g. ``--set guided_steps=20``). The report defaults to OUT with a .json suffix.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+NAME = "edit"
+HELP = "Edit a photo with Diffusion Handles (3D transform of an object) and write the image and a JSON report."
+
+
+def add_arguments(parser) -> None:
+    source = parser.add_argument_group("input (a sample folder, or photo/mask/depth/transform files)")
+    source.add_argument("--sample", metavar="DIR", help="folder with input.png, mask.png, depth.exr, transforms.json")
+    source.add_argument("--edit", metavar="NAME", help="edit name in the sample's transforms.json (e.g. edit_001)")
+    source.add_argument("--photo", metavar="FILE")
+    source.add_argument("--mask", metavar="FILE", help="object mask, white on black")
+    source.add_argument("--depth", metavar="FILE", help="metric z-depth, .exr or .npy")
+    source.add_argument("--bg-depth", metavar="FILE", help="optional depth of the background without the object")
+    source.add_argument("--transform", metavar="FILE",
+                        help="4x4 (.npy or .json) or official-format edit (.json); with --edit, the named entry")
+    source.add_argument("--frame", default="engine", choices=["engine", "blender", "official"],
+                        help="frame a 4x4 transform is given in (default engine = OpenCV camera frame)")
+    source.add_argument("--camera", default="blender", choices=["blender", "official"],
+                        help="pinhole convention for --fov (default blender: across the larger side's pixel edges)")
+    source.add_argument("--fov", type=float, default=55.0, help="field of view in degrees (default 55)")
+    source.add_argument("--prompt", default=None, help="caption of the whole photo (a sample's prompt.txt otherwise)")
+    parser.add_argument("--model", default=None, help="diffusion model: sd2-depth (default), tiny, hub id or folder")
+    parser.add_argument("--out", required=True, metavar="OUT.png", help="edited image to write")
+    parser.add_argument("--report", metavar="R.json", help="report to write (default: OUT with .json)")
+    parser.add_argument("--inversion", choices=["null-text", "ddim"], help="inversion method (default null-text)")
+    parser.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+    parser.add_argument("--resolution", type=int, help="working size of the longer side (default 512)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an edit setting (JSON value), repeatable")
+    parser.add_argument("--cache-dir", metavar="DIR", help="inversion cache folder (default ~/.cache/...)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the inversion cache")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"])
+
+
+def settings_from_args(args):
+    from ..diffusion.settings import EditSettings
+
+    values = {}
+    for item in args.set:
+        key, _, text = item.partition("=")
+        try:
+            values[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key.strip()] = text
+    for key, value in (("inversion", args.inversion), ("num_steps", args.steps), ("resolution", args.resolution)):
+        if value is not None:
+            values[key] = value
+    if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
+        values["guided_steps"] = round(values["num_steps"] * 38 / 50)
+    return EditSettings.from_dict(values)
+
+
+def request_from_args(args):
+    from ..diffusion.inputs import read_sample, request_from_files
+
+    if args.sample:
+        if not args.edit:
+            raise ValueError("--sample needs --edit NAME (an entry of the sample's transforms.json).")
+        request = read_sample(args.sample, args.edit)
+        if args.prompt is not None:
+            request.prompt = args.prompt
+        return request
+    missing = [flag for flag, value in (("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth),
+                                        ("--transform", args.transform)) if not value]
+    if missing:
+        raise ValueError(f"Give --sample DIR --edit NAME, or all of --photo, --mask, --depth, --transform "
+                         f"(missing: {', '.join(missing)}).")
+    return request_from_files(args.photo, args.mask, args.depth, args.transform, prompt=args.prompt or "",
+                              bg_depth=args.bg_depth, fov_deg=args.fov, camera=args.camera, frame=args.frame,
+                              edit_name=args.edit)
+
+
+def run(args) -> int:
+    from ..geometry import GeometryError
+    from ..models import ModelMissingError
+
+    try:
+        settings = settings_from_args(args)
+        request = request_from_args(args)
+        out = Path(args.out)
+        for source in (args.photo, args.mask, args.depth):
+            if source and Path(source).resolve() == out.resolve():
+                raise ValueError(f"--out '{out}' is one of the inputs; choose another file, inputs are never "
+                                 "overwritten.")
+        from ..diffusion.cache import InversionCache
+        from ..diffusion.pipeline import Editor
+        from ..diffusion.report import write_report
+        from ..models import load_diffusion
+
+        models = load_diffusion(args.model, device=args.device, dtype=args.dtype)
+        editor = Editor(models, settings, InversionCache(args.cache_dir, enabled=not args.no_cache))
+        result = editor.edit(request, progress=_progress)
+    except (ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # out of memory after every fallback: the message says what to do
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    from PIL import Image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result.image).save(out)
+    report_path = write_report(result.report, args.report or out.with_suffix(".json"))
+    stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in result.report["stages"].items())
+    print(f"wrote {out} and {report_path}: cache {result.report['cache']['inversion']}, "
+          f"{result.report['unet_evals']} UNet evals, {stages}")
+    return 0
+
+
+def _progress(stage: str, step: int, total: int) -> None:
+    if step == total or step % 10 == 0:
+        print(f"  {stage} {step}/{total}", file=sys.stderr)

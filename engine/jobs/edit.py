@@ -1,0 +1,56 @@
+"""``edit``: the Diffusion Handles edit ("Render Edit"): the photo with the object moved in 3D, re-rendered by the
+depth-conditioned diffusion model so that it keeps its identity and the background stays.
+
+Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``bg_depth``, ``camera`` intrinsics;
+``transform`` + ``output``, or ``transforms`` + ``outputs`` for animation frames, which share one inversion), plus
+``prompt`` and the common diffusion params (``model``, ``settings``, ``cache_dir``, ``use_cache``, ``device``,
+``dtype``; see ``_diffusion_job``). Each output PNG gets its JSON report beside it (same name, ``.json``).
+Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses"}]}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import JobError
+from . import _diffusion_job as job
+
+NAME = "edit"
+
+
+def _frames(params: dict):
+    from . import _photo_inputs
+    from .preview import _frames as preview_frames
+
+    frames = preview_frames(params)
+    for _, output in frames:
+        if output.suffix.lower() != ".png":
+            raise JobError("bad_params", f"Output '{output}' must be a .png file.")
+        _photo_inputs.check_output_path(output, params)
+    return frames
+
+
+def run(params: dict, ctx) -> dict:
+    from PIL import Image
+
+    from ..diffusion.report import write_report
+
+    frames = _frames(params)
+    request = job.request(params)
+    editor = job.editor(params, ctx)
+    progress = job.progress(ctx)
+    results = []
+    for index, (transform, output) in enumerate(frames):
+        ctx.check_cancelled()
+        with job.user_errors():
+            from dataclasses import replace
+
+            result = editor.edit(replace(request, transform=transform, name=Path(output).stem), progress=progress)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(result.image).save(output)
+        report_path = write_report(result.report, output.with_suffix(".json"))
+        ctx.progress("frame", index + 1, len(frames), thumbnail=result.working_image)
+        results.append({"image": str(output), "report": str(report_path),
+                        "cache": result.report["cache"]["inversion"], "seconds": result.report["seconds"],
+                        "unet_evals": result.report["unet_evals"], "losses": result.report["losses"]})
+    return {"frames": results}

@@ -1,0 +1,26 @@
+"""``invert``: invert a photo and record its activations into the cache, before any edit is asked for, so that
+"Render Edit" later costs only the guided pass.
+
+Params: ``photo``, ``depth``, ``mask`` (optional ``bg_depth``), ``camera`` or ``fov``, ``prompt``, and the common
+diffusion params (``model``, ``settings``, ``cache_dir``, ``device``, ``dtype``; see ``_diffusion_job``).
+Result: ``{"cache": "hit"|"miss", "key", "seconds", "unet_evals", "report"}`` (``report``: path of the JSON report).
+"""
+
+from __future__ import annotations
+
+from . import _diffusion_job as job
+
+NAME = "invert"
+
+
+def run(params: dict, ctx) -> dict:
+    from ..diffusion.report import write_report
+
+    request = job.request(params)
+    editor = job.editor(params, ctx)
+    ctx.check_cancelled()
+    with job.user_errors():
+        report = editor.invert_only(request, progress=job.progress(ctx))
+    path = write_report(report, ctx.workdir / "invert_report.json")
+    return {"cache": report["cache"]["inversion"], "key": report["cache"]["key"], "seconds": report["seconds"],
+            "unet_evals": report["unet_evals"], "report": str(path)}
