@@ -1,0 +1,213 @@
+"""Photos that are not the 512x512 test set, masks painted in Blender, and bad inputs, with the real bpy module.
+
+Synthetic scenes (a slanted floor with a box standing on it) make every expectation exact; bad inputs must give a
+clear operator error and leave the scene exactly as it was.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.geometry import Camera, reproject
+
+
+@pytest.fixture(autouse=True)
+def engine_python(monkeypatch, python_executable):
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", python_executable)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_engine(addon):
+    yield
+    from diffusion_handles.operators import engine_session
+
+    engine_session.release()
+
+
+@pytest.fixture
+def bpy(addon, tmp_path, monkeypatch):
+    import bpy as module
+
+    module.ops.wm.read_factory_settings(use_empty=True)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    return module
+
+
+def write_scene(folder, width, height, fov=50.0):
+    """A floor receding from 3 m to 12 m, a pillar at 2.5 m on the right, and a box (the object) at 4 m in front
+    of the floor; photo colours encode the pixel."""
+    folder.mkdir(parents=True, exist_ok=True)
+    v, u = np.mgrid[0:height, 0:width]
+    depth = (12.0 - 9.0 * v / (height - 1)).astype(np.float32)
+    mask = (np.abs(u - width * 0.45) < width * 0.15) & (np.abs(v - height * 0.6) < height * 0.18)
+    depth[u > 0.85 * width] = 2.5
+    depth[mask] = 4.0
+    photo = np.stack([(u * 7) % 256, (v * 5) % 256, ((u + v) * 3) % 256], axis=2).astype(np.uint8)
+    photo[mask] = [220, 40, 40]
+    paths = {"filepath": folder / "photo.png", "depth_path": folder / "depth.npy", "mask_path": folder / "mask.png"}
+    Image.fromarray(photo).save(paths["filepath"])
+    np.save(paths["depth_path"], depth)
+    Image.fromarray((mask * 255).astype(np.uint8)).save(paths["mask_path"])
+    return {key: str(path) for key, path in paths.items()}, depth, mask
+
+
+def scene_state(bpy):
+    data = bpy.data
+    return {kind: sorted(block.name for block in getattr(data, kind))
+            for kind in ("collections", "objects", "meshes", "materials", "images", "cameras")}
+
+
+@pytest.mark.parametrize("size", [(320, 200), (200, 320)], ids=["landscape", "portrait"])
+def test_non_square_photo(bpy, tmp_path, size):
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    from diffusion_handles.operators.edit_transform import edit_matrix
+    from engine.geometry.transforms import make_transform, rotation_matrix
+
+    width, height = size
+    files, depth, mask = write_scene(tmp_path / "photo", width, height)
+    assert bpy.ops.dhandles.import_photo(**files, fov=50.0) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    scene = bpy.context.scene
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (width, height)
+    camera = Camera.official(width, height, 50.0)
+    # Blender's angle spans the larger side's outer edges; the official fov its outermost pixel centres
+    assert math.isclose(rig.camera.data.angle, 2 * math.atan(max(size) / (2 * camera.fx)), rel_tol=1e-6)
+    assert rig.fov_source == "given"
+
+    # the box's corner pixel centres project back to themselves through Blender's camera
+    rows, cols = np.nonzero(mask)
+    for u, v in ((cols.min(), rows.min()), (cols.max(), rows.max())):
+        point = np.array([(u - camera.cx) / camera.fx * 4.0, (v - camera.cy) / camera.fy * 4.0, 4.0])
+        cam = np.array(rig.camera.matrix_world)
+        world = cam[:3, :3] @ (point * [1, -1, -1]) + cam[:3, 3]
+        x, y, z = world_to_camera_view(scene, rig.camera, Vector(world))
+        assert math.isclose(x * width - 0.5, u, abs_tol=1e-3) and math.isclose((1 - y) * height - 0.5, v, abs_tol=1e-3)
+        assert math.isclose(z, 4.0, rel_tol=1e-5)
+
+    # the background is torn at the pillar's edge: no face spans a depth jump, one column of faces is missing
+    mesh = rig.background.data
+    co = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", co)
+    to_camera = np.array(rig.camera.matrix_world.inverted() @ rig.background.matrix_world)
+    z = -(co.reshape(-1, 3) @ to_camera[:3, :3].T + to_camera[:3, 3])[:, 2]
+    loops = np.empty(len(mesh.loops), np.int32)
+    mesh.loops.foreach_get("vertex_index", loops)
+    quad_z = z[loops.reshape(-1, 4)]
+    assert np.all(quad_z.max(1) <= 1.05 * quad_z.min(1) + 1e-6)
+    assert width * height - 2 * height <= len(mesh.polygons) < width * height
+    assert len(rig.target.data.polygons) == mask.sum()
+
+    rig.target.rotation_euler = (0.0, 0.0, math.radians(15.0))
+    rig.target.location.x += 0.4
+    bpy.context.view_layer.update()
+    centroid = np.asarray(rig.centroid)
+    expected = make_transform(rotation=rotation_matrix([0, -1, 0], 15.0), translation=[0.4, 0, 0], center=centroid)
+    assert np.allclose(edit_matrix(rig), expected, atol=1e-5)
+    output = tmp_path / "preview.png"
+    assert bpy.ops.dhandles.preview_edit(output_path=str(output)) == {"FINISHED"}
+    preview = np.asarray(Image.open(output).convert("RGB"))
+    assert preview.shape == (height, width, 3)
+    pairs = np.asarray(reproject(depth, mask, expected, camera).correspondences(0))
+    photo = np.asarray(Image.open(files["filepath"]).convert("RGB"))
+    same = np.all(preview[pairs[:, 3], pairs[:, 2]] == photo[pairs[:, 1], pairs[:, 0]], axis=1)
+    assert same.mean() > 0.995
+
+
+def test_mask_painted_in_blender(bpy, tmp_path):
+    files, _, mask = write_scene(tmp_path / "photo", 160, 120)
+    height, width = mask.shape
+    image = bpy.data.images.new("painted mask", width, height)
+    pixels = np.zeros((height, width, 4), np.float32)
+    pixels[..., 3] = 1.0
+    pixels[mask[::-1]] = [1.0, 1.0, 1.0, 1.0]  # Blender's rows go bottom up
+    image.pixels.foreach_set(pixels.ravel())
+    before = np.array(image.pixels[:])
+    files.pop("mask_path")
+    assert bpy.ops.dhandles.import_photo(**files, mask_image="painted mask") == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    assert rig.mask_image == "painted mask" and rig.mask_path == ""
+    assert len(rig.target.data.polygons) == mask.sum()
+    assert np.array_equal(np.array(image.pixels[:]), before)  # never modified
+    assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
+
+
+def test_exif_focal_length_sets_the_field_of_view(bpy, tmp_path):
+    files, _, _ = write_scene(tmp_path / "photo", 300, 200)
+    photo = Image.open(files["filepath"])
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[41989] = 24  # FocalLengthIn35mmFilm
+    jpeg = tmp_path / "photo" / "photo.jpg"
+    photo.save(jpeg, exif=exif, quality=95)
+    files["filepath"] = str(jpeg)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    long_side_mm = math.hypot(36, 24) * 300 / math.hypot(300, 200)  # 36 mm for a 3:2 photo
+    assert rig.fov_source == "exif"
+    assert math.isclose(rig.fov, math.degrees(2 * math.atan(long_side_mm / 48)), rel_tol=1e-6)
+
+
+def _bad(files, tmp_path, kind):
+    folder = tmp_path / "photo"
+    if kind == "missing photo":
+        return dict(files, filepath=str(folder / "nope.png")), "does not exist"
+    if kind == "missing depth":
+        return dict(files, depth_path=str(folder / "nope.exr")), "does not exist"
+    if kind == "mask of the wrong size":
+        Image.new("L", (50, 40), 255).save(folder / "small.png")
+        return dict(files, mask_path=str(folder / "small.png")), "50x40 pixels but the photo is 160x120"
+    if kind == "empty mask":
+        Image.new("L", (160, 120), 0).save(folder / "empty.png")
+        return dict(files, mask_path=str(folder / "empty.png")), "selects no pixels"
+    depth = np.load(files["depth_path"])
+    if kind == "depth with NaNs":
+        depth[10:20, 10:20] = np.nan
+        expected = "100 NaN or infinite pixels"
+    else:
+        depth[:5] = 0.0
+        expected = "800 zero or negative pixels"
+    np.save(folder / "bad_depth.npy", depth)
+    return dict(files, depth_path=str(folder / "bad_depth.npy")), expected
+
+
+@pytest.mark.parametrize("kind", ["missing photo", "missing depth", "mask of the wrong size", "empty mask",
+                                  "depth with NaNs", "depth with zeros"])
+def test_bad_input_is_a_clear_error_and_changes_nothing(bpy, tmp_path, kind):
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}  # a scene to keep intact
+    before = scene_state(bpy)
+    rig_before = bpy.context.scene.dhandles_rig
+    params, message = _bad(files, tmp_path, kind)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.dhandles.import_photo(**params)
+    assert scene_state(bpy) == before
+    assert bpy.context.scene.dhandles_rig == rig_before
+
+
+def test_operators_without_a_photo_say_what_to_do(bpy, tmp_path):
+    with pytest.raises(RuntimeError, match="import one"):
+        bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "x.png"))
+    with pytest.raises(RuntimeError, match="No imported photo"):
+        bpy.ops.dhandles.reset_edit()
+
+
+def test_edit_out_of_view_and_unknown_edit(bpy, tmp_path):
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    transforms = tmp_path / "transforms.json"
+    transforms.write_text('{"edit_000": {"translation": [40.0, 0.0, 0.0], "rotation_axis": [0, 1, 0], '
+                          '"rotation_angle": 0}}')
+    with pytest.raises(RuntimeError, match="no edit called 'edit_009'"):
+        bpy.ops.dhandles.apply_official_edit(filepath=str(transforms), edit="edit_009")
+    assert bpy.ops.dhandles.apply_official_edit(filepath=str(transforms), edit="edit_000") == {"FINISHED"}
+    output = tmp_path / "out.png"
+    with pytest.raises(RuntimeError, match="out of the frame"):
+        bpy.ops.dhandles.preview_edit(output_path=str(output))
+    assert not output.exists()
+    assert rig.last_preview == ""
