@@ -20,8 +20,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[engine,test]"
 	touch $(STAMP)
 
+# The offline main job: build the extension zip, install it into a private headless Blender (the bpy module),
+# import a photogen sample as a 3D scene, apply an official edit and preview it (no model weights, no network).
+DEMO_SAMPLE ?= ../shared/photogen/car
+DEMO_EDIT ?= edit_002
+
 demo: setup
 	$(PY) tools/extension.py build --output-dir dist
+	$(PY) tools/demo_preview.py --zip dist --sample $(DEMO_SAMPLE) --edit $(DEMO_EDIT) --output out/demo/preview.png
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
