@@ -1,7 +1,7 @@
 """The background depth behind an object: a harmonic (Laplace) fill of the hole it leaves.
 
 Unknowns are the hole's pixels only; the 5-point Laplacian is assembled with vectorised index arithmetic (no Python
-loop over pixels) and solved directly. With a guide (the official bg_depth.exr, the depth of the inpainted
+loop over pixels) and solved by multigrid-preconditioned CG (multigrid.py). With a guide (the official bg_depth.exr, the depth of the inpainted
 background) the fill solves for the RESIDUAL depth - guide, which is harmonic with the known residual on the hole's
 border: the result keeps the guide's detail and meets the surrounding depth without a seam (the official
 solve_laplacian_depth, which solves Lap f = Lap guide). Image borders are natural (Neumann) boundaries.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
-import scipy.sparse.linalg
 
 from .errors import GeometryError
+from .multigrid import solve_laplacian
 
 
 def default_hole_dilation(height: int, width: int) -> int:
@@ -106,10 +106,9 @@ def laplacian_system(values: np.ndarray, hole: np.ndarray):
 
 
 def _harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    A, b, _ = laplacian_system(values, hole)
-    # symmetric positive definite 5-point system: a minimum-degree ordering on A's own pattern keeps the fill-in low
-    x = scipy.sparse.linalg.spsolve(A.tocsc(), b, permc_spec="MMD_AT_PLUS_A")
-    return x
+    A, b, flat = laplacian_system(values, hole)
+    ys, xs = np.divmod(flat, hole.shape[1])
+    return solve_laplacian(A, b, ys, xs)
 
 
 def _np(a):

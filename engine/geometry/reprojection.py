@@ -93,48 +93,40 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
         check_depth(bg, camera, "filled background depth")
 
-    # one surface per object, moved and projected; all triangles go through one z-buffer
+    # one surface per object, moved and projected; all triangles go through one z-buffer. Triangle 2q + j is
+    # triangle j of quad q, quads numbered object after object.
     near = float(d.min()) * 1e-3
-    xs, ys, izs, oks, quads, tri_offsets, in_front = [], [], [], [], [], [0], []
+    us, vs, zs, quads, in_front = [], [], [], [], []
     for k in range(K):
         q = build_pixel_quads(d, m[k], camera, discontinuity)
-        p = q.points @ M[k, :3, :3].T + M[k, :3, 3]
-        u, v, z = project(p, camera)
+        u, v, z = project(q.points @ M[k, :3, :3].T + M[k, :3, 3], camera)
         in_front.append(float((z > near).float().mean()))
-        tri = torch.tensor(TRIANGLE_CORNERS, device=dev)  # 2 x 3
-        xs.append(u[:, tri].reshape(-1, 3))
-        ys.append(v[:, tri].reshape(-1, 3))
-        zt = z[:, tri].reshape(-1, 3)
-        oks.append((zt > near).all(1))
-        izs.append(1.0 / torch.where(zt > near, zt, torch.ones_like(zt)))
+        us.append(u)
+        vs.append(v)
+        zs.append(z)
         quads.append(q)
-        tri_offsets.append(tri_offsets[-1] + xs[-1].shape[0])
-    all_iz = torch.cat(izs)
-    hits = rasterise(torch.cat(xs), torch.cat(ys), all_iz, torch.cat(oks), H, W)
+    u, v, z = torch.cat(us), torch.cat(vs), torch.cat(zs)                          # Q x 4 corners
+    quad_object = torch.repeat_interleave(torch.arange(K, device=dev), torch.tensor([len(q) for q in quads],
+                                                                                     device=dev))
+    front = z > near
+    iz = 1.0 / torch.where(front, z, torch.ones_like(z))
+    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), _triangles(front).all(1), H, W)
 
-    offsets = torch.tensor(tri_offsets, device=dev)
-    obj = torch.searchsorted(offsets, hits.triangle, right=True) - 1
+    quad = torch.div(hits.triangle, 2, rounding_mode="floor")
+    obj = quad_object[quad]
     z_hit = 1.0 / hits.inv_z
     visible = z_hit <= bg.reshape(-1)[hits.pixel]
 
-    # source of each hit: the quad's pixel, and the perspective-correct sub-pixel point within it
-    local = hits.triangle - offsets[obj]
-    n = torch.div(local, 2, rounding_mode="floor")
-    corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[local - 2 * n]            # M x 3 corner ids
-    src_px = torch.empty_like(n)
-    src_py = torch.empty_like(n)
-    src_iz = torch.empty(n.shape[0], 3, device=dev)
-    for k in range(K):
-        sel = obj == k
-        nk = n[sel]
-        src_px[sel] = quads[k].pix_x[nk]
-        src_py[sel] = quads[k].pix_y[nk]
-        src_iz[sel] = 1.0 / torch.gather(quads[k].corner_z[nk], 1, corners[sel])
-    tgt_iz = all_iz[hits.triangle]
+    # source of each hit: the quad's pixel, and the perspective-correct sub-pixel point within it (3D barycentrics
+    # from the target's, then the source camera's screen barycentrics from those)
+    corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[hits.triangle - 2 * quad]  # M x 3 corner ids
+    src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads])[quad], 1, corners)
+    tgt_iz = torch.gather(iz[quad], 1, corners)
     s = hits.bary * tgt_iz * src_iz
     s = s / s.sum(1, keepdim=True)
-    dxy = torch.tensor(CORNER_DXY, device=dev)[corners]                            # M x 3 x 2
-    sub = (s[:, :, None] * dxy).sum(1)
+    sub = torch.einsum("mc,mcd->md", s, torch.tensor(CORNER_DXY, device=dev)[corners])
+    src_px = torch.cat([q.pix_x for q in quads])[quad]
+    src_py = torch.cat([q.pix_y for q in quads])[quad]
     src_x = src_px.to(torch.float32) + sub[:, 0]
     src_y = src_py.to(torch.float32) + sub[:, 1]
 
@@ -168,6 +160,11 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
             if result.visible_fraction[k] == 0.0:
                 raise GeometryError(invisible_reason(result, k))
     return result
+
+
+def _triangles(a: torch.Tensor) -> torch.Tensor:
+    """Q x 4 per-corner values (TL, TR, BR, BL) to 2Q x 3 per-triangle-vertex values (TRIANGLE_CORNERS)."""
+    return torch.stack([a[:, :3], torch.stack([a[:, 0], a[:, 2], a[:, 3]], 1)], 1).reshape(-1, 3)
 
 
 def invisible_reason(r: Reprojection, k: int) -> str:

@@ -1,0 +1,103 @@
+"""Harmonic depth fill (exact on harmonic functions, equal to a direct sparse solve), hole dilation, disparity."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import scipy.sparse.linalg
+import torch
+
+from engine.geometry import GeometryError, dilate, fill_depth_hole, normalised_disparity, resample_to_grid
+from engine.geometry.depth_fill import laplacian_system
+
+
+def _ramp(H, W):
+    v, u = np.mgrid[0:H, 0:W]
+    return (2.0 + 0.01 * u + 0.02 * v).astype(np.float64)
+
+
+def _blob(H, W, cy, cx, r):
+    v, u = np.mgrid[0:H, 0:W]
+    return (v - cy) ** 2 + 0.5 * (u - cx) ** 2 < r * r
+
+
+def test_linear_depth_is_recovered_exactly_small_and_multigrid_sized():
+    for H, W, r in ((40, 50, 10), (200, 180, 60)):   # the second has > 4000 unknowns: multigrid path
+        truth = _ramp(H, W)
+        hole = _blob(H, W, H // 2, W // 2, r)
+        d = truth.copy()
+        d[hole] = 100.0
+        out = fill_depth_hole(d.astype(np.float32), hole)
+        np.testing.assert_allclose(out, truth, rtol=2e-6)
+
+
+def test_guided_fill_keeps_the_guide_detail():
+    H, W = 64, 80
+    rng = np.random.default_rng(3)
+    guide = 3.0 + rng.random((H, W))
+    truth = guide + 0.5 - 0.003 * np.mgrid[0:H, 0:W][1]    # guide plus a harmonic (linear) offset
+    hole = _blob(H, W, 30, 40, 15)
+    d = truth.copy()
+    d[hole] = 1.0
+    out = fill_depth_hole(d, hole, guide=guide)
+    np.testing.assert_allclose(out, truth, rtol=1e-5)
+
+
+def test_multigrid_matches_a_direct_solve_on_a_ragged_hole_at_the_border():
+    H, W = 160, 200
+    rng = np.random.default_rng(5)
+    d = 2.0 + rng.random((H, W))
+    hole = scipy.ndimage.binary_dilation(rng.random((H, W)) > 0.97, iterations=4)
+    hole[:, :30] |= _blob(H, W, 80, 0, 60)[:, :30]       # touches the image border: Neumann there
+    A, b, flat = laplacian_system(d, hole)
+    assert A.shape[0] > 4000
+    exact = d.copy().reshape(-1)
+    exact[flat] = scipy.sparse.linalg.spsolve(A.tocsc(), b)
+    out = fill_depth_hole(d, hole)
+    np.testing.assert_allclose(out.reshape(-1), exact, rtol=1e-5)
+    assert np.all(out[~hole] == d[~hole].astype(np.float32))
+
+
+def test_fill_accepts_torch_and_reports_impossible_holes():
+    d = torch.full((20, 30), 4.0)
+    hole = torch.zeros(20, 30, dtype=torch.bool)
+    hole[5:10, 5:10] = True
+    out = fill_depth_hole(d, hole)
+    assert isinstance(out, torch.Tensor)
+    torch.testing.assert_close(out, d)
+    with pytest.raises(GeometryError, match="whole image"):
+        fill_depth_hole(np.ones((8, 8)), np.ones((8, 8), bool))
+    np.testing.assert_array_equal(fill_depth_hole(np.ones((8, 8)), np.ones((8, 8), bool), guide=np.full((8, 8), 2.0)),
+                                  2.0)
+
+
+def test_dilate_is_the_official_iterated_cross_dilation():
+    rng = np.random.default_rng(2)
+    m = rng.random((60, 70)) > 0.995
+    for r in (1, 4, 15):
+        np.testing.assert_array_equal(dilate(m, r), scipy.ndimage.binary_dilation(m, iterations=r))
+
+
+def test_disparity_is_official_min_max_normalised_inverse_depth():
+    d = np.array([[1.0, 2.0], [4.0, 0.5]], np.float32)
+    disp = normalised_disparity(d)
+    inv = 1 / d
+    np.testing.assert_allclose(disp, 255 * (inv - inv.min()) / (inv.max() - inv.min()), rtol=1e-6)
+    assert disp.dtype == np.float32 and disp.max() == pytest.approx(255) and disp.min() == 0
+    np.testing.assert_array_equal(normalised_disparity(np.full((3, 3), 2.0)), 0)
+    t = normalised_disparity(torch.tensor(d))
+    assert isinstance(t, torch.Tensor)
+    with pytest.raises(GeometryError):
+        normalised_disparity(np.zeros((2, 2)))
+
+
+def test_resample_to_latent_grid():
+    a = np.arange(64, dtype=np.float32).reshape(8, 8)
+    small = resample_to_grid(a, (2, 2), mode="area")
+    np.testing.assert_allclose(small, [[a[:4, :4].mean(), a[:4, 4:].mean()], [a[4:, :4].mean(), a[4:, 4:].mean()]])
+    m = np.zeros((8, 8), bool)
+    m[:4] = True
+    np.testing.assert_array_equal(resample_to_grid(m, (4, 4), mode="nearest"), [[1] * 4] * 2 + [[0] * 4] * 2)
+    assert resample_to_grid(torch.ones(3, 16, 16), (4, 4)).shape == (3, 4, 4)
+    with pytest.raises(ValueError):
+        resample_to_grid(a, (2, 2), mode="lanczos")
