@@ -16,7 +16,8 @@ from .engine_session import EngineError
 NEW, RUNNING, FINISHED, FAILED, CANCELLED = "NEW", "RUNNING", "FINISHED", "FAILED", "CANCELLED"
 
 STAGE_NAMES = {"invert": "Inverting the photo", "edit": "Editing", "estimate_depth": "Estimating depth",
-               "segment": "Segmenting", "preview": "Preview", "load": "Loading models", "ping": "Ping"}
+               "segment": "Segmenting", "preview": "Preview", "load": "Loading models", "ping": "Ping",
+               "reconstruct": "Reconstructing", "frame": "Frame"}
 
 
 class EngineTask:

@@ -18,7 +18,7 @@ import bpy
 from . import render_output, render_status
 from .edit_transform import edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .render_edit import EDIT_JOB, TIMER_SECONDS, RenderError, check_rig, prepare_job, result_image_path
+from .render_edit import EDIT_JOB, TIMER_SECONDS, RenderError, check_rig, prepare_job, read_report, result_frame
 
 ANIMATION_IMAGE = "DH Edit Animation"
 LABEL = "Render Animation"
@@ -130,15 +130,11 @@ def tick(run: AnimationRun, context) -> str:
 
 
 def _keep_frame(run: AnimationRun, context) -> None:
-    result = run.task.result or {}
+    result = result_frame(run.task.result or {})
     frame = run.frames[run.index]
-    path = render_output.keep_file(result_image_path(result), run.folder / f"frame_{frame:04d}.png")
-    report = result.get("report") or {}
-    cache = report.get("cache") if isinstance(report, dict) else None
-    if isinstance(cache, dict):
-        run.reused_inversion.append(cache.get("inversion") == "hit")
-    render_output.write_sidecar(path, dict(run.record, image=str(path), report=report,
-                                           result={k: v for k, v in result.items() if k != "report"}))
+    path = render_output.keep_file(result["image"], run.folder / f"frame_{frame:04d}.png")
+    run.reused_inversion.append(result.get("cache") == "hit")
+    render_output.write_sidecar(path, dict(run.record, image=str(path), result=result, report=read_report(result)))
     run.done_frames.append(frame)
 
 

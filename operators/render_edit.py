@@ -12,6 +12,7 @@ job ends; tests call ``start``/``tick`` directly.
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def settings_record(context, rig) -> dict:
         "identity_weight": settings.identity_weight,
         "background_weight": settings.background_weight,
         "inversion": settings.inversion,
+        "resolution": settings.resolution - settings.resolution % 64,
         "model": model,
     }
 
@@ -75,24 +77,37 @@ def mask_file(rig, folder: Path) -> str:
         raise RenderError(str(error)) from None
 
 
-def edit_params(context, rig, matrix: np.ndarray, record: dict, workdir: Path) -> dict:
-    """The ``edit`` job's parameters (``engine/jobs/edit.py``) for this rig and edit matrix."""
-    return {
+def edit_settings(record: dict) -> dict:
+    """``EditSettings`` overrides for the engine; guidance keeps the official 38-of-50 share of the steps."""
+    steps = int(record["steps"])
+    return {"num_steps": steps, "guided_steps": round(steps * 38 / 50), "guidance_scale": record["guidance_scale"],
+            "seed": record["seed"], "inversion": record["inversion"], "identity_weight": record["identity_weight"],
+            "background_weight": record["background_weight"], "resolution": record["resolution"]}
+
+
+def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> dict:
+    """The ``edit`` job's parameters (``engine/jobs/edit.py``): the photo's files and camera, one 4x4
+    engine-frame transform per output, the prompt and the settings."""
+    prefs = preferences.get(context)
+    params = {
         "photo": bpy.path.abspath(rig.photo_path),
         "depth": bpy.path.abspath(rig.depth_path),
         "mask": mask_file(rig, workdir),
-        "bg_depth": bpy.path.abspath(rig.bg_depth_path) if rig.bg_depth_path else None,
-        "fov": rig.fov,
-        "transform": np.asarray(matrix, dtype=float).tolist(),
-        "frame": "engine",
+        "camera": rig.camera_dict(),
         "prompt": record["prompt"],
         "model": record["model"],
-        "settings": {"num_steps": record["steps"], "guidance_scale": record["guidance_scale"],
-                     "seed": record["seed"], "inversion": record["inversion"],
-                     "identity_weight": record["identity_weight"],
-                     "background_weight": record["background_weight"]},
-        "output_dir": str(workdir),
+        "settings": edit_settings(record),
     }
+    if rig.bg_depth_path:
+        params["bg_depth"] = bpy.path.abspath(rig.bg_depth_path)
+    if prefs is not None and prefs.cache_dir:
+        params["cache_dir"] = str(Path(bpy.path.abspath(prefs.cache_dir)) / "inversions")
+    if len(matrices) == 1:
+        params.update(transform=np.asarray(matrices[0], dtype=float).tolist(), output=str(workdir / "edit.png"))
+    else:
+        params.update(transforms=[np.asarray(m, dtype=float).tolist() for m in matrices],
+                      outputs=[str(workdir / f"frame_{n:04d}.png") for n in range(len(matrices))])
+    return params
 
 
 def check_rig(context):
@@ -118,7 +133,7 @@ def prepare_job(context, rig, matrix: np.ndarray, frame: int) -> tuple[dict, dic
     if not record["prompt"]:
         raise RenderError("The prompt is empty: describe the photo in the Render panel's Prompt field.")
     workdir = photo_files.cache_root(context) / "render_jobs" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    params = edit_params(context, rig, matrix, record, workdir)
+    params = edit_params(context, rig, [matrix], record, workdir)
     record.update(kind="render_edit", photo=params["photo"], transform=params["transform"],
                   transform_frame="engine (OpenCV: +X right, +Y down, +Z forward)",
                   edit=describe(matrix, list(rig.centroid)), frame=frame, job=EDIT_JOB, params=params,
@@ -140,12 +155,20 @@ def start(context, stem: str = "edit", label: str = "Render Edit") -> RenderRun:
     return run
 
 
-def result_image_path(result: dict) -> str:
-    for key in ("image", "edited", "output"):
-        value = result.get(key)
-        if isinstance(value, str) and value:
-            return value
-    raise RenderError(f"The engine's result names no image (keys: {', '.join(sorted(result))}).")
+def result_frame(result: dict) -> dict:
+    """The first (for Render Edit, the only) frame of an ``edit`` result: ``{"image", "report", "cache"...}``."""
+    frames = result.get("frames")
+    if not isinstance(frames, list) or not frames or not isinstance(frames[0], dict) or not frames[0].get("image"):
+        raise RenderError(f"The engine's result names no image (keys: {', '.join(sorted(result))}).")
+    return frames[0]
+
+
+def read_report(frame: dict):
+    path = frame.get("report")
+    try:
+        return json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
 
 
 def tick(run: RenderRun, context) -> str:
@@ -180,10 +203,9 @@ def tick(run: RenderRun, context) -> str:
 
 
 def finish(run: RenderRun, context) -> None:
-    result = run.task.result or {}
-    record = dict(run.record, result={k: v for k, v in result.items() if k != "report"},
-                  report=result.get("report"))
-    image = render_output.store_result(context, result_image_path(result), record, stem=run.stem)
+    frame = result_frame(run.task.result or {})
+    record = dict(run.record, result=frame, report=read_report(frame))
+    image = render_output.store_result(context, frame["image"], record, stem=run.stem)
     run.record = dict(record, image=image.filepath)
     run.image = image
     settings = context.scene.dhandles_render

@@ -20,6 +20,9 @@ class DHANDLES_PG_render_settings(bpy.types.PropertyGroup):
                                              description="How strongly the moved object keeps its look")
     background_weight: bpy.props.FloatProperty(name="Background Weight", default=1.25, min=0.0, max=100.0,
                                                description="How strongly the rest of the photo stays as it was")
+    resolution: bpy.props.IntProperty(name="Working Size", default=512, min=64, max=2048, step=64,
+                                      description="Longer side, in pixels, the diffusion works at (a multiple of "
+                                      "64; the model was trained at 512). The result keeps the photo's size")
     inversion: bpy.props.EnumProperty(
         name="Inversion", default="null-text",
         items=[("null-text", "Null-text (paper)", "Null-text inversion: most faithful, slower"),

@@ -77,7 +77,8 @@ class DHANDLES_PT_render_settings(bpy.types.Panel):
         layout = self.layout
         layout.use_property_split = True
         settings = context.scene.dhandles_render
-        for name in ("seed", "steps", "guidance_scale", "identity_weight", "background_weight", "inversion",
+        for name in ("seed", "steps", "guidance_scale", "identity_weight", "background_weight", "resolution",
+                     "inversion",
                      "model"):
             layout.prop(settings, name)
 

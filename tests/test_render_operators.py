@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 SAMPLE = "car"
-FAST = {"model": "tiny", "steps": 3, "inversion": "ddim"}
+FAST = {"model": "tiny", "steps": 3, "inversion": "ddim", "resolution": 128}
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def rig_scene(addon, photogen, tmp_path, monkeypatch):
     import bpy
 
     monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
+    monkeypatch.setenv("DHANDLES_CACHE_DIR", str(tmp_path / "inversions"))  # read by the engine it starts
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "edit.blend"))
     sample = photogen / SAMPLE
@@ -137,3 +138,121 @@ def test_result_goes_to_a_reused_image_with_its_settings(rig_scene, photogen, tm
     render_output.show_as_camera_background(context, second)
     backgrounds = context.scene.camera.data.background_images
     assert entry.image == second and len([b for b in backgrounds if b.image == second]) == 1
+
+
+def statuses_while(tick, run, context, done, timeout=300.0):
+    seen = []
+
+    def record(state):
+        seen.append((context.window_manager.dhandles_render_status, context.window_manager.dhandles_render_progress,
+                     context.window_manager.dhandles_render_running))
+        return done(state)
+
+    states = tick_until(tick, run, context, record, timeout)
+    return states[-1], seen
+
+
+def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
+    import bpy
+    import numpy as np
+    from PIL import Image
+
+    from diffusion_handles.operators import render_edit, render_output
+    from diffusion_handles.operators.edit_transform import edit_matrix
+
+    context = rig_scene
+    rig = context.scene.dhandles_rig.dhandles
+    rig.target.location.x += 0.05
+    context.view_layer.update()
+    run = render_edit.start(context)
+    state, seen = statuses_while(render_edit.tick, run, context, lambda s: s != "RUNNING")
+    assert state == "FINISHED", context.window_manager.dhandles_render_error
+    assert any("Editing" in text and running for text, _, running in seen)  # progress reached the panel
+    assert any(0.0 < fraction < 1.0 for _, fraction, _ in seen)
+    assert not context.window_manager.dhandles_render_running and not context.window_manager.dhandles_render_error
+
+    image = bpy.data.images[render_output.RESULT_IMAGE]
+    record = json.loads(image[render_output.RENDER_PROPERTY])
+    sidecar = json.loads(Path(record["image"]).with_suffix(".json").read_text())
+    assert Path(record["image"]).parent == tmp_path / "edit_renders"
+    assert np.allclose(sidecar["transform"], edit_matrix(rig)) and sidecar["seed"] == 2773
+    assert sidecar["prompt"] == (Path(rig.photo_path).parent / "prompt.txt").read_text().strip()
+    assert sidecar["model"] == "tiny" and sidecar["report"]["cache"]["inversion"] == "miss"
+
+    # The sidecar's params reproduce the result exactly with the one-shot command.
+    params = dict(sidecar["params"], output=str(tmp_path / "again.png"))
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "engine", "job", "edit", "--params", str(tmp_path / "params.json")],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(record["image"])))
+
+
+def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path):
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 40
+    run = render_edit.start(context)
+    tick_until(render_edit.tick, run, context, lambda s: run.task.stage is not None)
+    asked = time.monotonic()
+    run.cancel()
+    states = tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING", timeout=30)
+    latency = time.monotonic() - asked
+    assert states[-1] == "CANCELLED" and latency < 1.0, f"cancel took {latency:.2f} s"
+    assert "cancelled" in context.window_manager.dhandles_render_status
+    assert not context.window_manager.dhandles_render_error
+    assert not (tmp_path / "edit_renders").exists()  # no result, nothing half-written
+
+
+def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
+    from diffusion_handles.operators import engine_session, render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 40
+    run = render_edit.start(context)
+    tick_until(render_edit.tick, run, context, lambda s: run.task.stage is not None)
+    killed = engine_session.pid()
+    os.kill(killed, signal.SIGKILL)
+    states = tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING", timeout=30)
+    assert states[-1] == "FAILED" and run.task.error_code == "engine_crashed"
+    error = context.window_manager.dhandles_render_error
+    assert "engine stopped" in error and "fresh engine" in error
+    assert context.scene.dhandles_rig.dhandles.target is not None  # the scene is intact
+
+    context.scene.dhandles_render.steps = 3
+    again = render_edit.start(context)
+    assert tick_until(render_edit.tick, again, context, lambda s: s != "RUNNING")[-1] == "FINISHED"
+    assert engine_session.pid() != killed and not context.window_manager.dhandles_render_error
+
+
+def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
+    import bpy
+
+    from diffusion_handles.operators import render_animation
+
+    context = rig_scene
+    scene = context.scene
+    target = scene.dhandles_rig.dhandles.target
+    scene.frame_start, scene.frame_end = 1, 3
+    start_x = target.location.x
+    target.keyframe_insert("location", frame=1)
+    target.location.x = start_x + 0.1
+    target.keyframe_insert("location", frame=3)
+    scene.frame_set(2)
+
+    run = render_animation.start(context)
+    state, seen = statuses_while(render_animation.tick, run, context, lambda s: s != "RUNNING")
+    assert state == "FINISHED", run.message
+    assert scene.frame_current == 2  # the artist's frame is left alone
+    assert run.done_frames == [1, 2, 3] and run.reused_inversion == [False, True, True]
+    files = sorted(p.name for p in run.folder.iterdir())
+    assert files == ["frame_0001.json", "frame_0001.png", "frame_0002.json", "frame_0002.png", "frame_0003.json",
+                     "frame_0003.png"]
+    transforms = [json.loads((run.folder / f"frame_{n:04d}.json").read_text())["transform"] for n in (1, 2, 3)]
+    assert transforms[0] != transforms[2]
+    image = bpy.data.images[render_animation.ANIMATION_IMAGE]
+    assert image.source == "SEQUENCE" and json.loads(image["dhandles_render"])["frames"] == [1, 2, 3]
+    assert any("frame 2 (2/3)" in text for text, _, _ in seen)
