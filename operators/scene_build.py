@@ -23,18 +23,22 @@ def engine_to_world(points: np.ndarray, camera_matrix: np.ndarray) -> np.ndarray
 
 
 def build_mesh(name: str, vertices: np.ndarray, uv: np.ndarray, quads: np.ndarray) -> bpy.types.Mesh:
-    """A quad mesh with one UV map; ``vertices`` N x 3 (object space), ``uv`` N x 2, ``quads`` F x 4 indices."""
+    """A quad mesh with one UV map; ``vertices`` N x 3 (object space), ``uv`` N x 2, ``quads`` F x 4 indices.
+
+    Writes the generic attributes (position, .corner_vert, the UV map) directly: on a 4K photo's half a million
+    vertices that is about ten times faster than ``vertices.foreach_set("co")`` and ``loops.foreach_set``.
+    """
     mesh = bpy.data.meshes.new(name)
-    n_vertices, n_faces = len(vertices), len(quads)
-    mesh.vertices.add(n_vertices)
-    mesh.vertices.foreach_set("co", np.ascontiguousarray(vertices, dtype=np.float32).ravel())
+    n_faces = len(quads)
+    corner_vertices = np.ascontiguousarray(quads, dtype=np.int32).ravel()
+    mesh.vertices.add(len(vertices))
     mesh.loops.add(4 * n_faces)
-    loop_vertices = np.ascontiguousarray(quads, dtype=np.int32).ravel()
-    mesh.loops.foreach_set("vertex_index", loop_vertices)
     mesh.polygons.add(n_faces)
+    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(vertices, dtype=np.float32).ravel())
+    mesh.attributes[".corner_vert"].data.foreach_set("value", corner_vertices)
     mesh.polygons.foreach_set("loop_start", np.arange(0, 4 * n_faces, 4, dtype=np.int32))
-    uv_layer = mesh.uv_layers.new(name="UVMap")
-    uv_layer.data.foreach_set("uv", np.ascontiguousarray(uv[loop_vertices], dtype=np.float32).ravel())
+    uv_map = mesh.attributes.new("UVMap", "FLOAT2", "CORNER")
+    uv_map.data.foreach_set("vector", np.ascontiguousarray(uv[corner_vertices], dtype=np.float32).ravel())
     mesh.update(calc_edges=True)
     return mesh
 

@@ -60,3 +60,24 @@ def save_png(path, image: np.ndarray) -> None:
 
     if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
         raise OSError(f"could not write '{path}'")
+
+
+LOSSLESS_TEXTURE_MAX_SIDE = 2048
+
+
+def save_texture(stem, image: np.ndarray):
+    """Write a mesh texture and return its path: a PNG up to ``LOSSLESS_TEXTURE_MAX_SIDE`` pixels, above that a
+    quality-95 JPEG, because a 4K PNG alone takes about a second to encode and the texture is only for the
+    viewport (previews are written losslessly, from the photo itself)."""
+    import cv2
+    from pathlib import Path
+
+    stem = Path(stem)
+    if max(image.shape[:2]) <= LOSSLESS_TEXTURE_MAX_SIDE:
+        path = stem.with_suffix(".png")
+        save_png(path, image)
+        return path
+    path = stem.with_suffix(".jpg")
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise OSError(f"could not write '{path}'")
+    return path

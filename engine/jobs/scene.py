@@ -11,12 +11,14 @@ depth's hole extends beyond the mask, default the official 15 at 512, scaled to 
 Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif" or "default"), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
-frame), ``background_texture`` (a PNG: the photo with the background image, or inpainting, where the object was).
+frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
+quality-95 JPEG above 2048 pixels).
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,13 @@ def _float_param(params: dict, key: str, default: float, low: float, high: float
     return float(value)
 
 
+def _write_texture(inputs, out_dir: Path) -> Path:
+    """The background mesh's texture: the photo, with the background image (or inpainting) where the object was."""
+    texture_hole = _inpaint.dilate(inputs.mask, TEXTURE_HOLE_DILATE_PX)
+    texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background)
+    return _inpaint.save_texture(out_dir / "background_texture", texture)
+
+
 def run(params: dict, ctx) -> dict:
     from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
     from ..geometry.depth_fill import default_hole_dilation
@@ -61,6 +70,13 @@ def run(params: dict, ctx) -> dict:
     fov, fov_source = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
     camera = Camera.official(width, height, fov)
     ctx.check_cancelled()
+
+    # the texture (inpainting, JPEG/PNG encoding) runs beside the meshes: OpenCV releases the GIL
+    for suffix in (".png", ".jpg"):
+        _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix), params)
+    pool = ThreadPoolExecutor(max_workers=1)
+    texture_job = pool.submit(_write_texture, inputs, out_dir)
+    pool.shutdown(wait=False)
 
     ctx.progress("background", 2, 4)
     if hole_dilate is None:
@@ -97,12 +113,7 @@ def run(params: dict, ctx) -> dict:
     ctx.check_cancelled()
 
     ctx.progress("texture", 4, 4)
-    texture_hole = _inpaint.dilate(inputs.mask, TEXTURE_HOLE_DILATE_PX)
-    texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background)
-    texture_path = out_dir / "background_texture.png"
-    _photo_inputs.check_output_path(texture_path, params)
-    _inpaint.save_png(texture_path, texture)
-
+    texture_path = texture_job.result()
     return {
         "width": width,
         "height": height,

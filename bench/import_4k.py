@@ -1,0 +1,122 @@
+"""How long a 4K photo takes to import as a 3D scene (``dhandles.import_photo``), without depth estimation.
+
+Synthesises a 3840x2160 photo (PNG), metric depth (NPY) and object mask (PNG) in a temporary folder, registers the
+add-on in this process's bpy, and times the operator end to end: the engine's ``scene`` job (read and validate the
+files, fill the hole's depth, the meshes' arrays, the background texture) plus building the meshes in Blender.
+The first import also starts the engine process; the goal (under 2 s) is for a warm engine.
+
+Baseline in the same run: building the same background mesh with ``Mesh.from_pydata`` (per-vertex Python lists),
+which is what the numpy + ``foreach_set`` path replaces.
+
+    .venv/bin/python bench/import_4k.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT = 3840, 2160
+
+
+def synthesise(folder: Path) -> dict:
+    from PIL import Image
+
+    v, u = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    depth = 2.0 + 10.0 * (1.0 - v / HEIGHT) + 0.3 * np.sin(u / 97.0)
+    mask = ((u - 0.45 * WIDTH) / (0.16 * WIDTH)) ** 2 + ((v - 0.6 * HEIGHT) / (0.25 * HEIGHT)) ** 2 < 1.0
+    depth[mask] = 3.0 + 0.5 * ((u[mask] - 0.45 * WIDTH) / WIDTH)
+    rng = np.random.default_rng(0)
+    photo = np.stack([(u / WIDTH * 255), (v / HEIGHT * 255), rng.integers(0, 255, (HEIGHT, WIDTH))], axis=2)
+    paths = {"filepath": folder / "photo.png", "depth_path": folder / "depth.npy", "mask_path": folder / "mask.png"}
+    Image.fromarray(photo.astype(np.uint8)).save(paths["filepath"], compress_level=1)
+    np.save(paths["depth_path"], depth.astype(np.float32))
+    Image.fromarray((mask * 255).astype(np.uint8)).save(paths["mask_path"])
+    return {key: str(path) for key, path in paths.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="dhandles-bench-blender-"))
+    os.environ.setdefault("DHANDLES_ENGINE_PYTHON", sys.executable)
+    folder = Path(tempfile.mkdtemp(prefix="dhandles-bench-4k-"))
+    os.environ["TMPDIR"] = str(folder)  # scene files go to the cache under it
+    files = synthesise(folder)
+
+    import bpy
+
+    addon_dir = Path(tempfile.mkdtemp(prefix="dhandles-bench-addon-"))
+    (addon_dir / "diffusion_handles").symlink_to(ROOT, target_is_directory=True)
+    sys.path.insert(0, str(addon_dir))
+    import diffusion_handles
+    from diffusion_handles.operators import engine_session, scene_build
+
+    diffusion_handles.register()
+    timings = []
+    try:
+        for _ in range(args.repeats + 1):  # the first one starts the engine
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            started = time.perf_counter()
+            assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+            timings.append(time.perf_counter() - started)
+        rig = bpy.context.scene.dhandles_rig.dhandles
+        background, target = rig.background.data, rig.target.data
+        faces = (len(background.polygons), len(target.polygons))
+        vertices = (len(background.vertices), len(target.vertices))
+
+        # the engine job alone, timed inside the engine (reads the files, fills, meshes, writes the texture)
+        params = {"photo": files["filepath"], "depth": files["depth_path"], "mask": files["mask_path"],
+                  "output_dir": str(folder / "job")}
+        started = time.perf_counter()
+        engine_session.client().run("scene", params)
+        job_s = time.perf_counter() - started
+
+        # the Blender side's mesh build, then the per-vertex Python baseline for the same mesh
+        loops = np.empty(len(background.loops), np.int32)
+        background.loops.foreach_get("vertex_index", loops)
+        co = np.empty(len(background.vertices) * 3, np.float32)
+        background.vertices.foreach_get("co", co)
+        co, quads = co.reshape(-1, 3), loops.reshape(-1, 4)
+        uv = np.zeros((len(co), 2), np.float32)
+        started = time.perf_counter()
+        scene_build.build_mesh("bench numpy", co, uv, quads)
+        numpy_s = time.perf_counter() - started
+        started = time.perf_counter()
+        mesh = bpy.data.meshes.new("bench from_pydata")
+        mesh.from_pydata(co.tolist(), [], quads.tolist())
+        mesh.update(calc_edges=True)
+        pydata_s = time.perf_counter() - started
+    finally:
+        engine_session.release()
+        diffusion_handles.unregister()
+
+    warm = timings[1:]
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, bpy "
+        f"{bpy.app.version_string}",
+        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, object {vertices[1]} / {faces[1]}",
+        f"import, cold engine (includes engine start)   : {timings[0]:6.2f} s",
+        f"import, warm engine (goal < 2 s)               : median {statistics.median(warm):6.2f} s  "
+        f"(min {min(warm):.2f}, max {max(warm):.2f}, {len(warm)} runs)",
+        f"  of which the engine's scene job (round trip) : {job_s:6.2f} s",
+        f"background mesh build, numpy + foreach_set     : {numpy_s:6.3f} s",
+        f"baseline, the same mesh with from_pydata       : {pydata_s:6.3f} s  ({pydata_s / numpy_s:.0f}x slower)",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
