@@ -25,8 +25,8 @@ def add_arguments(parser) -> None:
                         help="official: fov spans the outer pixel centres (the photogen convention, default); "
                              "blender: fov spans the outer pixel edges")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    parser.add_argument("--discontinuity", type=float, default=0.05,
-                        help="relative depth jump that splits the object's surface (default 0.05)")
+    parser.add_argument("--discontinuity", type=float, default=0.1,
+                        help="relative depth jump that splits the object's surface (default 0.1)")
 
 
 def run(args) -> int:

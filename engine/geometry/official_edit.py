@@ -30,7 +30,7 @@ class EditResult:
 
 
 def run_official_edit(depth: np.ndarray, mask: np.ndarray, bg_depth, edit: dict, camera: Camera, device=None,
-                      discontinuity: float = 0.05, hole_dilation: int | None = None) -> EditResult:
+                      discontinuity: float = 0.1, hole_dilation: int | None = None) -> EditResult:
     """Raises GeometryError for an empty mask, bad depth, or an edit that leaves nothing visible."""
     dev = torch.device(device) if device is not None else None
     t0 = time.perf_counter()

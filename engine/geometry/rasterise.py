@@ -50,12 +50,17 @@ class _Triangles:
 
 
 def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torch.Tensor, height: int, width: int,
-              max_candidates: int = 1 << 22, eps: float = 1e-5) -> RasterHits:
-    """x, y: T x 3 pixel coordinates of the vertices; inv_z: T x 3 their 1/z (> 0); valid: T bool."""
+              points=None, max_candidates: int = 1 << 22, eps: float = 1e-5) -> RasterHits:
+    """x, y: T x 3 pixel coordinates of the vertices; inv_z: T x 3 their 1/z (> 0); valid: T bool.
+
+    points: optional (x, y, inv_z, valid), P each: single points splatted to their nearest pixel centre, with ids
+    T .. T + P - 1 (barycentrics (1, 0, 0)); on an exact depth tie a triangle wins over a point.
+    """
     dev = x.device
     T = x.shape[0]
     HW = height * width
-    if T >= (1 << 32):
+    P = 0 if points is None else int(points[0].numel())
+    if T + P >= (1 << 32):
         raise ValueError("too many triangles for the packed z-buffer key")
     tri = _setup(x, y, inv_z, valid, height, width)
     buf = torch.full((HW + 1,), _NO_HIT, dtype=torch.int64, device=dev)  # the last slot swallows misses
@@ -66,23 +71,36 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
     big = torch.nonzero(~small & (tri.bw > 0) & (tri.bh > 0)).squeeze(1)
     if big.numel():
         _draw_boxes(big, tri, width, HW, eps, buf, max_candidates)
+    if P:
+        px_, py_, piz, pok = points
+        cx = torch.floor(px_ + 0.5)
+        cy = torch.floor(py_ + 0.5)
+        ok = pok & (piz > 0) & (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+        key = ((1.0 / piz).view(torch.int32).to(torch.int64) << 32) | (torch.arange(P, device=dev) + T)
+        pix = torch.where(ok, cy.clamp(0, height - 1).to(torch.int64) * width + cx.clamp(0, width - 1).to(torch.int64),
+                          HW)
+        buf.scatter_reduce_(0, pix, key, reduce="amin")
 
     key = buf[:HW]
     pixel = torch.nonzero(key != _NO_HIT).squeeze(1)
     t_id = key[pixel] & _LOW32
     py = torch.div(pixel, width, rounding_mode="floor")
     px = pixel - py * width
-    w = tri.rows(t_id)
+    is_point = t_id >= T
+    w = tri.rows(t_id.clamp(max=max(T - 1, 0)))
     X = w.ox + (px - w.x0).to(x.dtype)
     Y = w.oy + (py - w.y0).to(x.dtype)
     b1 = (X * w.a1 - Y * w.c1).clamp(0, 1)
     b2 = (Y * w.a2 - X * w.c2).clamp(0, 1)
     s = b1 + b2
     over = s > 1
-    b1 = torch.where(over, b1 / s, b1)
-    b2 = torch.where(over, b2 / s, b2)
+    b1 = torch.where(over | is_point, torch.where(is_point, 0.0, b1 / s), b1)
+    b2 = torch.where(over | is_point, torch.where(is_point, 0.0, b2 / s), b2)
     bary = torch.stack([1 - b1 - b2, b1, b2], dim=1)
-    return RasterHits(pixel, t_id, bary, w.iz0 + b1 * w.d1 + b2 * w.d2)
+    iz = w.iz0 + b1 * w.d1 + b2 * w.d2
+    if P:
+        iz = torch.where(is_point, points[2][(t_id - T).clamp(0, P - 1)], iz)
+    return RasterHits(pixel, t_id, bary, iz)
 
 
 def _setup(x, y, inv_z, valid, height, width) -> _Triangles:

@@ -47,7 +47,7 @@ class Reprojection:
 
 
 def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, background_depth=None,
-              discontinuity: float = 0.05, hole_dilation: int | None = None, require_visible: bool = True,
+              discontinuity: float = 0.1, hole_dilation: int | None = None, require_visible: bool = True,
               device=None) -> Reprojection:
     """Render the edit.
 
@@ -96,35 +96,52 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     # one surface per object, moved and projected; all triangles go through one z-buffer. Triangle 2q + j is
     # triangle j of quad q, quads numbered object after object.
     near = float(d.min()) * 1e-3
-    us, vs, zs, quads, in_front = [], [], [], [], []
+    us, vs, zs, quads, in_front, cu, cv, cz = [], [], [], [], [], [], [], []
     for k in range(K):
         q = build_pixel_quads(d, m[k], camera, discontinuity)
-        u, v, z = project(q.points @ M[k, :3, :3].T + M[k, :3, 3], camera)
+        R, t = M[k, :3, :3], M[k, :3, 3]
+        u, v, z = project(q.points @ R.T + t, camera)
         in_front.append(float((z > near).float().mean()))
         us.append(u)
         vs.append(v)
         zs.append(z)
         quads.append(q)
+        # a quad cut loose at a discontinuity can shrink below a pixel and slip between pixel centres; its pixel
+        # centre is also splatted, so every such source pixel shows at least where its centre lands
+        u, v, z = project(q.centre[q.split] @ R.T + t, camera)
+        cu.append(u)
+        cv.append(v)
+        cz.append(z)
     u, v, z = torch.cat(us), torch.cat(vs), torch.cat(zs)                          # Q x 4 corners
     quad_object = torch.repeat_interleave(torch.arange(K, device=dev), torch.tensor([len(q) for q in quads],
                                                                                      device=dev))
+    split_quad = torch.nonzero(torch.cat([q.split for q in quads])).squeeze(1)
     front = z > near
     iz = 1.0 / torch.where(front, z, torch.ones_like(z))
-    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), _triangles(front).all(1), H, W)
+    cz = torch.cat(cz)
+    c_front = cz > near
+    T = 2 * u.shape[0]
+    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), _triangles(front).all(1), H, W,
+                     points=(torch.cat(cu), torch.cat(cv), 1.0 / torch.where(c_front, cz, torch.ones_like(cz)),
+                             c_front))
 
-    quad = torch.div(hits.triangle, 2, rounding_mode="floor")
+    is_point = hits.triangle >= T
+    tri_id = hits.triangle.clamp(max=T - 1)
+    quad = torch.where(is_point, split_quad[(hits.triangle - T).clamp(0, max(split_quad.numel() - 1, 0))]
+                       if split_quad.numel() else tri_id, torch.div(tri_id, 2, rounding_mode="floor"))
     obj = quad_object[quad]
     z_hit = 1.0 / hits.inv_z
     visible = z_hit <= bg.reshape(-1)[hits.pixel]
 
     # source of each hit: the quad's pixel, and the perspective-correct sub-pixel point within it (3D barycentrics
-    # from the target's, then the source camera's screen barycentrics from those)
-    corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[hits.triangle - 2 * quad]  # M x 3 corner ids
+    # from the target's, then the source camera's screen barycentrics from those); a splatted centre is the centre
+    corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[tri_id - 2 * torch.div(tri_id, 2, rounding_mode="floor")]
     src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads])[quad], 1, corners)
     tgt_iz = torch.gather(iz[quad], 1, corners)
     s = hits.bary * tgt_iz * src_iz
     s = s / s.sum(1, keepdim=True)
     sub = torch.einsum("mc,mcd->md", s, torch.tensor(CORNER_DXY, device=dev)[corners])
+    sub = torch.where(is_point[:, None], 0.0, sub)
     src_px = torch.cat([q.pix_x for q in quads])[quad]
     src_py = torch.cat([q.pix_y for q in quads])[quad]
     src_x = src_px.to(torch.float32) + sub[:, 0]

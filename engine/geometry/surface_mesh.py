@@ -32,13 +32,15 @@ class PixelQuads:
     corner_v: torch.Tensor   # N x 4
     corner_z: torch.Tensor   # N x 4 source z-depth of the corners
     points: torch.Tensor     # N x 4 x 3 engine-frame corner points
+    split: torch.Tensor      # N bool: a masked neighbour is across a discontinuity (the quad is cut loose there)
+    centre: torch.Tensor     # N x 3 engine-frame point at the pixel centre, at the pixel's own depth
 
     def __len__(self) -> int:
         return int(self.pix_x.numel())
 
 
 def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, camera: Camera,
-                      discontinuity: float = 0.05) -> PixelQuads:
+                      discontinuity: float = 0.1) -> PixelQuads:
     """Quads for the pixels of `mask` (HxW bool) on `depth` (HxW, > 0).
 
     discontinuity: neighbours whose depths differ by more than this fraction of the nearer one are not joined.
@@ -70,4 +72,6 @@ def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, camera: Camera,
     corner_u = pix_x.to(inv.dtype)[:, None] + dxy[None, :, 0]
     corner_v = pix_y.to(inv.dtype)[:, None] + dxy[None, :, 1]
     points = unproject(corner_u, corner_v, corner_z, camera)
-    return PixelQuads(pix_x, pix_y, corner_u, corner_v, corner_z, points)
+    split = (m_pad[nb] & ~joined).any(1)
+    centre = unproject(pix_x.to(inv.dtype), pix_y.to(inv.dtype), 1.0 / i_p[:, 0], camera)
+    return PixelQuads(pix_x, pix_y, corner_u, corner_v, corner_z, points, split, centre)
