@@ -14,14 +14,16 @@ def normalised_disparity(depth, bounds=None):
     """255 * (1/depth - min) / (max - min), float32; min/max over the map unless bounds=(min, max) of 1/depth are
     given (the official use_input_depth_normalization). A constant map gives all zeros."""
     as_torch = is_torch(depth)
-    d = to_tensor(depth, depth.device if as_torch else torch.device("cpu"))
+    dev = depth.device if as_torch else torch.device("cpu")
+    # float64 where the device has it, so the extremes land exactly on 0 and 255
+    d = to_tensor(depth, dev, dtype=torch.float32 if dev.type == "mps" else torch.float64)
     if not bool((torch.isfinite(d) & (d > 0)).all()):
         raise GeometryError("depth must be positive and finite everywhere to turn it into disparity")
     disp = 1.0 / d
     lo, hi = (disp.min(), disp.max()) if bounds is None else (torch.as_tensor(float(bounds[0])),
                                                               torch.as_tensor(float(bounds[1])))
     span = hi - lo
-    out = torch.zeros_like(disp) if float(span) <= 0 else 255.0 * (disp - lo) / span
+    out = torch.zeros_like(disp) if float(span) <= 0 else (disp - lo) * (255.0 / span)
     return like_input(out.to(torch.float32), as_torch)
 
 
