@@ -19,6 +19,7 @@ import numpy as np
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
+from .. import preferences
 from . import photo_files, scene_build
 from .blocking_job import run_job
 from .edit_transform import camera_pose
@@ -60,6 +61,9 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
     object_grid: bpy.props.IntProperty(
         name="Object Resolution", default=512, min=8, max=8192,
         description="Most vertices along the longer side of the object's bounding box")
+    depth_model: bpy.props.StringProperty(
+        name="Depth Model", description="With Depth 'estimate': the depth model (preset, hub id or folder). "
+        "Empty: the add-on preferences' choice")
     tear: bpy.props.FloatProperty(
         name="Tear Threshold", default=0.05, min=0.0, max=10.0,
         description="Relative depth jump across a face at which the mesh tears instead of stretching")
@@ -69,8 +73,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
 
     def draw(self, context):
         layout = self.layout
-        for name in ("depth_path", "mask_path", "mask_image", "bg_path", "bg_depth_path", "fov", "max_grid",
-                     "object_grid", "tear"):
+        for name in ("depth_path", "depth_model", "mask_path", "mask_image", "bg_path", "bg_depth_path", "fov",
+                     "max_grid", "object_grid", "tear"):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
@@ -112,9 +116,12 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                                  "image first.")
             engine_mask = str(photo_files.export_mask_image(image, folder))
         if depth == ESTIMATE:
-            estimated = run_job(context, "estimate_depth", {"image": str(photo), "output_dir": str(folder)},
-                                label="Depth estimation")
-            depth = estimated.get("depth") or estimated.get("depth_path") or ""
+            prefs = preferences.get(context)
+            model = self.depth_model or (prefs.depth_model if prefs is not None else "")
+            params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
+            if model:
+                params["model"] = model
+            depth = run_job(context, "estimate_depth", params, label="Depth estimation").get("depth") or ""
             if not depth:
                 raise EngineError("bad_result", "The depth estimation returned no depth map.")
 

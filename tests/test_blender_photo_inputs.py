@@ -7,6 +7,7 @@ clear operator error and leave the scene exactly as it was.
 from __future__ import annotations
 
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 
@@ -211,3 +212,15 @@ def test_edit_out_of_view_and_unknown_edit(bpy, tmp_path):
         bpy.ops.dhandles.preview_edit(output_path=str(output))
     assert not output.exists()
     assert rig.last_preview == ""
+
+
+def test_depth_estimated_by_the_engine(bpy, tmp_path):
+    """Depth "estimate" runs the engine's estimate_depth job (the tiny random-weight preset: plumbing only) and the
+    import and preview use the depth it wrote in the cache, never beside the photo."""
+    files, _, _ = write_scene(tmp_path / "photo", 96, 64)
+    files["depth_path"] = "estimate"
+    assert bpy.ops.dhandles.import_photo(**files, depth_model="tiny-depth") == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    assert rig.depth_path.endswith("estimated_depth.npy") and str(tmp_path / "photo") not in rig.depth_path
+    assert np.load(rig.depth_path).shape == (64, 96)
+    assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}

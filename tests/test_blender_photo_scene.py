@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # scene files and previews of unsaved files go to the cache
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 

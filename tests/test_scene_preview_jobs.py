@@ -1,0 +1,121 @@
+"""The engine side of the photo import and preview: the ``scene`` and ``preview`` jobs, called directly and through
+the one-shot ``python -m engine job`` command (no bpy here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.geometry import Camera, make_transform, reproject
+from engine.jobs import JobContext, JobError, preview, scene
+
+
+def write_inputs(folder, width=120, height=80, background=False):
+    """A wall at 6 m with a red box at 3 m; the wall's colours encode the pixel, the background image is flat
+    blue."""
+    v, u = np.mgrid[0:height, 0:width]
+    depth = np.full((height, width), 6.0, np.float32)
+    mask = (np.abs(u - width / 2) < width / 6) & (np.abs(v - height / 2) < height / 5)
+    depth[mask] = 3.0
+    photo = np.stack([u * 2 % 256, v * 3 % 256, np.full_like(u, 99)], axis=2).astype(np.uint8)
+    photo[mask] = [255, 0, 0]
+    paths = {"photo": folder / "photo.png", "depth": folder / "depth.npy", "mask": folder / "mask.png"}
+    Image.fromarray(photo).save(paths["photo"])
+    np.save(paths["depth"], depth)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(paths["mask"])
+    if background:
+        paths["bg"] = folder / "bg.png"
+        Image.new("RGB", (width, height), (0, 0, 255)).save(paths["bg"])
+    return {k: str(p) for k, p in paths.items()}, photo, depth, mask
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return JobContext("test", tmp_path / "work", lambda message: None)
+
+
+def test_scene_decimates_covers_the_image_and_composites_the_background(tmp_path, ctx):
+    params, photo, _, mask = write_inputs(tmp_path, background=True)
+    result = scene.run(dict(params, fov=60.0, max_grid=20, output_dir=str(tmp_path / "out")), ctx)
+    assert result["grid_step"] == 6 and result["object_step"] == 1
+    assert result["camera"] == Camera.official(120, 80, 60.0).to_dict()
+    uv = np.load(result["background"]["uv"])
+    quads = np.load(result["background"]["quads"])
+    assert uv.min(0).tolist() == [0.0, 0.0] and uv.max(0).tolist() == [1.0, 1.0]  # edge to edge
+    assert len(quads) == 20 * 14  # the hole is filled, so nothing to tear: every cell is a face
+    assert np.load(result["object"]["quads"]).shape == (mask.sum(), 4)
+    points = np.load(result["background"]["points"])
+    assert np.allclose(points[:, 2], 6.0, atol=1e-4)  # the box is gone from the background: a flat wall
+
+    texture = np.asarray(Image.open(result["background_texture"]).convert("RGB"))
+    assert (texture[mask] == [0, 0, 255]).all()
+    far = np.ones_like(mask)
+    far[10:-10, 15:-15] = False
+    assert np.array_equal(texture[far], photo[far])
+
+
+def test_depth_as_16_bit_png_in_millimetres(tmp_path, ctx):
+    params, _, depth, _ = write_inputs(tmp_path)
+    Image.fromarray((depth * 1000).astype(np.uint16)).save(tmp_path / "depth16.png")
+    result = scene.run(dict(params, depth=str(tmp_path / "depth16.png"), fov=55.0), ctx)
+    assert result["depth_range"] == [3.0, 6.0]
+    Image.fromarray((depth * 10).astype(np.uint8)).save(tmp_path / "depth8.png")
+    with pytest.raises(JobError, match="8 bits per pixel"):
+        scene.run(dict(params, depth=str(tmp_path / "depth8.png")), ctx)
+
+
+def test_preview_fills_revealed_background_and_never_overwrites_inputs(tmp_path, ctx):
+    params, photo, depth, mask = write_inputs(tmp_path, background=True)
+    camera = Camera.official(120, 80, 55.0)
+    move = make_transform(translation=[1.2, 0.0, 0.0])
+    output = tmp_path / "preview.png"
+    result = preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=str(output)), ctx)
+    image = np.asarray(Image.open(output).convert("RGB"))
+    r = reproject(depth, mask, move, camera)
+    target = np.asarray(r.target_masks[0])
+    assert np.array_equal(np.load(result["frames"][0]["target_mask"]), target)
+    pairs = np.load(result["frames"][0]["correspondences"])
+    assert np.array_equal(pairs, np.asarray(r.correspondences(0)))
+    assert np.array_equal(image[pairs[:, 3], pairs[:, 2]], photo[pairs[:, 1], pairs[:, 0]])
+    revealed = mask & ~target
+    assert revealed.sum() > 50 and (image[revealed] == [0, 0, 255]).all()
+
+    before = (tmp_path / "photo.png").read_bytes()
+    with pytest.raises(JobError, match="never overwrite"):
+        preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=params["photo"]), ctx)
+    assert (tmp_path / "photo.png").read_bytes() == before
+
+
+def test_preview_without_background_inpaints(tmp_path, ctx):
+    params, photo, depth, mask = write_inputs(tmp_path)
+    camera = Camera.official(120, 80, 55.0)
+    move = make_transform(translation=[1.2, 0.0, 0.0])
+    output = tmp_path / "preview.png"
+    preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=str(output)), ctx)
+    image = np.asarray(Image.open(output).convert("RGB")).astype(int)
+    revealed = mask & ~np.asarray(reproject(depth, mask, move, camera).target_masks[0])
+    # inpainting continues the wall (blue 99 everywhere), not the red box that stood there
+    assert revealed.sum() > 50
+    assert np.abs(image[revealed][:, 2] - 99).max() <= 5 and (image[revealed][:, 0] < 250).all()
+
+
+def test_scene_job_through_the_one_shot_command(tmp_path, repo_root):
+    params, _, _, _ = write_inputs(tmp_path)
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(dict(params, output_dir=str(tmp_path / "out"))))
+    done = subprocess.run([sys.executable, "-m", "engine", "job", "scene", "--params", str(params_file)],
+                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])["result"]
+    assert result["fov_source"] == "default" and result["fov_deg"] == 55.0
+
+    params_file.write_text(json.dumps(dict(params, mask=str(tmp_path / "missing.png"))))
+    done = subprocess.run([sys.executable, "-m", "engine", "job", "scene", "--params", str(params_file)],
+                          cwd=repo_root, capture_output=True, text=True, timeout=120)
+    error = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 1 and error["code"] == "file_not_found" and "missing.png" in error["message"]
