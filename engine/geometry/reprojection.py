@@ -125,40 +125,37 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
                      points=(torch.cat(cu), torch.cat(cv), 1.0 / torch.where(c_front, cz, torch.ones_like(cz)),
                              c_front))
 
-    is_point = hits.triangle >= T
-    tri_id = hits.triangle.clamp(max=T - 1)
-    quad = torch.where(is_point, split_quad[(hits.triangle - T).clamp(0, max(split_quad.numel() - 1, 0))]
-                       if split_quad.numel() else tri_id, torch.div(tri_id, 2, rounding_mode="floor"))
-    obj = quad_object[quad]
+    # keep the hits where the object is nearer than the background, then find each one's source: the quad's
+    # pixel, and the perspective-correct sub-pixel point within it (3D barycentrics from the target's, then the
+    # source camera's screen barycentrics from those); a splatted centre is its pixel's centre
     z_hit = 1.0 / hits.inv_z
-    visible = z_hit <= bg.reshape(-1)[hits.pixel]
-
-    # source of each hit: the quad's pixel, and the perspective-correct sub-pixel point within it (3D barycentrics
-    # from the target's, then the source camera's screen barycentrics from those); a splatted centre is the centre
+    keep = torch.nonzero(z_hit <= bg.reshape(-1)[hits.pixel]).squeeze(1)
+    pix, t_id, bary, z_hit = hits.pixel[keep], hits.triangle[keep], hits.bary[keep], z_hit[keep]
+    is_point = t_id >= T
+    tri_id = t_id.clamp(max=T - 1)
+    quad = _quad_of(t_id, T, split_quad)
     corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[tri_id - 2 * torch.div(tri_id, 2, rounding_mode="floor")]
     src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads])[quad], 1, corners)
-    tgt_iz = torch.gather(iz[quad], 1, corners)
-    s = hits.bary * tgt_iz * src_iz
+    s = bary * torch.gather(iz[quad], 1, corners) * src_iz
     s = s / s.sum(1, keepdim=True)
-    sub = torch.einsum("mc,mcd->md", s, torch.tensor(CORNER_DXY, device=dev)[corners])
+    dxy = torch.tensor(CORNER_DXY, device=dev)
+    src_xy = torch.stack([torch.cat([q.pix_x for q in quads])[quad], torch.cat([q.pix_y for q in quads])[quad]], 1)
+    sub = torch.stack([(s * dxy[corners, 0]).sum(1), (s * dxy[corners, 1]).sum(1)], 1)
     sub = torch.where(is_point[:, None], 0.0, sub)
-    src_px = torch.cat([q.pix_x for q in quads])[quad]
-    src_py = torch.cat([q.pix_y for q in quads])[quad]
-    src_x = src_px.to(torch.float32) + sub[:, 0]
-    src_y = src_py.to(torch.float32) + sub[:, 1]
 
-    pix = hits.pixel[visible]
+    obj = quad_object[quad]
     out_depth = bg.reshape(-1).clone()
-    out_depth[pix] = z_hit[visible]
+    out_depth[pix] = z_hit
     object_index = torch.full((H * W,), -1, dtype=torch.int16, device=dev)
-    object_index[pix] = obj[visible].to(torch.int16)
+    object_index[pix] = obj.to(torch.int16)
     source_xy = torch.full((H * W, 2), -1.0, dtype=torch.float32, device=dev)
-    source_xy[pix] = torch.stack([src_x, src_y], 1)[visible]
+    source_xy[pix] = src_xy.to(torch.float32) + sub
     source_pixel = torch.full((H * W, 2), -1, dtype=torch.int32, device=dev)
-    source_pixel[pix] = torch.stack([src_px, src_py], 1)[visible].to(torch.int32)
+    source_pixel[pix] = src_xy.to(torch.int32)
+    drawn_obj = quad_object[_quad_of(hits.triangle, T, split_quad)]
     object_index = object_index.reshape(H, W)
     target = torch.stack([object_index == k for k in range(K)])
-    drawn = torch.bincount(obj, minlength=K).cpu()
+    drawn = torch.bincount(drawn_obj, minlength=K).cpu()
     shown = target.reshape(K, -1).sum(1).cpu()
     counts = counts.cpu()
     result = Reprojection(
@@ -177,6 +174,14 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
             if result.visible_fraction[k] == 0.0:
                 raise GeometryError(invisible_reason(result, k))
     return result
+
+
+def _quad_of(ids: torch.Tensor, T: int, split_quad: torch.Tensor) -> torch.Tensor:
+    """Quad of each raster id: triangle 2q + j belongs to quad q; point T + i is the centre of split_quad[i]."""
+    quad = torch.div(ids.clamp(max=T - 1), 2, rounding_mode="floor")
+    if split_quad.numel():
+        quad = torch.where(ids >= T, split_quad[(ids - T).clamp(0, split_quad.numel() - 1)], quad)
+    return quad
 
 
 def _triangles(a: torch.Tensor) -> torch.Tensor:
