@@ -73,8 +73,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
 
     def draw(self, context):
         layout = self.layout
-        for name in ("depth_path", "depth_model", "mask_path", "mask_image", "bg_path", "bg_depth_path", "fov",
-                     "max_grid", "object_grid", "tear"):
+        for name in ("depth_path", "depth_model", "mask_path"):
+            layout.prop(self, name)
+        layout.prop_search(self, "mask_image", bpy.data, "images")
+        for name in ("bg_path", "bg_depth_path", "fov", "max_grid", "object_grid", "tear"):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:

@@ -250,3 +250,57 @@ def test_default_preview_path_never_overwrites_inputs(bpy, sample, tmp_path):
     assert bpy.ops.dhandles.preview_edit() == {"FINISHED"}
     assert rig.last_preview == str(tmp_path / "work_input_preview.png")
     assert (tmp_path / "work_input_preview.png").is_file()
+
+
+class FakeLayout:
+    """Records what a panel's draw() asks for (background mode has no UI to draw into)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.log.append((name, args, kwargs))
+            return FakeLayout(self.log) if name in ("box", "row", "column", "split") else None
+
+        return call
+
+
+def draw_panel(bpy):
+    log = []
+    panel = type("P", (), {"layout": FakeLayout(log)})()
+    bpy.types.DHANDLES_PT_photo.draw(panel, bpy.context)
+    labels = [kwargs.get("text", "") for name, _, kwargs in log if name == "label"]
+    operators = [args[0] for name, args, _ in log if name == "operator"]
+    return labels, operators
+
+
+def test_panel_shows_the_photo_and_the_current_edit(bpy, sample):
+    labels, operators = draw_panel(bpy)
+    assert operators == ["dhandles.import_photo"] and "Import a photo" in labels[0]
+    rig = import_sample(bpy, sample)
+    rig.target.location.x += 0.5  # world +X is the camera's right
+    bpy.context.view_layer.update()
+    labels, operators = draw_panel(bpy)
+    assert "Photo: input.png (512x512)" in labels and "Mask: mask.png" in labels
+    assert "Move: +0.500  -0.000  +0.000" in labels or "Move: +0.500  +0.000  +0.000" in labels
+    assert {"dhandles.preview_edit", "dhandles.apply_official_edit", "dhandles.reset_edit"} <= set(operators)
+
+
+def test_saved_and_reopened_scene_still_previews(bpy, sample, tmp_path):
+    rig = import_sample(bpy, sample)
+    rig.target.location.z += 0.4
+    blend = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    assert rig.target is not None and bpy.data.images[f"{SAMPLE} background"].packed_file is not None
+    assert np.allclose(describe_translation(rig), [0.0, -0.4, 0.0], atol=1e-6)
+    assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "after_reopen.png")) == {"FINISHED"}
+
+
+def describe_translation(rig):
+    from diffusion_handles.operators.edit_transform import describe, edit_matrix
+
+    return describe(edit_matrix(rig), rig.centroid)["translation"]
