@@ -98,7 +98,7 @@ def guided_sample(models, inversion, cond, depth, targets, settings, counter, ex
                     for term in terms:
                         term_loss = term.loss(ddim.predict_x0(models.scheduler, z, eps, t), decode)
                         extra_log.setdefault(term.name, []).append({"step": i, "iteration": k,
-                                                                    "loss": float(term_loss)})
+                                                                    "loss": float(term_loss.detach())})
                         total = total + term.weight * term_loss
                     if torch.is_tensor(total) and total.requires_grad:
                         (grad,) = torch.autograd.grad(total, [z])

@@ -1,0 +1,101 @@
+"""The diffusion jobs (invert, edit, estimate_depth, segment) with the tiny presets, run in-process."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from engine.jobs import JobContext, JobError, load_job  # noqa: E402
+
+SETTINGS = {"resolution": 64, "num_steps": 4, "guided_steps": 3, "opt_steps": 1, "null_inner_steps": 1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost 50x the maths."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    messages = []
+    context = JobContext("test", tmp_path / "work", messages.append)
+    context.messages = messages
+    return context
+
+
+@pytest.fixture(scope="module")
+def photo_files(photogen, tmp_path_factory):
+    from engine.geometry import read_depth_exr
+
+    folder = tmp_path_factory.mktemp("photo")
+    np.save(folder / "depth.npy", read_depth_exr(photogen / "chair" / "depth.exr"))
+    return {"photo": str(photogen / "chair" / "input.png"), "mask": str(photogen / "chair" / "mask.png"),
+            "depth": str(folder / "depth.npy"), "prompt": "a chair desk and cupboard", "model": "tiny",
+            "device": "cpu", "settings": SETTINGS}
+
+
+def _move(x):
+    return [[1, 0, 0, x], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+
+
+def test_invert_then_edit_frames_share_one_inversion(ctx, photo_files, tmp_path):
+    params = dict(photo_files, cache_dir=str(tmp_path / "cache"))
+    first = load_job("invert").run(params, ctx)
+    assert first["cache"] == "miss" and first["unet_evals"] > 0
+    outputs = [str(tmp_path / f"frame_{i}.png") for i in range(2)]
+    result = load_job("edit").run(dict(params, transforms=[_move(0.1), _move(0.2)], outputs=outputs), ctx)
+    frames = result["frames"]
+    assert [f["cache"] for f in frames] == ["hit", "hit"]
+    for frame in frames:
+        report = json.loads(open(frame["report"]).read())
+        assert report["losses"] and report["stages"]["guided_sampling"]["unet_evals"] > 0
+        assert frame["image"].endswith(".png") and frame["report"].endswith(".json")
+    assert any(m["type"] == "progress" and m["stage"] == "edit" for m in ctx.messages)
+
+
+def test_edit_refuses_to_overwrite_the_photo(ctx, photo_files):
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, transform=_move(0.1), output=photo_files["photo"]), ctx)
+    assert error.value.code == "output_is_input"
+
+
+def test_edit_out_of_view_and_bad_settings(ctx, photo_files, tmp_path):
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, transform=_move(50.0), output=str(tmp_path / "o.png")), ctx)
+    assert error.value.code == "object_out_of_view"
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, settings={"steps": 3}, transform=_move(0.1),
+                                  output=str(tmp_path / "o.png")), ctx)
+    assert error.value.code == "bad_params" and "steps" in error.value.message
+
+
+def test_cancel_stops_between_steps(ctx, photo_files, tmp_path):
+    from engine.jobs import Cancelled
+
+    ctx._cancel_event.set()
+    with pytest.raises(Cancelled):
+        load_job("invert").run(dict(photo_files, cache_dir=str(tmp_path)), ctx)
+
+
+def test_estimate_depth_and_segment(ctx, photo_files, tmp_path):
+    from engine.geometry import read_depth_exr
+
+    depth = load_job("estimate_depth").run({"photo": photo_files["photo"], "model": "tiny-depth",
+                                            "output": str(tmp_path / "d.exr")}, ctx)
+    assert read_depth_exr(depth["depth"]).shape == (512, 512) and depth["min"] > 0
+    mask = load_job("segment").run({"photo": photo_files["photo"], "model": "tiny-segmentation", "prompt": "chair",
+                                    "threshold": 0.01, "output": str(tmp_path / "m.png")}, ctx)
+    assert 0 < mask["coverage"] <= 1
+    with pytest.raises(JobError) as error:
+        load_job("segment").run({"photo": photo_files["photo"], "model": "tiny-segmentation", "prompt": "chair",
+                                 "threshold": 0.999999, "output": str(tmp_path / "m.png")}, ctx)
+    assert error.value.code == "empty_mask"

@@ -1,0 +1,102 @@
+"""Model presets: the tiny SD2-depth architecture, loading back from a local folder, and the offline errors."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from engine.models import ModelMissingError, load_depth_estimator, load_diffusion, load_segmenter  # noqa: E402
+from engine.models.registry import resolve  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost 50x the maths."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_diffusion("tiny", device="cpu")
+
+
+def test_tiny_has_the_sd2_depth_architecture(tiny):
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    assert isinstance(tiny.unet, UNet2DConditionModel) and tiny.unet.config.in_channels == 5
+    assert [type(b).__name__ for b in tiny.unet.up_blocks] == ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3
+    assert isinstance(tiny.vae, AutoencoderKL) and isinstance(tiny.text_encoder, CLIPTextModel)
+    assert isinstance(tiny.tokenizer, CLIPTokenizer) and isinstance(tiny.scheduler, DDIMScheduler)
+    assert tiny.dtype == torch.float32 and tiny.device.type == "cpu"
+    assert not any(p.requires_grad for p in tiny.unet.parameters())
+
+
+def test_tiny_weights_are_seeded(tiny):
+    again = load_diffusion("tiny", device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), again.unet.parameters()))
+    assert again.identity() == tiny.identity()
+
+
+def test_loads_back_from_a_local_folder(tiny, tmp_path):
+    tiny.save(tmp_path / "copy")
+    assert list((tmp_path / "copy" / "unet").glob("*.safetensors"))
+    loaded = load_diffusion(str(tmp_path / "copy"), device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), loaded.unet.parameters()))
+    tokens = loaded.tokenizer(["a chair"]).input_ids
+    assert tokens == tiny.tokenizer(["a chair"]).input_ids
+
+
+def test_folder_without_safetensors_is_refused(tiny, tmp_path):
+    tiny.save(tmp_path / "copy")
+    for weights in (tmp_path / "copy" / "unet").glob("*.safetensors"):
+        weights.rename(weights.with_suffix(".bin"))
+    with pytest.raises(ModelMissingError) as error:
+        load_diffusion(str(tmp_path / "copy"), device="cpu")
+    assert "unet" in str(error.value)
+
+
+@pytest.mark.parametrize("loader, hub_id", [
+    (load_diffusion, "stabilityai/stable-diffusion-2-depth"),
+    (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"),
+    (load_segmenter, "CIDAS/clipseg-rd64-refined"),
+])
+def test_offline_missing_model_says_which_and_how(loader, hub_id, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DHANDLES_MODELS_DIR", raising=False)
+    with pytest.raises(ModelMissingError) as error:
+        loader(None, device="cpu")
+    message = str(error.value)
+    assert hub_id in message and f"huggingface-cli download {hub_id}" in message and "folder" in message
+
+
+def test_missing_local_folder_is_named():
+    with pytest.raises(ModelMissingError, match="/no/such/model/folder"):
+        load_diffusion("/no/such/model/folder", device="cpu")
+
+
+def test_models_dir_is_searched(tiny, tmp_path, monkeypatch):
+    tiny.save(tmp_path / "stabilityai" / "stable-diffusion-2-depth")
+    monkeypatch.setenv("DHANDLES_MODELS_DIR", str(tmp_path))
+    assert load_diffusion("sd2-depth", device="cpu").unet.config.in_channels == 5
+
+
+def test_preset_kind_is_checked():
+    assert resolve(None, "diffusion") == ("sd2-depth", "stabilityai/stable-diffusion-2-depth")
+    with pytest.raises(ValueError, match="depth model"):
+        resolve("tiny-depth", "diffusion")
+
+
+def test_tiny_depth_and_segmentation_run():
+    import numpy as np
+
+    photo = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    depth = load_depth_estimator("tiny-depth", device="cpu").estimate(photo)
+    assert depth.shape == (40, 60) and depth.dtype == np.float32 and (depth > 0).all()
+    probabilities = load_segmenter("tiny-segmentation", device="cpu").probabilities(photo, "a chair")
+    assert probabilities.shape == (40, 60) and 0 <= probabilities.min() <= probabilities.max() <= 1
