@@ -17,16 +17,26 @@ from pathlib import Path
 import pytest
 
 SAMPLE = "car"
-FAST = {"model": "tiny", "steps": 3, "inversion": "ddim", "resolution": 128}
+FAST = {"model": "tiny", "steps": 2, "inversion": "ddim", "resolution": 64}
+
+
+@pytest.fixture(scope="module")
+def engine_env(addon, tmp_path_factory):
+    """One warm engine for the module (as in a Blender session), with its own inversion cache."""
+    from diffusion_handles.operators import engine_session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
+        patch.setenv("DHANDLES_CACHE_DIR", str(tmp_path_factory.mktemp("inversions")))  # read by the engine
+        yield
+        engine_session.release()
 
 
 @pytest.fixture
-def rig_scene(addon, photogen, tmp_path, monkeypatch):
+def rig_scene(engine_env, photogen, tmp_path):
     """An empty .blend saved in tmp_path (so renders land in tmp_path) with the car sample imported."""
     import bpy
 
-    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
-    monkeypatch.setenv("DHANDLES_CACHE_DIR", str(tmp_path / "inversions"))  # read by the engine it starts
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "edit.blend"))
     sample = photogen / SAMPLE
@@ -37,10 +47,9 @@ def rig_scene(addon, photogen, tmp_path, monkeypatch):
     for key, value in FAST.items():
         setattr(settings, key, value)
     yield bpy.context
-    from diffusion_handles.operators import engine_session, render_status
+    from diffusion_handles.operators import render_status
 
     render_status.cancel_all()
-    engine_session.release()
 
 
 def tick_until(tick, run, context, done, timeout=300.0, interval=0.01):
@@ -54,41 +63,6 @@ def tick_until(tick, run, context, done, timeout=300.0, interval=0.01):
     raise AssertionError(f"not done after {timeout} s; last status: {context.window_manager.dhandles_render_status}")
 
 
-def test_engine_task_progress_cancel_and_release(addon, monkeypatch):
-    import bpy
-    from diffusion_handles.operators import engine_session
-    from diffusion_handles.operators.engine_task import CANCELLED, FINISHED, EngineTask
-
-    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
-    task = EngineTask("ping", {"steps": 3, "sleep": 0.02}, label="Ping")
-    task.start(bpy.context)
-    fractions = []
-    while not task.done:
-        task.tick()
-        fractions.append(task.fraction)
-        time.sleep(0.005)
-    assert task.state == FINISHED and task.fraction == 1.0 and task.status.startswith("Ping: done")
-    assert engine_session.running()
-
-    slow = EngineTask("ping", {"steps": 10_000, "sleep": 0.02}, label="Ping")
-    slow.start(bpy.context)
-    while slow.stage is None:
-        slow.tick()
-        time.sleep(0.005)
-    asked = time.monotonic()
-    slow.cancel()
-    while not slow.done:
-        slow.tick()
-        time.sleep(0.005)
-    assert slow.state == CANCELLED and time.monotonic() - asked < 1.0
-
-    pid = engine_session.pid()
-    assert bpy.ops.dhandles.release_engine() == {"FINISHED"}
-    assert not engine_session.running() and "released" in bpy.context.window_manager.dhandles_engine_status
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-
-
 def test_render_edit_needs_an_imported_photo(addon):
     import bpy
     from diffusion_handles.operators import render_edit
@@ -97,21 +71,6 @@ def test_render_edit_needs_an_imported_photo(addon):
     assert not bpy.ops.dhandles.render_edit.poll()
     with pytest.raises(render_edit.RenderError, match="Import Photo"):
         render_edit.start(bpy.context)
-
-
-def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
-    from diffusion_handles.operators import render_edit
-
-    context = rig_scene
-    target = context.scene.dhandles_rig.dhandles.target
-    before = [tuple(row) for row in target.matrix_world]
-    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", str(tmp_path / "missing" / "python"))
-    run = render_edit.start(context)
-    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FAILED"
-    wm = context.window_manager
-    assert "does not exist" in wm.dhandles_render_error and "preferences" in wm.dhandles_render_error
-    assert not wm.dhandles_render_running
-    assert [tuple(row) for row in target.matrix_world] == before  # nothing the user made changed
 
 
 def test_result_goes_to_a_reused_image_with_its_settings(rig_scene, photogen, tmp_path):
@@ -177,7 +136,7 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     assert Path(record["image"]).parent == tmp_path / "edit_renders"
     assert np.allclose(sidecar["transform"], edit_matrix(rig)) and sidecar["seed"] == 2773
     assert sidecar["prompt"] == (Path(rig.photo_path).parent / "prompt.txt").read_text().strip()
-    assert sidecar["model"] == "tiny" and sidecar["report"]["cache"]["inversion"] == "miss"
+    assert sidecar["model"] == "tiny" and sidecar["report"]["cache"]["inversion"] in ("hit", "miss")
 
     # The sidecar's params reproduce the result exactly with the one-shot command.
     params = dict(sidecar["params"], output=str(tmp_path / "again.png"))
@@ -222,7 +181,7 @@ def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
     assert "engine stopped" in error and "fresh engine" in error
     assert context.scene.dhandles_rig.dhandles.target is not None  # the scene is intact
 
-    context.scene.dhandles_render.steps = 3
+    context.scene.dhandles_render.steps = 2
     again = render_edit.start(context)
     assert tick_until(render_edit.tick, again, context, lambda s: s != "RUNNING")[-1] == "FINISHED"
     assert engine_session.pid() != killed and not context.window_manager.dhandles_render_error
@@ -236,23 +195,72 @@ def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     context = rig_scene
     scene = context.scene
     target = scene.dhandles_rig.dhandles.target
-    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_start, scene.frame_end = 1, 2
     start_x = target.location.x
     target.keyframe_insert("location", frame=1)
     target.location.x = start_x + 0.1
-    target.keyframe_insert("location", frame=3)
-    scene.frame_set(2)
+    target.keyframe_insert("location", frame=2)
+    scene.frame_set(5)
+    scene.dhandles_render.prompt = "a car on a road, animated"  # an inversion no other test made
 
     run = render_animation.start(context)
     state, seen = statuses_while(render_animation.tick, run, context, lambda s: s != "RUNNING")
     assert state == "FINISHED", run.message
-    assert scene.frame_current == 2  # the artist's frame is left alone
-    assert run.done_frames == [1, 2, 3] and run.reused_inversion == [False, True, True]
+    assert scene.frame_current == 5  # the artist's frame is left alone
+    assert run.done_frames == [1, 2] and run.reused_inversion == [False, True]
     files = sorted(p.name for p in run.folder.iterdir())
-    assert files == ["frame_0001.json", "frame_0001.png", "frame_0002.json", "frame_0002.png", "frame_0003.json",
-                     "frame_0003.png"]
-    transforms = [json.loads((run.folder / f"frame_{n:04d}.json").read_text())["transform"] for n in (1, 2, 3)]
-    assert transforms[0] != transforms[2]
+    assert files == ["frame_0001.json", "frame_0001.png", "frame_0002.json", "frame_0002.png"]
+    transforms = [json.loads((run.folder / f"frame_{n:04d}.json").read_text())["transform"] for n in (1, 2)]
+    assert abs(transforms[1][0][3] - transforms[0][0][3] - 0.1) < 1e-6  # engine +X is Blender camera +X
     image = bpy.data.images[render_animation.ANIMATION_IMAGE]
-    assert image.source == "SEQUENCE" and json.loads(image["dhandles_render"])["frames"] == [1, 2, 3]
-    assert any("frame 2 (2/3)" in text for text, _, _ in seen)
+    assert image.source == "SEQUENCE" and json.loads(image["dhandles_render"])["frames"] == [1, 2]
+    assert any("frame 2 (2/2)" in text for text, _, _ in seen)
+
+
+def test_engine_task_progress_cancel_and_release(engine_env):
+    import bpy
+    from diffusion_handles.operators import engine_session
+    from diffusion_handles.operators.engine_task import CANCELLED, FINISHED, EngineTask
+
+    task = EngineTask("ping", {"steps": 3, "sleep": 0.02}, label="Ping")
+    task.start(bpy.context)
+    fractions = []
+    while not task.done:
+        task.tick()
+        fractions.append(task.fraction)
+        time.sleep(0.005)
+    assert task.state == FINISHED and task.fraction == 1.0 and task.status.startswith("Ping: done")
+    assert engine_session.running()
+
+    slow = EngineTask("ping", {"steps": 10_000, "sleep": 0.02}, label="Ping")
+    slow.start(bpy.context)
+    while slow.stage is None:
+        slow.tick()
+        time.sleep(0.005)
+    asked = time.monotonic()
+    slow.cancel()
+    while not slow.done:
+        slow.tick()
+        time.sleep(0.005)
+    assert slow.state == CANCELLED and time.monotonic() - asked < 1.0
+
+    pid = engine_session.pid()
+    assert bpy.ops.dhandles.release_engine() == {"FINISHED"}
+    assert not engine_session.running() and "released" in bpy.context.window_manager.dhandles_engine_status
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    target = context.scene.dhandles_rig.dhandles.target
+    before = [tuple(row) for row in target.matrix_world]
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", str(tmp_path / "missing" / "python"))
+    run = render_edit.start(context)
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FAILED"
+    wm = context.window_manager
+    assert "does not exist" in wm.dhandles_render_error and "preferences" in wm.dhandles_render_error
+    assert not wm.dhandles_render_running
+    assert [tuple(row) for row in target.matrix_world] == before  # nothing the user made changed
