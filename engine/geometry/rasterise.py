@@ -26,27 +26,23 @@ class RasterHits:
     inv_z: torch.Tensor     # M 1/z of the surface there
 
 
-@dataclass
 class _Triangles:
     """Per-triangle affine forms, in coordinates local to the bounding-box corner (x0, y0) so that float32 keeps
     its precision: at pixel (x0 + dx, y0 + dy), with X = ox + dx, Y = oy + dy,
-    b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2."""
-    ox: torch.Tensor
-    oy: torch.Tensor
-    a1: torch.Tensor
-    c1: torch.Tensor
-    a2: torch.Tensor
-    c2: torch.Tensor
-    iz0: torch.Tensor
-    d1: torch.Tensor
-    d2: torch.Tensor
-    x0: torch.Tensor  # int64
-    y0: torch.Tensor
-    bw: torch.Tensor  # box width and height in pixel centres (0: nothing to draw)
-    bh: torch.Tensor
+    b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2.
+    Packed in one float and one int table so that selecting triangles is two index_selects."""
+    FLOATS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2")
+    INTS = ("x0", "y0", "bw", "bh")  # box corner, box width and height in pixel centres (0: nothing to draw)
+
+    def __init__(self, f: torch.Tensor, i: torch.Tensor):
+        self.f, self.i = f, i
+        for k, name in enumerate(self.FLOATS):
+            setattr(self, name, f[:, k])
+        for k, name in enumerate(self.INTS):
+            setattr(self, name, i[:, k])
 
     def rows(self, idx: torch.Tensor) -> "_Triangles":
-        return _Triangles(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        return _Triangles(self.f.index_select(0, idx), self.i.index_select(0, idx))
 
 
 def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torch.Tensor, height: int, width: int,
@@ -64,10 +60,13 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
         raise ValueError("too many triangles for the packed z-buffer key")
     tri = _setup(x, y, inv_z, valid, height, width)
     buf = torch.full((HW + 1,), _NO_HIT, dtype=torch.int64, device=dev)  # the last slot swallows misses
-    ids = torch.arange(T, device=dev)
     small = (tri.bw <= 2) & (tri.bh <= 2)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        _draw(ids, dx, dy, tri, small, width, HW, eps, buf)
+    # every box's first centre in one pass over all triangles; the other three only where the box has them
+    _draw(torch.arange(T, device=dev), 0, 0, tri, small & (tri.bw > 0) & (tri.bh > 0), width, HW, eps, buf)
+    for dx, dy in ((1, 0), (0, 1), (1, 1)):
+        ids = torch.nonzero(small & (tri.bw > dx) & (tri.bh > dy)).squeeze(1)
+        if ids.numel():
+            _draw(ids, dx, dy, tri.rows(ids), True, width, HW, eps, buf)
     big = torch.nonzero(~small & (tri.bw > 0) & (tri.bh > 0)).squeeze(1)
     if big.numel():
         _draw_boxes(big, tri, width, HW, eps, buf, max_candidates)
@@ -83,7 +82,7 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
 
     key = buf[:HW]
     pixel = torch.nonzero(key != _NO_HIT).squeeze(1)
-    t_id = key[pixel] & _LOW32
+    t_id = key.index_select(0, pixel) & _LOW32
     py = torch.div(pixel, width, rounding_mode="floor")
     px = pixel - py * width
     is_point = t_id >= T
@@ -93,13 +92,14 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
     b1 = (X * w.a1 - Y * w.c1).clamp(0, 1)
     b2 = (Y * w.a2 - X * w.c2).clamp(0, 1)
     s = b1 + b2
-    over = s > 1
-    b1 = torch.where(over | is_point, torch.where(is_point, 0.0, b1 / s), b1)
-    b2 = torch.where(over | is_point, torch.where(is_point, 0.0, b2 / s), b2)
+    scale = (1.0 / s.clamp(min=1.0)) * ~is_point       # renormalise the few that spill over; points get (1, 0, 0)
+    b1 = b1 * scale
+    b2 = b2 * scale
     bary = torch.stack([1 - b1 - b2, b1, b2], dim=1)
     iz = w.iz0 + b1 * w.d1 + b2 * w.d2
     if P:
-        iz = torch.where(is_point, points[2][(t_id - T).clamp(0, P - 1)], iz)
+        at = torch.nonzero(is_point).squeeze(1)
+        iz[at] = points[2].index_select(0, t_id.index_select(0, at) - T)
     return RasterHits(pixel, t_id, bary, iz)
 
 
@@ -108,23 +108,24 @@ def _setup(x, y, inv_z, valid, height, width) -> _Triangles:
     e2x, e2y = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]
     area2 = e1x * e2y - e1y * e2x
     valid = valid & torch.isfinite(area2) & (area2.abs() > 1e-12)
-    xmin, xmax = x.amin(1), x.amax(1)
-    ymin, ymax = y.amin(1), y.amax(1)
+    xmin = torch.minimum(torch.minimum(x[:, 0], x[:, 1]), x[:, 2])
+    xmax = torch.maximum(torch.maximum(x[:, 0], x[:, 1]), x[:, 2])
+    ymin = torch.minimum(torch.minimum(y[:, 0], y[:, 1]), y[:, 2])
+    ymax = torch.maximum(torch.maximum(y[:, 0], y[:, 1]), y[:, 2])
     valid &= torch.isfinite(xmin) & torch.isfinite(xmax) & torch.isfinite(ymin) & torch.isfinite(ymax)
-    zero = torch.zeros_like(xmin)
-    # box of pixel centres, clipped to the image (invalid triangles get an empty box)
-    x0 = torch.ceil(torch.where(valid, xmin, zero)).clamp(0, width)
-    x1 = torch.floor(torch.where(valid, xmax, zero - 1)).clamp(-1, width - 1)
-    y0 = torch.ceil(torch.where(valid, ymin, zero)).clamp(0, height)
-    y1 = torch.floor(torch.where(valid, ymax, zero - 1)).clamp(-1, height - 1)
-    bw = (x1 - x0 + 1).clamp(min=0).to(torch.int64)
-    bh = (y1 - y0 + 1).clamp(min=0).to(torch.int64)
-    inv_area = 1.0 / torch.where(valid, area2, zero + 1)
-    return _Triangles(
-        ox=x0 - x[:, 0], oy=y0 - y[:, 0],
-        a1=e2y * inv_area, c1=e2x * inv_area, a2=e1x * inv_area, c2=e1y * inv_area,
-        iz0=inv_z[:, 0].contiguous(), d1=inv_z[:, 1] - inv_z[:, 0], d2=inv_z[:, 2] - inv_z[:, 0],
-        x0=x0.to(torch.int64), y0=y0.to(torch.int64), bw=bw, bh=bh)
+    # box of pixel centres, clipped to the image; invalid triangles get an empty box (bw = bh = 0) and their
+    # other entries are never read (torch.where is slow on the CPU, so masks multiply instead)
+    x0 = torch.ceil(xmin.nan_to_num(0.0, 0.0, 0.0)).clamp(0, width)
+    x1 = torch.floor(xmax.nan_to_num(0.0, 0.0, 0.0)).clamp(-1, width - 1)
+    y0 = torch.ceil(ymin.nan_to_num(0.0, 0.0, 0.0)).clamp(0, height)
+    y1 = torch.floor(ymax.nan_to_num(0.0, 0.0, 0.0)).clamp(-1, height - 1)
+    bw = (x1 - x0 + 1).clamp(min=0).to(torch.int64) * valid
+    bh = (y1 - y0 + 1).clamp(min=0).to(torch.int64) * valid
+    inv_area = 1.0 / area2
+    f = torch.stack([x0 - x[:, 0], y0 - y[:, 0], e2y * inv_area, e2x * inv_area, e1x * inv_area, e1y * inv_area,
+                     inv_z[:, 0], inv_z[:, 1] - inv_z[:, 0], inv_z[:, 2] - inv_z[:, 0]], dim=1)
+    i = torch.stack([x0.to(torch.int64), y0.to(torch.int64), bw, bh], dim=1)
+    return _Triangles(f, i)
 
 
 def _draw(ids, dx, dy, t: _Triangles, use, width, HW, eps, buf):
@@ -135,9 +136,11 @@ def _draw(ids, dx, dy, t: _Triangles, use, width, HW, eps, buf):
     b1 = X * t.a1 - Y * t.c1
     b2 = Y * t.a2 - X * t.c2
     iz = t.iz0 + b1 * t.d1 + b2 * t.d2
-    inside = use & (b1 >= -eps) & (b2 >= -eps) & (b1 + b2 <= 1 + eps) & (iz > 0) & (t.bw > dx) & (t.bh > dy)
+    inside = (b1 >= -eps) & (b2 >= -eps) & (b1 + b2 <= 1 + eps) & (iz > 0)
+    if use is not True:
+        inside &= use
     key = ((1.0 / iz).view(torch.int32).to(torch.int64) << 32) | ids
-    pix = torch.where(inside, (t.y0 + dy) * width + t.x0 + dx, HW)
+    pix = ((t.y0 + dy) * width + t.x0 + dx - HW) * inside + HW
     buf.scatter_reduce_(0, pix, key, reduce="amin")
 
 
@@ -162,4 +165,5 @@ def _draw_boxes(big, tri: _Triangles, width, HW, eps, buf, max_candidates):
         k = torch.arange(n, device=dev) - (torch.cumsum(cnt, 0) - cnt)[local]
         rows = tri.rows(ids)
         dy = torch.div(k, rows.bw, rounding_mode="floor")
-        _draw(ids, k - dy * rows.bw, dy, rows, True, width, HW, eps, buf)
+        dx = k - dy * rows.bw
+        _draw(ids, dx, dy, rows, True, width, HW, eps, buf)

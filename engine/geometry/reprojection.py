@@ -19,7 +19,7 @@ from .depth_fill import default_hole_dilation, dilate, fill_depth_hole
 from .errors import GeometryError
 from .lifting import check_depth, project
 from .rasterise import rasterise
-from .surface_mesh import CORNER_DXY, TRIANGLE_CORNERS, build_pixel_quads
+from .surface_mesh import build_pixel_quads
 
 
 @dataclass
@@ -129,21 +129,27 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     # pixel, and the perspective-correct sub-pixel point within it (3D barycentrics from the target's, then the
     # source camera's screen barycentrics from those); a splatted centre is its pixel's centre
     z_hit = 1.0 / hits.inv_z
-    keep = torch.nonzero(z_hit <= bg.reshape(-1)[hits.pixel]).squeeze(1)
-    pix, t_id, bary, z_hit = hits.pixel[keep], hits.triangle[keep], hits.bary[keep], z_hit[keep]
+    keep = torch.nonzero(z_hit <= bg.reshape(-1).index_select(0, hits.pixel)).squeeze(1)
+    pix, t_id, z_hit = (a.index_select(0, keep) for a in (hits.pixel, hits.triangle, z_hit))
+    bary = hits.bary.index_select(0, keep)
     is_point = t_id >= T
     tri_id = t_id.clamp(max=T - 1)
     quad = _quad_of(t_id, T, split_quad)
-    corners = torch.tensor(TRIANGLE_CORNERS, device=dev)[tri_id - 2 * torch.div(tri_id, 2, rounding_mode="floor")]
-    src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads])[quad], 1, corners)
-    s = bary * torch.gather(iz[quad], 1, corners) * src_iz
+    # triangle 2q + p has corners (0, 1 + p, 2 + p) of its quad (TRIANGLE_CORNERS)
+    p = (tri_id & 1)[:, None]
+    corners = torch.arange(3, device=dev)[None, :] + torch.cat([torch.zeros_like(p), p, p], 1)
+    src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads]).index_select(0, quad), 1, corners)
+    s = bary * torch.gather(iz.index_select(0, quad), 1, corners) * src_iz
     s = s / s.sum(1, keepdim=True)
-    dxy = torch.tensor(CORNER_DXY, device=dev)
-    src_xy = torch.stack([torch.cat([q.pix_x for q in quads])[quad], torch.cat([q.pix_y for q in quads])[quad]], 1)
-    sub = torch.stack([(s * dxy[corners, 0]).sum(1), (s * dxy[corners, 1]).sum(1)], 1)
-    sub = torch.where(is_point[:, None], 0.0, sub)
+    src_xy = torch.stack([torch.cat([q.pix_x for q in quads]).index_select(0, quad),
+                          torch.cat([q.pix_y for q in quads]).index_select(0, quad)], 1)
+    # corner offsets (CORNER_DXY) of the three corners: x (-.5, .5, .5 - p), y (-.5, p - .5, .5); points sit at
+    # their pixel centre
+    pf = p[:, 0].to(s.dtype)
+    sub = torch.stack([0.5 * (s[:, 1] - s[:, 0]) + (0.5 - pf) * s[:, 2],
+                       (pf - 0.5) * s[:, 1] + 0.5 * (s[:, 2] - s[:, 0])], 1) * ~is_point[:, None]
 
-    obj = quad_object[quad]
+    obj = quad_object.index_select(0, quad)
     out_depth = bg.reshape(-1).clone()
     out_depth[pix] = z_hit
     object_index = torch.full((H * W,), -1, dtype=torch.int16, device=dev)
@@ -152,10 +158,10 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     source_xy[pix] = src_xy.to(torch.float32) + sub
     source_pixel = torch.full((H * W, 2), -1, dtype=torch.int32, device=dev)
     source_pixel[pix] = src_xy.to(torch.int32)
-    drawn_obj = quad_object[_quad_of(hits.triangle, T, split_quad)]
+    drawn_obj = quad_object.index_select(0, _quad_of(hits.triangle, T, split_quad)) if K > 1 else None
     object_index = object_index.reshape(H, W)
     target = torch.stack([object_index == k for k in range(K)])
-    drawn = torch.bincount(drawn_obj, minlength=K).cpu()
+    drawn = torch.bincount(drawn_obj, minlength=K).cpu() if K > 1 else torch.tensor([hits.pixel.numel()])
     shown = target.reshape(K, -1).sum(1).cpu()
     counts = counts.cpu()
     result = Reprojection(
@@ -180,7 +186,8 @@ def _quad_of(ids: torch.Tensor, T: int, split_quad: torch.Tensor) -> torch.Tenso
     """Quad of each raster id: triangle 2q + j belongs to quad q; point T + i is the centre of split_quad[i]."""
     quad = torch.div(ids.clamp(max=T - 1), 2, rounding_mode="floor")
     if split_quad.numel():
-        quad = torch.where(ids >= T, split_quad[(ids - T).clamp(0, split_quad.numel() - 1)], quad)
+        at = torch.nonzero(ids >= T).squeeze(1)
+        quad[at] = split_quad.index_select(0, ids.index_select(0, at) - T)
     return quad
 
 
