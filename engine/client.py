@@ -57,7 +57,7 @@ class EngineClient:
     """One engine process at a time, started on demand; jobs run in it one after another."""
 
     def __init__(self, python: str, cwd: str | os.PathLike | None = None, env: dict | None = None,
-                 hang_timeout: float = 30.0, start_timeout: float = 60.0, require_packages: bool = True,
+                 hang_timeout: float = 120.0, start_timeout: float = 60.0, require_packages: bool = True,
                  log=None, stderr_lines: int = 200):
         self.python = str(python)
         self.cwd = str(cwd) if cwd is not None else str(PACKAGE_PARENT)
@@ -141,10 +141,12 @@ class EngineClient:
                 item = self._messages.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self._kill()
+                self._join_readers()
                 raise EngineError("engine_start_failed", f"The engine did not answer within {self.start_timeout:.0f}"
                                   " s of starting.", self.stderr_tail()) from None
             if item is _EOF:
                 code = self._wait_exit(proc, 5.0)
+                self._join_readers()  # the stderr reader may still hold the reason
                 tail = self.stderr_tail()
                 self._discard_process()
                 hint = ""

@@ -260,3 +260,17 @@ def test_a_job_for_a_photo_that_does_not_exist(client, tmp_path):
     assert error["type"] == "error" and error["code"] == "file_not_found"
     assert str(gone) in error["message"]
     assert client.run("ping", {})["pong"]  # the engine is still up and serves the next job
+
+
+def test_missing_weights_are_a_clear_error(client, photogen, tmp_path):
+    """HF_HUB_OFFLINE is set for tests and the hub cache is empty: the real model cannot be loaded."""
+    sample = photogen / "car"
+    job = client.submit("edit", {"photo": str(sample / "input.png"), "depth": str(sample / "depth.exr"),
+                                 "mask": str(sample / "mask.png"), "fov": 55.0,
+                                 "transform": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+                                 "output": str(tmp_path / "never-written.png"),
+                                 "model": "stabilityai/stable-diffusion-2-depth", "use_cache": False})
+    error, _ = wait_for(client, job, timeout=180)
+    assert error["type"] == "error" and error["code"] == "missing_weights", error
+    assert "stable-diffusion-2-depth" in error["message"] and "download" in error["message"].lower()
+    assert not (tmp_path / "never-written.png").exists()

@@ -138,13 +138,16 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     assert sidecar["prompt"] == (Path(rig.photo_path).parent / "prompt.txt").read_text().strip()
     assert sidecar["model"] == "tiny" and sidecar["report"]["cache"]["inversion"] in ("hit", "miss")
 
-    # The sidecar's params reproduce the result exactly with the one-shot command.
-    params = dict(sidecar["params"], output=str(tmp_path / "again.png"))
-    (tmp_path / "params.json").write_text(json.dumps(params))
+    assert render_output.PROGRESS_IMAGE in bpy.data.images  # the engine's thumbnail reached Blender
+
+    # The sidecar reproduces the result exactly with the one-shot command.
+    sidecar["params"]["output"] = str(tmp_path / "again.png")
+    (tmp_path / "sidecar.json").write_text(json.dumps(sidecar))
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "engine", "job", "edit", "--params", str(tmp_path / "params.json")],
-                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "engine", "job", "edit", "--params", str(tmp_path / "sidecar.json"),
+                           "--key", "params"], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(record["image"])))
 

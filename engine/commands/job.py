@@ -20,10 +20,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("name", help="job name, e.g. ping; see engine/jobs/")
     parser.add_argument("--params", metavar="FILE", help="JSON file with the job's parameters ('-': read stdin)")
     parser.add_argument("--workdir", metavar="DIR", help="folder for the job's outputs (default: a temporary one)")
+    parser.add_argument("--key", metavar="KEY", help="take the parameters from this field of the JSON object, e.g. "
+                        "'params' to re-run a render from its sidecar (edit_0001.json)")
     parser.add_argument("--job-id", default=None, help="id used in the messages (default: a fresh one)")
 
 
-def read_params(path: str | None) -> dict:
+def read_params(path: str | None, key: str | None = None) -> dict:
     from ..jobs import JobError
 
     if path is None:
@@ -36,6 +38,10 @@ def read_params(path: str | None) -> dict:
         params = json.loads(text)
     except json.JSONDecodeError as error:
         raise JobError("bad_params", f"The parameters file '{path}' is not valid JSON: {error}.") from None
+    if key is not None:
+        if not isinstance(params, dict) or key not in params:
+            raise JobError("bad_params", f"The file '{path}' has no field {key!r}.")
+        params = params[key]
     if not isinstance(params, dict):
         raise JobError("bad_params", f"The parameters file '{path}' must hold a JSON object.")
     return params
@@ -50,7 +56,7 @@ def run(args) -> int:
     writer = claim_stdout()
     job_id = args.job_id or uuid.uuid4().hex[:12]
     try:
-        params = read_params(args.params)
+        params = read_params(args.params, args.key)
     except JobError as error:
         writer.emit(protocol.error(job_id, error.code, error.message))
         return 1
