@@ -85,6 +85,12 @@ def test_preview_fills_revealed_background_and_never_overwrites_inputs(tmp_path,
     revealed = mask & ~target
     assert revealed.sum() > 50 and (image[revealed] == [0, 0, 255]).all()
 
+    # a second preview reuses the filled background depth of the first, with the same result
+    assert len(preview._background_cache) == 1
+    again = tmp_path / "again.png"
+    preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=str(again)), ctx)
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(output)))
+
     before = (tmp_path / "photo.png").read_bytes()
     with pytest.raises(JobError, match="never overwrite"):
         preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=params["photo"]), ctx)

@@ -27,6 +27,21 @@ NAME = "preview"
 
 HOLE_DILATE_PX = 2
 
+# The filled background depth of the last photo previewed: the engine process lives on between previews, and
+# filling a 4K hole takes seconds while every edit of one photo shares the same background.
+_background_cache: dict = {}
+
+
+def _background_key(params: dict, inputs) -> tuple:
+    import hashlib
+
+    def stamp(key):
+        path = params.get(key)
+        return (path, Path(path).stat().st_mtime_ns) if path else None
+
+    mask_hash = hashlib.sha1(np.packbits(inputs.mask).tobytes()).hexdigest()
+    return stamp("depth"), stamp("bg_depth"), mask_hash, inputs.mask.shape
+
 
 def _matrix(value, what: str) -> np.ndarray:
     try:
@@ -79,7 +94,8 @@ def run(params: dict, ctx) -> dict:
     ctx.check_cancelled()
 
     results = []
-    background_depth = None  # filled once, reused by every frame
+    key = _background_key(params, inputs)
+    background_depth = _background_cache.get(key)  # filled once, reused by every frame and later previews
     for index, (transform, output) in enumerate(frames):
         ctx.progress("reproject", index + 1, len(frames))
         try:
@@ -88,7 +104,10 @@ def run(params: dict, ctx) -> dict:
         except GeometryError as error:
             code = "object_out_of_view" if "visible" in str(error) else "bad_geometry"
             raise JobError(code, f"The edit cannot be previewed: {error}.") from None
-        background_depth = r.background_depth
+        if background_depth is None:
+            background_depth = r.background_depth
+            _background_cache.clear()
+            _background_cache[key] = background_depth
         visible = float(r.visible_fraction[0])
         image = base.copy()
         correspondences = np.asarray(r.correspondences(0), dtype=np.int32)
