@@ -152,6 +152,18 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(record["image"])))
 
 
+def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
+    """Scripts call ``bpy.ops.dhandles.render_edit()`` headless: with no timers it runs the same ticks to the end."""
+    import bpy
+
+    from diffusion_handles.operators import render_output
+
+    assert bpy.ops.dhandles.render_edit() == {"FINISHED"}
+    image = bpy.data.images[render_output.RESULT_IMAGE]
+    assert Path(bpy.path.abspath(image.filepath)).parent == tmp_path / "edit_renders"
+    assert "done" in bpy.context.window_manager.dhandles_render_status
+
+
 def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path):
     from diffusion_handles.operators import render_edit
 
