@@ -101,7 +101,8 @@ def main() -> int:
     print(f"cancel to 'cancelled' (50 ms steps)     : {median_ms(cancels)}")
     print(f"kill -9 to 'engine_crashed' reported    : {median_ms(crash_detect)}")
     print(f"restart + first job after a crash       : {median_ms(restarts)}")
-    print(f"one-shot / warm round trip              : {statistics.median(one_shot) / statistics.median(round_trips):.0f}x")
+    ratio = statistics.median(one_shot) / statistics.median(round_trips)
+    print(f"one-shot / warm round trip              : {ratio:.0f}x")
     return 0
 
 
