@@ -115,8 +115,11 @@ class EditSettings:
 
     @classmethod
     def fast(cls, **overrides) -> "EditSettings":
-        """The speed preset: DDIM (negative-prompt) inversion, everything else official."""
-        return cls(**{"inversion": "ddim", **overrides})
+        """The speed preset (not the paper's numbers; its image quality is unverified here): DDIM
+        (negative-prompt) inversion, 25 DDIM steps with guidance on the first 19 (the official 38/50 share) and 2
+        gradient steps per guided timestep. About 50 UNet evaluations to invert and 140 per edit, against the
+        official 1100 and 442."""
+        return cls(**{"inversion": "ddim", "num_steps": 25, "guided_steps": 19, "opt_steps": 2, **overrides})
 
 
 def digest(value) -> str:

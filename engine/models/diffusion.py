@@ -131,6 +131,10 @@ def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> 
         from .tiny import build_tiny_diffusion
 
         parts = build_tiny_diffusion()
+    elif source == "random":
+        from .full_size_random import build_full_size_random
+
+        parts = build_full_size_random()
     else:
         what = "depth-conditioned diffusion model"
         parts = {

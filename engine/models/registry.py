@@ -22,6 +22,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("sd2-depth", "diffusion", "stabilityai/stable-diffusion-2-depth",
            "Stable Diffusion 2 depth-conditioned (UNet with 5 input channels), the model of Diffusion Handles"),
     Preset("tiny", "diffusion", "tiny", "SD2-depth architecture from small configs, seeded random weights (tests)"),
+    Preset("sd2-depth-random", "diffusion", "random",
+           "full-size SD2-depth architecture with seeded random weights: the real cost, noise images (benchmarks)"),
     Preset("depth-anything-metric-indoor", "depth", "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
            "Depth Anything V2 small, metric depth in metres, indoor scenes"),
     Preset("depth-anything-metric-outdoor", "depth", "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf",
