@@ -21,6 +21,21 @@ def unproject(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, camera: Camera)
     return torch.stack(((u - camera.cx) * (z / camera.fx), (v - camera.cy) * (z / camera.fy), z), dim=-1)
 
 
+def unproject_columns(u, v, z, camera: Camera) -> tuple:
+    """unproject, as separate X, Y, Z tensors (cheaper to transform than an (..., 3) stack)."""
+    return (u - camera.cx) * (z / camera.fx), (v - camera.cy) * (z / camera.fy), z
+
+
+def transform_project_columns(xyz: tuple, M: torch.Tensor, camera: Camera):
+    """Apply the 4x4 M to points given as X, Y, Z tensors and project them: u, v, z (elementwise, no matmul)."""
+    X, Y, Z = xyz
+    m = M.tolist()
+    Xm = X * m[0][0] + Y * m[0][1] + Z * m[0][2] + m[0][3]
+    Ym = X * m[1][0] + Y * m[1][1] + Z * m[1][2] + m[1][3]
+    Zm = X * m[2][0] + Y * m[2][1] + Z * m[2][2] + m[2][3]
+    return Xm / Zm * camera.fx + camera.cx, Ym / Zm * camera.fy + camera.cy, Zm
+
+
 def project(points: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(..., 3) engine-frame points to pixel u, v and z (z <= 0 means behind the camera: u, v are meaningless)."""
     z = points[..., 2]

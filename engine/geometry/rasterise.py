@@ -3,10 +3,14 @@
 Every triangle lists the pixel centres of its bounding box as candidates; a candidate inside the triangle packs
 its depth's float bits above the triangle id into one int64 key, and scatter_reduce(amin) keeps the nearest
 triangle per pixel, ties going to the lower id. Triangles about a pixel across (almost all of them in a moved
-photo) are tested against a fixed 2x2 block of centres in one dense, gather-free pass; larger ones enumerate
-their boxes (flattened with repeat_interleave, in chunks so that a triangle blown up close to the camera cannot
-exhaust memory). Depth is interpolated as 1/z, exact for planar triangles. A pixel centre on a shared edge is
-claimed by both triangles (tolerance eps), so shared edges never crack.
+photo) have at most 2x2 centres in their box: one pass tests every box's first centre, three more only the boxes
+that have a second column, row or both; larger triangles enumerate their boxes (flattened with
+repeat_interleave, in chunks so that a triangle blown up close to the camera cannot exhaust memory). Depth is
+interpolated as 1/z, exact for planar triangles. A pixel centre on a shared edge is claimed by both triangles
+(tolerance eps), so shared edges never crack.
+
+Arrays are vertex-major, (3, T), and per-triangle tables field-major, so every elementwise op runs on contiguous
+memory; gathers use index_select, and masks multiply instead of torch.where, both much faster on the CPU.
 """
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ _LOW32 = 0xFFFFFFFF
 @dataclass
 class RasterHits:
     pixel: torch.Tensor     # M int64 flat pixel index (row * W + col) of every covered pixel
-    triangle: torch.Tensor  # M int64 id of the nearest triangle there
-    bary: torch.Tensor      # M x 3 screen-space barycentrics of the pixel centre in that triangle
+    triangle: torch.Tensor  # M int64 id of the nearest triangle (or point) there
+    bary: torch.Tensor      # 3 x M screen-space barycentrics of the pixel centre in that triangle
     inv_z: torch.Tensor     # M 1/z of the surface there
 
 
@@ -30,30 +34,30 @@ class _Triangles:
     """Per-triangle affine forms, in coordinates local to the bounding-box corner (x0, y0) so that float32 keeps
     its precision: at pixel (x0 + dx, y0 + dy), with X = ox + dx, Y = oy + dy,
     b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2.
-    Packed in one float and one int table so that selecting triangles is two index_selects."""
+    Packed in one float and one int table (field x triangle) so that selecting triangles is two index_selects."""
     FLOATS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2")
     INTS = ("x0", "y0", "bw", "bh")  # box corner, box width and height in pixel centres (0: nothing to draw)
 
     def __init__(self, f: torch.Tensor, i: torch.Tensor):
         self.f, self.i = f, i
         for k, name in enumerate(self.FLOATS):
-            setattr(self, name, f[:, k])
+            setattr(self, name, f[k])
         for k, name in enumerate(self.INTS):
-            setattr(self, name, i[:, k])
+            setattr(self, name, i[k])
 
     def rows(self, idx: torch.Tensor) -> "_Triangles":
-        return _Triangles(self.f.index_select(0, idx), self.i.index_select(0, idx))
+        return _Triangles(self.f.index_select(1, idx), self.i.index_select(1, idx))
 
 
 def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torch.Tensor, height: int, width: int,
               points=None, max_candidates: int = 1 << 22, eps: float = 1e-5) -> RasterHits:
-    """x, y: T x 3 pixel coordinates of the vertices; inv_z: T x 3 their 1/z (> 0); valid: T bool.
+    """x, y: 3 x T pixel coordinates of the triangles' vertices; inv_z: 3 x T their 1/z (> 0); valid: T bool.
 
     points: optional (x, y, inv_z, valid), P each: single points splatted to their nearest pixel centre, with ids
     T .. T + P - 1 (barycentrics (1, 0, 0)); on an exact depth tie a triangle wins over a point.
     """
     dev = x.device
-    T = x.shape[0]
+    T = x.shape[1]
     HW = height * width
     P = 0 if points is None else int(points[0].numel())
     if T + P >= (1 << 32):
@@ -61,7 +65,6 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
     tri = _setup(x, y, inv_z, valid, height, width)
     buf = torch.full((HW + 1,), _NO_HIT, dtype=torch.int64, device=dev)  # the last slot swallows misses
     small = (tri.bw <= 2) & (tri.bh <= 2)
-    # every box's first centre in one pass over all triangles; the other three only where the box has them
     _draw(torch.arange(T, device=dev), 0, 0, tri, small & (tri.bw > 0) & (tri.bh > 0), width, HW, eps, buf)
     for dx, dy in ((1, 0), (0, 1), (1, 1)):
         ids = torch.nonzero(small & (tri.bw > dx) & (tri.bh > dy)).squeeze(1)
@@ -91,30 +94,33 @@ def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torc
     Y = w.oy + (py - w.y0).to(x.dtype)
     b1 = (X * w.a1 - Y * w.c1).clamp(0, 1)
     b2 = (Y * w.a2 - X * w.c2).clamp(0, 1)
-    s = b1 + b2
-    scale = (1.0 / s.clamp(min=1.0)) * ~is_point       # renormalise the few that spill over; points get (1, 0, 0)
+    scale = (1.0 / (b1 + b2).clamp(min=1.0)) * ~is_point  # renormalise the few that spill over; points: (1, 0, 0)
     b1 = b1 * scale
     b2 = b2 * scale
-    bary = torch.stack([1 - b1 - b2, b1, b2], dim=1)
     iz = w.iz0 + b1 * w.d1 + b2 * w.d2
     if P:
         at = torch.nonzero(is_point).squeeze(1)
         iz[at] = points[2].index_select(0, t_id.index_select(0, at) - T)
-    return RasterHits(pixel, t_id, bary, iz)
+    return RasterHits(pixel, t_id, torch.stack([1 - b1 - b2, b1, b2]), iz)
+
+
+def _min3(a):
+    return torch.minimum(torch.minimum(a[0], a[1]), a[2])
+
+
+def _max3(a):
+    return torch.maximum(torch.maximum(a[0], a[1]), a[2])
 
 
 def _setup(x, y, inv_z, valid, height, width) -> _Triangles:
-    e1x, e1y = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]
-    e2x, e2y = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]
+    e1x, e1y = x[1] - x[0], y[1] - y[0]
+    e2x, e2y = x[2] - x[0], y[2] - y[0]
     area2 = e1x * e2y - e1y * e2x
-    valid = valid & torch.isfinite(area2) & (area2.abs() > 1e-12)
-    xmin = torch.minimum(torch.minimum(x[:, 0], x[:, 1]), x[:, 2])
-    xmax = torch.maximum(torch.maximum(x[:, 0], x[:, 1]), x[:, 2])
-    ymin = torch.minimum(torch.minimum(y[:, 0], y[:, 1]), y[:, 2])
-    ymax = torch.maximum(torch.maximum(y[:, 0], y[:, 1]), y[:, 2])
-    valid &= torch.isfinite(xmin) & torch.isfinite(xmax) & torch.isfinite(ymin) & torch.isfinite(ymax)
+    xmin, xmax, ymin, ymax = _min3(x), _max3(x), _min3(y), _max3(y)
+    valid = (valid & torch.isfinite(area2) & (area2.abs() > 1e-12) & torch.isfinite(xmin) & torch.isfinite(xmax)
+             & torch.isfinite(ymin) & torch.isfinite(ymax))
     # box of pixel centres, clipped to the image; invalid triangles get an empty box (bw = bh = 0) and their
-    # other entries are never read (torch.where is slow on the CPU, so masks multiply instead)
+    # other entries are never read
     x0 = torch.ceil(xmin.nan_to_num(0.0, 0.0, 0.0)).clamp(0, width)
     x1 = torch.floor(xmax.nan_to_num(0.0, 0.0, 0.0)).clamp(-1, width - 1)
     y0 = torch.ceil(ymin.nan_to_num(0.0, 0.0, 0.0)).clamp(0, height)
@@ -122,15 +128,15 @@ def _setup(x, y, inv_z, valid, height, width) -> _Triangles:
     bw = (x1 - x0 + 1).clamp(min=0).to(torch.int64) * valid
     bh = (y1 - y0 + 1).clamp(min=0).to(torch.int64) * valid
     inv_area = 1.0 / area2
-    f = torch.stack([x0 - x[:, 0], y0 - y[:, 0], e2y * inv_area, e2x * inv_area, e1x * inv_area, e1y * inv_area,
-                     inv_z[:, 0], inv_z[:, 1] - inv_z[:, 0], inv_z[:, 2] - inv_z[:, 0]], dim=1)
-    i = torch.stack([x0.to(torch.int64), y0.to(torch.int64), bw, bh], dim=1)
+    f = torch.stack([x0 - x[0], y0 - y[0], e2y * inv_area, e2x * inv_area, e1x * inv_area, e1y * inv_area,
+                     inv_z[0], inv_z[1] - inv_z[0], inv_z[2] - inv_z[0]])
+    i = torch.stack([x0.to(torch.int64), y0.to(torch.int64), bw, bh])
     return _Triangles(f, i)
 
 
 def _draw(ids, dx, dy, t: _Triangles, use, width, HW, eps, buf):
     """Test the pixel centre (x0 + dx, y0 + dy) of every triangle (dx, dy: ints or tensors like ids) and z-buffer
-    the ones inside."""
+    the ones inside (and in `use`, a mask or True)."""
     X = t.ox + dx
     Y = t.oy + dy
     b1 = X * t.a1 - Y * t.c1
@@ -146,7 +152,7 @@ def _draw(ids, dx, dy, t: _Triangles, use, width, HW, eps, buf):
 
 def _draw_boxes(big, tri: _Triangles, width, HW, eps, buf, max_candidates):
     dev = big.device
-    count = tri.bw[big] * tri.bh[big]
+    count = tri.bw.index_select(0, big) * tri.bh.index_select(0, big)
     ends = torch.cumsum(count, 0)
     # chunk boundaries so that no chunk holds more than max_candidates (a single huge triangle stands alone)
     starts_at = [0]
@@ -161,9 +167,8 @@ def _draw_boxes(big, tri: _Triangles, width, HW, eps, buf, max_candidates):
         tris, cnt = big[a:b], count[a:b]
         n = int(cnt.sum())
         local = torch.repeat_interleave(torch.arange(tris.numel(), device=dev), cnt, output_size=n)
-        ids = tris[local]
-        k = torch.arange(n, device=dev) - (torch.cumsum(cnt, 0) - cnt)[local]
+        ids = tris.index_select(0, local)
+        k = torch.arange(n, device=dev) - (torch.cumsum(cnt, 0) - cnt).index_select(0, local)
         rows = tri.rows(ids)
         dy = torch.div(k, rows.bw, rounding_mode="floor")
-        dx = k - dy * rows.bw
-        _draw(ids, dx, dy, rows, True, width, HW, eps, buf)
+        _draw(ids, k - dy * rows.bw, dy, rows, True, width, HW, eps, buf)

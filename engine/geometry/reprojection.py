@@ -17,7 +17,7 @@ from .arrays import is_torch, like_input, pick_device, to_tensor
 from .camera import Camera
 from .depth_fill import default_hole_dilation, dilate, fill_depth_hole
 from .errors import GeometryError
-from .lifting import check_depth, project
+from .lifting import check_depth, transform_project_columns
 from .rasterise import rasterise
 from .surface_mesh import build_pixel_quads
 
@@ -77,7 +77,6 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
     if not bool(torch.isfinite(M).all()):
         raise GeometryError("a transform has non-finite entries")
-    M = M.to(dev, torch.float32)
     counts = m.reshape(K, -1).sum(1)
     for k in range(K):
         if int(counts[k]) == 0:
@@ -93,14 +92,13 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
         check_depth(bg, camera, "filled background depth")
 
-    # one surface per object, moved and projected; all triangles go through one z-buffer. Triangle 2q + j is
-    # triangle j of quad q, quads numbered object after object.
+    # one surface per object, moved and projected; all triangles go through one z-buffer. Quads are numbered
+    # object after object (Q in all); triangle q is (TL, TR, BR) of quad q and triangle Q + q is its (TL, BR, BL).
     near = float(d.min()) * 1e-3
     us, vs, zs, quads, in_front, cu, cv, cz = [], [], [], [], [], [], [], []
     for k in range(K):
         q = build_pixel_quads(d, m[k], camera, discontinuity)
-        R, t = M[k, :3, :3], M[k, :3, 3]
-        u, v, z = project(q.points @ R.T + t, camera)
+        u, v, z = transform_project_columns(q.points, M[k], camera)
         in_front.append(float((z > near).float().mean()))
         us.append(u)
         vs.append(v)
@@ -108,22 +106,24 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         quads.append(q)
         # a quad cut loose at a discontinuity can shrink below a pixel and slip between pixel centres; its pixel
         # centre is also splatted, so every such source pixel shows at least where its centre lands
-        u, v, z = project(q.centre[q.split] @ R.T + t, camera)
+        sel = torch.nonzero(q.split).squeeze(1)
+        u, v, z = transform_project_columns(tuple(c.index_select(0, sel) for c in q.centre), M[k], camera)
         cu.append(u)
         cv.append(v)
         cz.append(z)
-    u, v, z = torch.cat(us), torch.cat(vs), torch.cat(zs)                          # Q x 4 corners
+    u, v, z = torch.cat(us, 1), torch.cat(vs, 1), torch.cat(zs, 1)                  # 4 x Q corners
+    Q = u.shape[1]
     quad_object = torch.repeat_interleave(torch.arange(K, device=dev), torch.tensor([len(q) for q in quads],
                                                                                      device=dev))
     split_quad = torch.nonzero(torch.cat([q.split for q in quads])).squeeze(1)
     front = z > near
-    iz = 1.0 / torch.where(front, z, torch.ones_like(z))
+    iz = 1.0 / (z * front + ~front)
     cz = torch.cat(cz)
     c_front = cz > near
-    T = 2 * u.shape[0]
-    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), _triangles(front).all(1), H, W,
-                     points=(torch.cat(cu), torch.cat(cv), 1.0 / torch.where(c_front, cz, torch.ones_like(cz)),
-                             c_front))
+    T = 2 * Q
+    tri_ok = _triangles(front)
+    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), tri_ok[0] & tri_ok[1] & tri_ok[2], H, W,
+                     points=(torch.cat(cu), torch.cat(cv), 1.0 / (cz * c_front + ~c_front), c_front))
 
     # keep the hits where the object is nearer than the background, then find each one's source: the quad's
     # pixel, and the perspective-correct sub-pixel point within it (3D barycentrics from the target's, then the
@@ -131,23 +131,26 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     z_hit = 1.0 / hits.inv_z
     keep = torch.nonzero(z_hit <= bg.reshape(-1).index_select(0, hits.pixel)).squeeze(1)
     pix, t_id, z_hit = (a.index_select(0, keep) for a in (hits.pixel, hits.triangle, z_hit))
-    bary = hits.bary.index_select(0, keep)
+    bary = hits.bary.index_select(1, keep)                                          # 3 x M
     is_point = t_id >= T
-    tri_id = t_id.clamp(max=T - 1)
-    quad = _quad_of(t_id, T, split_quad)
-    # triangle 2q + p has corners (0, 1 + p, 2 + p) of its quad (TRIANGLE_CORNERS)
-    p = (tri_id & 1)[:, None]
-    corners = torch.arange(3, device=dev)[None, :] + torch.cat([torch.zeros_like(p), p, p], 1)
-    src_iz = torch.gather(1.0 / torch.cat([q.corner_z for q in quads]).index_select(0, quad), 1, corners)
-    s = bary * torch.gather(iz.index_select(0, quad), 1, corners) * src_iz
-    s = s / s.sum(1, keepdim=True)
+    p = (t_id >= Q) & ~is_point                                                     # second triangle of its quad
+    quad = _quad_of(t_id, Q, split_quad)
+    corner_z = torch.cat([q.corner_z for q in quads], 1)                            # 4 x Q
+
+    def at_corners(a):
+        """a (4 x Q) at the three corners (0, 1 + p, 2 + p) of each hit's triangle: 3 x M."""
+        g = a.index_select(1, quad)
+        return torch.stack([g[0], torch.where(p, g[2], g[1]), torch.where(p, g[3], g[2])])
+
+    s = bary * at_corners(iz) / at_corners(corner_z)
+    s = s / s.sum(0, keepdim=True)
     src_xy = torch.stack([torch.cat([q.pix_x for q in quads]).index_select(0, quad),
                           torch.cat([q.pix_y for q in quads]).index_select(0, quad)], 1)
-    # corner offsets (CORNER_DXY) of the three corners: x (-.5, .5, .5 - p), y (-.5, p - .5, .5); points sit at
-    # their pixel centre
-    pf = p[:, 0].to(s.dtype)
-    sub = torch.stack([0.5 * (s[:, 1] - s[:, 0]) + (0.5 - pf) * s[:, 2],
-                       (pf - 0.5) * s[:, 1] + 0.5 * (s[:, 2] - s[:, 0])], 1) * ~is_point[:, None]
+    # corner offsets (CORNER_DXY) of the three corners: x (-.5, .5, .5 - p), y (-.5, p - .5, .5); a splatted
+    # point sits at its pixel centre
+    pf = p.to(s.dtype)
+    sub = torch.stack([0.5 * (s[1] - s[0]) + (0.5 - pf) * s[2],
+                       (pf - 0.5) * s[1] + 0.5 * (s[2] - s[0])], 1) * ~is_point[:, None]
 
     obj = quad_object.index_select(0, quad)
     out_depth = bg.reshape(-1).clone()
@@ -158,7 +161,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     source_xy[pix] = src_xy.to(torch.float32) + sub
     source_pixel = torch.full((H * W, 2), -1, dtype=torch.int32, device=dev)
     source_pixel[pix] = src_xy.to(torch.int32)
-    drawn_obj = quad_object.index_select(0, _quad_of(hits.triangle, T, split_quad)) if K > 1 else None
+    drawn_obj = quad_object.index_select(0, _quad_of(hits.triangle, Q, split_quad)) if K > 1 else None
     object_index = object_index.reshape(H, W)
     target = torch.stack([object_index == k for k in range(K)])
     drawn = torch.bincount(drawn_obj, minlength=K).cpu() if K > 1 else torch.tensor([hits.pixel.numel()])
@@ -182,18 +185,20 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     return result
 
 
-def _quad_of(ids: torch.Tensor, T: int, split_quad: torch.Tensor) -> torch.Tensor:
-    """Quad of each raster id: triangle 2q + j belongs to quad q; point T + i is the centre of split_quad[i]."""
-    quad = torch.div(ids.clamp(max=T - 1), 2, rounding_mode="floor")
+def _quad_of(ids: torch.Tensor, Q: int, split_quad: torch.Tensor) -> torch.Tensor:
+    """Quad of each raster id: triangles q and Q + q belong to quad q; point 2Q + i is the centre of
+    split_quad[i]."""
+    quad = ids - Q * (ids >= Q)
     if split_quad.numel():
-        at = torch.nonzero(ids >= T).squeeze(1)
-        quad[at] = split_quad.index_select(0, ids.index_select(0, at) - T)
+        at = torch.nonzero(ids >= 2 * Q).squeeze(1)
+        quad[at] = split_quad.index_select(0, ids.index_select(0, at) - 2 * Q)
     return quad
 
 
 def _triangles(a: torch.Tensor) -> torch.Tensor:
-    """Q x 4 per-corner values (TL, TR, BR, BL) to 2Q x 3 per-triangle-vertex values (TRIANGLE_CORNERS)."""
-    return torch.stack([a[:, :3], torch.stack([a[:, 0], a[:, 2], a[:, 3]], 1)], 1).reshape(-1, 3)
+    """4 x Q per-corner values (TL, TR, BR, BL) to 3 x 2Q per-triangle-vertex values: triangles (TL, TR, BR) of
+    every quad, then (TL, BR, BL) of every quad (TRIANGLE_CORNERS)."""
+    return torch.stack([torch.cat([a[0], a[0]]), torch.cat([a[1], a[2]]), torch.cat([a[2], a[3]])])
 
 
 def invisible_reason(r: Reprojection, k: int) -> str:

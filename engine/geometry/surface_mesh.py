@@ -5,7 +5,8 @@ quads tile exactly the mask (a pixel's footprint), and magnified they still tile
 A corner's depth is the mean INVERSE depth of the masked pixels sharing that corner that are continuous with the
 quad's own pixel (1/z is affine across a plane in the image, so planes stay exactly planar). Neighbours across a
 depth discontinuity are left out, which splits the surface there instead of stretching a "rubber sheet" across it.
-Every quad is two triangles, (TL, TR, BR) and (TL, BR, BL); triangle t belongs to pixel t // 2.
+Every quad is two triangles, (TL, TR, BR) and (TL, BR, BL). Corner arrays are corner-major (4 x N, TL, TR, BR,
+BL), so each corner's values are contiguous.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .camera import Camera
-from .lifting import unproject
+from .lifting import unproject_columns
 
 # the 8 neighbours, in this order, and which of them share each corner (TL, TR, BR, BL) with the pixel
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -28,12 +29,12 @@ TRIANGLE_CORNERS = ((0, 1, 2), (0, 2, 3))  # corner ids of the quad's two triang
 class PixelQuads:
     pix_x: torch.Tensor      # N int64 source column of each quad's pixel
     pix_y: torch.Tensor      # N int64 source row
-    corner_u: torch.Tensor   # N x 4 source image coordinates of the corners
-    corner_v: torch.Tensor   # N x 4
-    corner_z: torch.Tensor   # N x 4 source z-depth of the corners
-    points: torch.Tensor     # N x 4 x 3 engine-frame corner points
+    corner_u: torch.Tensor   # 4 x N source image coordinates of the corners
+    corner_v: torch.Tensor   # 4 x N
+    corner_z: torch.Tensor   # 4 x N source z-depth of the corners
+    points: tuple            # (X, Y, Z), each 4 x N: engine-frame corner points
     split: torch.Tensor      # N bool: a masked neighbour is across a discontinuity (the quad is cut loose there)
-    centre: torch.Tensor     # N x 3 engine-frame point at the pixel centre, at the pixel's own depth
+    centre: tuple            # (X, Y, Z), each N: engine-frame point at the pixel centre, at the pixel's own depth
 
     def __len__(self) -> int:
         return int(self.pix_x.numel())
@@ -57,23 +58,23 @@ def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, camera: Camera,
     Wp = W + 2
     centre = (pix_y + 1) * Wp + (pix_x + 1)
     offs = torch.tensor([dy * Wp + dx for dy, dx in _OFFSETS], device=dev)
-    nb = (centre[:, None] + offs[None, :]).reshape(-1)       # N*8 (index_select is much faster than a[idx])
+    nb = (offs[:, None] + centre[None, :]).reshape(-1)       # 8*N, neighbour-major (index_select beats a[idx])
     N = centre.numel()
-    i_n = inv_pad.index_select(0, nb).view(N, 8)
-    m_n = m_pad.index_select(0, nb).view(N, 8)
-    i_p = inv_pad.index_select(0, centre)[:, None]
+    i_n = inv_pad.index_select(0, nb).view(8, N)
+    m_n = m_pad.index_select(0, nb).view(8, N)
+    i_p = inv_pad.index_select(0, centre)[None, :]
     # continuous when the farther depth is at most (1 + discontinuity) times the nearer one
     joined = m_n & (torch.maximum(i_n, i_p) <= (1.0 + discontinuity) * torch.minimum(i_n, i_p))
     w = joined.to(inv.dtype)
-    sel = torch.zeros(8, 4, device=dev, dtype=inv.dtype)
-    for c, members in enumerate(_CORNER_NEIGHBOURS):
-        sel[list(members), c] = 1.0
-    corner_inv = (i_p + (w * i_n) @ sel) / (1.0 + w @ sel)   # N x 4
+    wi = w * i_n
+    # explicit column sums: small matmuls are slow on the CPU
+    corner_inv = torch.stack([(i_p[0] + wi[a] + wi[b] + wi[c]) / (1.0 + w[a] + w[b] + w[c])
+                              for a, b, c in _CORNER_NEIGHBOURS])  # 4 x N
     corner_z = 1.0 / corner_inv
     dxy = torch.tensor(CORNER_DXY, device=dev, dtype=inv.dtype)
-    corner_u = pix_x.to(inv.dtype)[:, None] + dxy[None, :, 0]
-    corner_v = pix_y.to(inv.dtype)[:, None] + dxy[None, :, 1]
-    points = unproject(corner_u, corner_v, corner_z, camera)
-    split = (m_n & ~joined).any(1)
-    centre = unproject(pix_x.to(inv.dtype), pix_y.to(inv.dtype), 1.0 / i_p[:, 0], camera)
+    corner_u = pix_x.to(inv.dtype)[None, :] + dxy[:, 0, None]
+    corner_v = pix_y.to(inv.dtype)[None, :] + dxy[:, 1, None]
+    points = unproject_columns(corner_u, corner_v, corner_z, camera)
+    split = (m_n & ~joined).any(0)
+    centre = unproject_columns(pix_x.to(inv.dtype), pix_y.to(inv.dtype), 1.0 / i_p[0], camera)
     return PixelQuads(pix_x, pix_y, corner_u, corner_v, corner_z, points, split, centre)
