@@ -7,7 +7,9 @@ follow Blender's own view plane (``BKE_camera_params_compute_viewplane``): focal
 (AUTO / HORIZONTAL / VERTICAL, AUTO fitting the wider side after pixel aspect), lens shift, render resolution and
 percentage, and pixel aspect. Pixels are the engine's: u right, v down, integer coordinates at pixel centres.
 
-Pure functions of bpy data plus one operator, ``dhandles.show_vanishing_points``, that reports them. No torch.
+Pure functions of bpy data plus one operator, ``dhandles.show_vanishing_points``, that reports them, and the
+scene settings (``scene.dhandles_perspective``) that say which VPs go with each edit job and whether the engine
+guides sampling with them (``perspective_job_params``). No torch.
 """
 
 from __future__ import annotations
@@ -147,6 +149,72 @@ def scaled_to(payload: dict, width: int, height: int) -> list:
     return rows
 
 
+def view_vanishing_points(intrinsics: dict, camera_matrix_world, directions) -> np.ndarray:
+    """Kx3 VPs of world ``directions`` for a view given by engine intrinsics (``fx, fy, cx, cy``, e.g. an imported
+    photo's) and a Blender camera's world matrix (4x4, mathutils or nested rows) at the time of that view."""
+    matrix = np.asarray([[float(camera_matrix_world[r][c]) for c in range(4)] for r in range(4)])
+    rotation = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0)  # drop the camera object's scale
+    return project_directions(intrinsics, BLENDER_TO_ENGINE @ rotation.T, directions)
+
+
+GUIDANCE_MODES = (
+    ("no_reference", "Edges to VPs", "Pull edges towards the vanishing points (any edit)"),
+    ("reference", "Photo Lines", "Keep the photo's line profiles through the VPs (the paper's loss; best for "
+     "small edits)"),
+)
+
+
+class DHANDLES_PG_perspective(bpy.types.PropertyGroup):
+    """Which vanishing points each edit sends to the engine, and the perspective guidance it asks for."""
+
+    enabled: bpy.props.BoolProperty(
+        name="Perspective", default=True,
+        description="Send the vanishing points with each edit: the report scores the result against them")
+    source: bpy.props.EnumProperty(name="Directions", items=SOURCES, default="WORLD",
+                                   description="The 3D directions whose vanishing points the photo should respect")
+    reference_object: bpy.props.PointerProperty(
+        name="Axes Object", type=bpy.types.Object,
+        description="The object whose axes (or, as a plane, whose in-plane axes) give the directions")
+    guidance_weight: bpy.props.FloatProperty(
+        name="Guidance Weight", default=0.0, min=0.0, soft_max=1000.0,
+        description="Weight of the perspective loss in guided sampling; 0 only scores the result")
+    guidance_mode: bpy.props.EnumProperty(name="Guidance", items=GUIDANCE_MODES, default="no_reference")
+    guidance_every: bpy.props.IntProperty(name="Every", default=1, min=1, max=50,
+                                          description="Apply the guidance every N-th sampling step")
+    guidance_t_min: bpy.props.IntProperty(name="From Timestep", default=0, min=0, max=1000)
+    guidance_t_max: bpy.props.IntProperty(name="To Timestep", default=1000, min=0, max=1000)
+
+
+def perspective_job_params(settings, intrinsics: dict, camera_matrix_world) -> dict | None:
+    """The edit job's ``perspective`` parameter (see ``engine/perspective/edit_job.py``) from the scene's
+    perspective ``settings``, the photo's intrinsics (``width, height, fx, fy, cx, cy``) and the camera's world
+    matrix at import; None when switched off."""
+    if settings is None or not settings.enabled:
+        return None
+    obj = settings.reference_object if settings.source != "WORLD" else None
+    if settings.source == "GROUND" and obj is not None and obj.type != "MESH":
+        obj = None
+    directions, labels = directions_for(settings.source, obj)
+    vps = view_vanishing_points(intrinsics, camera_matrix_world, directions)
+    params = {"vps": vps.tolist(), "labels": labels, "width": int(intrinsics["width"]),
+              "height": int(intrinsics["height"]), "source": settings.source}
+    if settings.guidance_weight > 0:
+        if settings.guidance_t_min > settings.guidance_t_max:
+            raise VanishingPointError("Perspective guidance: 'From Timestep' is above 'To Timestep'.")
+        params["guidance"] = {"weight": settings.guidance_weight, "mode": settings.guidance_mode,
+                              "every": settings.guidance_every,
+                              "t_range": [settings.guidance_t_min, settings.guidance_t_max]}
+    return params
+
+
+def register_extra():
+    bpy.types.Scene.dhandles_perspective = bpy.props.PointerProperty(type=DHANDLES_PG_perspective)
+
+
+def unregister_extra():
+    del bpy.types.Scene.dhandles_perspective
+
+
 class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
     """Report the vanishing points of the scene camera for the world axes, the active object's axes, or the ground
     plane (the active object if it is a plane, else the world floor)"""
@@ -178,4 +246,4 @@ class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (DHANDLES_OT_show_vanishing_points,)
+CLASSES = (DHANDLES_PG_perspective, DHANDLES_OT_show_vanishing_points)

@@ -7,6 +7,7 @@ resolution percentage and pixel aspect are all checked against Blender rather th
 from __future__ import annotations
 
 import importlib
+import json
 import math
 
 import numpy as np
@@ -138,3 +139,22 @@ def test_scaled_to_another_resolution(vp_module, scene):
     scene.render.resolution_percentage = 50
     half = vp_module.camera_vanishing_points(scene, camera)
     assert np.allclose(vp_module.scaled_to(payload, 320, 180), half["vps"], rtol=1e-9, atol=1e-9)
+
+
+def test_edit_job_params_from_a_photo_view(vp_module, scene):
+    """The VPs sent with an edit: the photo's intrinsics and the camera pose, as the scene camera would give them."""
+    camera = make_camera(scene, shift=(0.05, -0.1), size=(640, 360))
+    payload = vp_module.camera_vanishing_points(scene, camera)
+    settings = scene.dhandles_perspective
+    settings.enabled, settings.source, settings.guidance_weight = True, "WORLD", 0.0
+    params = vp_module.perspective_job_params(settings, payload["camera"], camera.matrix_world)
+    assert np.allclose(params["vps"], payload["vps"], rtol=1e-6)  # float32 matrices: two ways to the rotation
+    assert (params["width"], params["height"]) == (640, 360) and "guidance" not in params
+    settings.guidance_weight, settings.guidance_every = 50.0, 2
+    params = vp_module.perspective_job_params(settings, payload["camera"], camera.matrix_world)
+    assert params["guidance"] == {"weight": 50.0, "mode": "no_reference", "every": 2, "t_range": [0, 1000]}
+    from engine.perspective.edit_job import check_params
+
+    check_params(json.loads(json.dumps(params)))  # plain JSON the engine accepts
+    settings.enabled = False
+    assert vp_module.perspective_job_params(settings, payload["camera"], camera.matrix_world) is None

@@ -88,3 +88,15 @@ def test_depth_matches_blenders_ray_casts(dataset):
         z = float(rotation[2] @ (np.array(location) - np.array(meta["camera_position"])))
         errors.append(abs(z - depth[v, u]) / z)
     assert np.median(errors) < 1e-4 and np.max(errors) < 1e-3
+
+
+def test_the_engine_reads_the_rendered_dataset(dataset):
+    from engine.perspective.dataset import read_dataset
+
+    _, folder, _ = dataset
+    samples = read_dataset(folder, size=64)
+    assert len(samples) >= 3 and samples[0].image.shape == (64, 64, 3) and samples[0].caption
+    _, _, meta = load(f"{folder}/sample_0000")
+    finite = np.array(meta["vps"])[:, 2] != 0
+    expected = (np.array(meta["vps"])[finite, :2] + 0.5) * [64 / W, 64 / H] - 0.5
+    assert np.allclose(samples[0].vps[finite, :2], expected)

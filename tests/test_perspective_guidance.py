@@ -94,3 +94,22 @@ def test_job_parameters_and_report_figures():
     doubled = scale_vps(vps, (SIZE, SIZE), (2 * SIZE, 2 * SIZE))
     finite = vps[:, 2] != 0
     assert np.allclose(doubled[finite, :2], (vps[finite, :2] + 0.5) * 2 - 0.5)
+
+
+def test_edit_job_helpers():
+    from engine.perspective.edit_job import check_params, guidance_terms, report_figures
+
+    image, vps = draw_room(width=256, height=192, focal=210.0)
+    photo = (image * 255 + 0.5).astype(np.uint8)
+    params = {"perspective": {"vps": vps.tolist(), "width": 256, "height": 192}}
+    assert guidance_terms(params, photo) == [] and guidance_terms({}, photo) == []
+    figures = report_figures(params, photo, photo)
+    assert figures["loss"] == 0.0 and figures["inlier_share_2deg"] > 0.85 and "guidance" not in figures
+    assert report_figures({}, photo) is None
+    params["perspective"]["guidance"] = {"weight": 3.0, "mode": "reference"}
+    (term,) = guidance_terms(params, photo)
+    assert term.mode == "reference" and term.reference is photo
+    for bad in ({"vps": []}, {"vps": [[1, 2]], "width": 0, "height": 5}, {"vps": [[1]], "width": 2, "height": 2},
+                [1, 2]):
+        with pytest.raises(ValueError):
+            check_params(bad)

@@ -1,0 +1,48 @@
+"""What an edit job does with its ``perspective`` parameter: the guidance term to plug into the sampler, and the
+figures its report carries.
+
+The parameter (sent by Blender with each edit, ``operators/vanishing_points.perspective_job_params``):
+``{"vps": [[x, y, w], ...], "width": W, "height": H, "labels": [...], "guidance": {...} (optional)}``, VPs in
+pixels of a W x H image of the photo's view. The report's ``perspective`` entry: the LSD inlier shares, median
+error and segment count of the edited image, the reference ``loss`` against the original photo (pixel-aligned:
+it measures how much the edit changed the perspective structure), and the guidance term's settings and cost.
+"""
+
+from __future__ import annotations
+
+from .guidance import PerspectiveGuidance, edit_figures, from_params
+
+
+def check_params(perspective) -> None:
+    """Raise ValueError naming what is wrong with an edit job's ``perspective`` parameter."""
+    if perspective is None:
+        return
+    if not isinstance(perspective, dict):
+        raise ValueError("'perspective' must be an object with 'vps', 'width' and 'height'.")
+    missing = [key for key in ("vps", "width", "height") if key not in perspective]
+    if missing:
+        raise ValueError(f"'perspective' lacks {', '.join(missing)}.")
+    rows = perspective["vps"]
+    if not isinstance(rows, list) or not rows or any(not isinstance(r, (list, tuple)) or len(r) not in (2, 3)
+                                                    for r in rows):
+        raise ValueError("'perspective.vps' must be a non-empty list of [x, y] or [x, y, w] rows.")
+    if int(perspective["width"]) < 1 or int(perspective["height"]) < 1:
+        raise ValueError("'perspective.width' and 'height' must be positive.")
+
+
+def guidance_terms(params: dict, photo=None) -> list:
+    """The extra guidance terms (``[]`` or one ``PerspectiveGuidance``) for ``Editor.edit(extra_terms=...)``.
+    ``photo`` (HxWx3) is the reference of the ``reference`` mode."""
+    perspective = params.get("perspective")
+    check_params(perspective)
+    term = from_params(perspective, reference=photo)
+    return [term] if term is not None else []
+
+
+def report_figures(params: dict, edited_image, photo=None, terms=()) -> dict | None:
+    """The report's ``perspective`` entry for the edited full-size image, or None without VPs."""
+    perspective = params.get("perspective")
+    if not perspective:
+        return None
+    term = next((t for t in terms if isinstance(t, PerspectiveGuidance)), None)
+    return edit_figures(edited_image, perspective, reference=photo, term=term)
