@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from engine.models import ModelMissingError, load_depth_estimator, load_diffusion, load_segmenter  # noqa: E402
+from engine.models import (ModelMissingError, load_depth_estimator, load_diffusion, load_inpainter,  # noqa: E402
+                           load_segmenter)
 from engine.models.registry import resolve  # noqa: E402
 
 
@@ -65,6 +66,7 @@ def test_folder_without_safetensors_is_refused(tiny, tmp_path):
     (load_diffusion, "stabilityai/stable-diffusion-2-depth"),
     (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"),
     (load_segmenter, "CIDAS/clipseg-rd64-refined"),
+    (load_inpainter, "stabilityai/stable-diffusion-2-inpainting"),
 ])
 def test_offline_missing_model_says_which_and_how(loader, hub_id, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -100,3 +102,14 @@ def test_tiny_depth_and_segmentation_run():
     assert depth.shape == (40, 60) and depth.dtype == np.float32 and (depth > 0).all()
     probabilities = load_segmenter("tiny-segmentation", device="cpu").probabilities(photo, "a chair")
     assert probabilities.shape == (40, 60) and 0 <= probabilities.min() <= probabilities.max() <= 1
+
+
+def test_tiny_inpainting_fills_only_the_hole():
+    import numpy as np
+
+    photo = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)
+    hole = np.zeros((50, 70), bool)
+    hole[10:30, 20:45] = True
+    out = load_inpainter("tiny-inpainting", device="cpu").complete(photo, hole, "a wall", steps=2, resolution=64)
+    assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
+    assert not np.array_equal(out[hole], photo[hole])

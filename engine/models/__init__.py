@@ -32,5 +32,11 @@ def load_segmenter(name_or_path=None, device=None):
     return load(name_or_path, device=device)
 
 
-__all__ = ["DEFAULTS", "PRESETS", "ModelMissingError", "Preset", "load_depth_estimator", "load_diffusion",
+def load_inpainter(name_or_path=None, device=None, dtype=None):
+    from .inpainter import load_inpainter as load
+
+    return load(name_or_path, device=device, dtype=dtype)
+
+
+__all__ = ["DEFAULTS", "PRESETS", "ModelMissingError", "Preset", "load_depth_estimator", "load_diffusion", "load_inpainter",
            "load_segmenter", "resolve"]

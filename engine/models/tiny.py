@@ -120,3 +120,20 @@ def build_tiny_segmentation(seed: int = TINY_SEED):
     image_processor.size = {"height": 32, "width": 32}
     processor = CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer)
     return processor, model
+
+
+def build_tiny_inpainting(seed: int = TINY_SEED) -> dict:
+    """A tiny SD inpainting model: the tiny diffusion components with a 9-channel UNet (latents, mask, masked
+    image latents), as Stable Diffusion 2 inpainting."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    parts = build_tiny_diffusion(seed)
+    config = dict(parts["unet"].config)
+    config["in_channels"] = 9
+    state = _seeded(seed + 1)
+    try:
+        parts["unet"] = UNet2DConditionModel.from_config(config).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    return parts
