@@ -9,8 +9,9 @@ repeat_interleave, in chunks so that a triangle blown up close to the camera can
 interpolated as 1/z, exact for planar triangles. A pixel centre on a shared edge is claimed by both triangles
 (tolerance eps), so shared edges never crack.
 
-Arrays are vertex-major, (3, T), and per-triangle tables field-major, so every elementwise op runs on contiguous
-memory; gathers use index_select, and masks multiply instead of torch.where, both much faster on the CPU.
+Arrays are vertex-major, (3, T), and per-triangle tables one tensor per field, so every elementwise op runs on
+contiguous memory; gathers use 1-D index_select, and masks multiply instead of torch.where, both much faster on
+the CPU.
 """
 from __future__ import annotations
 
@@ -33,20 +34,16 @@ class RasterHits:
 class _Triangles:
     """Per-triangle affine forms, in coordinates local to the bounding-box corner (x0, y0) so that float32 keeps
     its precision: at pixel (x0 + dx, y0 + dy), with X = ox + dx, Y = oy + dy,
-    b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2.
-    Packed in one float and one int table (field x triangle) so that selecting triangles is two index_selects."""
-    FLOATS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2")
-    INTS = ("x0", "y0", "bw", "bh")  # box corner, box width and height in pixel centres (0: nothing to draw)
+    b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2;
+    box width bw and height bh in pixel centres (0: nothing to draw). One contiguous 1-D tensor per field:
+    selecting triangles is one 1-D index_select per field, the fastest gather on the CPU."""
+    FIELDS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2", "x0", "y0", "bw", "bh")
 
-    def __init__(self, f: torch.Tensor, i: torch.Tensor):
-        self.f, self.i = f, i
-        for k, name in enumerate(self.FLOATS):
-            setattr(self, name, f[k])
-        for k, name in enumerate(self.INTS):
-            setattr(self, name, i[k])
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
     def rows(self, idx: torch.Tensor) -> "_Triangles":
-        return _Triangles(self.f.index_select(1, idx), self.i.index_select(1, idx))
+        return _Triangles(**{k: getattr(self, k).index_select(0, idx) for k in self.FIELDS})
 
 
 def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torch.Tensor, height: int, width: int,
@@ -128,10 +125,9 @@ def _setup(x, y, inv_z, valid, height, width) -> _Triangles:
     bw = (x1 - x0 + 1).clamp(min=0).to(torch.int64) * valid
     bh = (y1 - y0 + 1).clamp(min=0).to(torch.int64) * valid
     inv_area = 1.0 / area2
-    f = torch.stack([x0 - x[0], y0 - y[0], e2y * inv_area, e2x * inv_area, e1x * inv_area, e1y * inv_area,
-                     inv_z[0], inv_z[1] - inv_z[0], inv_z[2] - inv_z[0]])
-    i = torch.stack([x0.to(torch.int64), y0.to(torch.int64), bw, bh])
-    return _Triangles(f, i)
+    return _Triangles(ox=x0 - x[0], oy=y0 - y[0], a1=e2y * inv_area, c1=e2x * inv_area, a2=e1x * inv_area,
+                      c2=e1y * inv_area, iz0=inv_z[0].contiguous(), d1=inv_z[1] - inv_z[0], d2=inv_z[2] - inv_z[0],
+                      x0=x0.to(torch.int64), y0=y0.to(torch.int64), bw=bw, bh=bh)
 
 
 def _draw(ids, dx, dy, t: _Triangles, use, width, HW, eps, buf):
