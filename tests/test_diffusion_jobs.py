@@ -99,3 +99,18 @@ def test_estimate_depth_and_segment(ctx, photo_files, tmp_path):
         load_job("segment").run({"photo": photo_files["photo"], "model": "tiny-segmentation", "prompt": "chair",
                                  "threshold": 0.999999, "output": str(tmp_path / "m.png")}, ctx)
     assert error.value.code == "empty_mask"
+
+
+def test_edit_with_perspective_guidance(ctx, photo_files, tmp_path):
+    perspective = {"vps": [[700.0, 240.0, 1.0], [-300.0, 250.0, 1.0]], "width": 512, "height": 512,
+                   "guidance": {"weight": 0.1, "every": 2}}
+    params = dict(photo_files, cache_dir=str(tmp_path), transform=_move(0.1), output=str(tmp_path / "p.png"),
+                  perspective=perspective)
+    frame = load_job("edit").run(params, ctx)["frames"][0]
+    report = json.loads(open(frame["report"]).read())
+    assert report["perspective"] and report["extra_terms"]["perspective"]
+    steps = {entry["step"] for entry in report["extra_terms"]["perspective"]}
+    assert steps == {0, 2}  # every second of the 4 steps
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(params, perspective={"vps": []}), ctx)
+    assert error.value.code == "bad_params"

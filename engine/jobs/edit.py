@@ -4,7 +4,9 @@ depth-conditioned diffusion model so that it keeps its identity and the backgrou
 Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``bg_depth``, ``camera`` intrinsics;
 ``transform`` + ``output``, or ``transforms`` + ``outputs`` for animation frames, which share one inversion), plus
 ``prompt`` and the common diffusion params (``model``, ``settings``, ``cache_dir``, ``use_cache``, ``device``,
-``dtype``; see ``_diffusion_job``). Each output PNG gets its JSON report beside it (same name, ``.json``).
+``dtype``; see ``_diffusion_job``), and optional ``perspective`` (vanishing points of the photo's view: the
+vanishing-point guidance term and the report's ``perspective`` figures, see ``engine/perspective/edit_job.py``).
+Each output PNG gets its JSON report beside it (same name, ``.json``).
 Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses"}]}``.
 """
 
@@ -35,8 +37,14 @@ def run(params: dict, ctx) -> dict:
 
     from ..diffusion.report import write_report
 
+    from ..perspective import edit_job as perspective
+
     frames = _frames(params)
     request = job.request(params)
+    try:
+        terms = perspective.guidance_terms(params, photo=request.image)
+    except ValueError as error:
+        raise JobError("bad_params", f"Invalid perspective parameters: {error}") from None
     editor = job.editor(params, ctx)
     progress = job.progress(ctx)
     results = []
@@ -45,7 +53,11 @@ def run(params: dict, ctx) -> dict:
         with job.user_errors():
             from dataclasses import replace
 
-            result = editor.edit(replace(request, transform=transform, name=Path(output).stem), progress=progress)
+            result = editor.edit(replace(request, transform=transform, name=Path(output).stem), progress=progress,
+                                 extra_terms=terms)
+        figures = perspective.report_figures(params, result.image, photo=request.image, terms=terms)
+        if figures is not None:
+            result.report["perspective"] = figures
         output.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(result.image).save(output)
         report_path = write_report(result.report, output.with_suffix(".json"))
