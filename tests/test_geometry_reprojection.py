@@ -168,6 +168,11 @@ def test_several_objects_z_buffer_each_other():
     assert set(np.unique(r.object_index)) == {-1, 0, 1}
     np.testing.assert_array_equal(r.correspondences(1)[:, 0] - r.correspondences(1)[:, 2], 35)
     assert len(r.correspondences()) == len(r.correspondences(0)) + len(r.correspondences(1))
+    # the same objects as a K x H x W stack and a K x 4 x 4 array
+    r2 = reproject(torch.from_numpy(depth), torch.from_numpy(np.stack([a, b])),
+                   torch.from_numpy(np.stack([np.eye(4), make_transform(translation=[shift_b, 0, 0])])), CAM,
+                   background_depth=torch.full((96, 96), Z_BG))
+    np.testing.assert_array_equal(r2.object_index.numpy(), r.object_index)
 
 
 def test_depth_step_inside_object_does_not_rubber_sheet():

@@ -51,7 +51,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
               device=None) -> Reprojection:
     """Render the edit.
 
-    depth: HxW metric z-depth (numpy or torch). masks: one HxW bool mask or a list (one per object).
+    depth: HxW metric z-depth (numpy or torch). masks: one HxW bool mask, a list or a KxHxW stack (one per object).
     transforms: one 4x4 or a list, in the ENGINE frame, applied to each object's lifted points.
     bg_depth: optional depth of the scene without the objects; it guides the harmonic fill of the holes
     (dilated by hole_dilation pixels, default 15 at 512 like the official code). background_depth: a finished
@@ -65,13 +65,14 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     d = to_tensor(depth, dev)
     check_depth(d, camera)
     H, W = camera.shape
-    mask_list = masks if isinstance(masks, (list, tuple)) else [masks]
+    mask_list = masks if isinstance(masks, (list, tuple)) else (
+        list(masks) if _ndim(masks) == 3 else [masks])
     m = torch.stack([to_tensor(mk, dev, dtype=torch.bool) for mk in mask_list]) if mask_list else None
     if m is None or m.dim() != 3 or tuple(m.shape[1:]) != (H, W):
         raise GeometryError(f"masks must be HxW = {H}x{W} boolean maps, one per object")
     K = m.shape[0]
     tf_list = transforms if isinstance(transforms, (list, tuple)) else (
-        [transforms] if np.ndim(_np(transforms)) == 2 else list(transforms))
+        [transforms] if _ndim(transforms) == 2 else list(transforms))
     if len(tf_list) != K:
         raise GeometryError(f"got {K} masks but {len(tf_list)} transforms: give one 4x4 per object")
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
@@ -211,6 +212,10 @@ def invisible_reason(r: Reprojection, k: int) -> str:
     else:
         why = "is hidden behind the background"
     return f"object {k} {why} after the edit, so nothing of it is visible: move it back into view"
+
+
+def _ndim(a) -> int:
+    return a.dim() if is_torch(a) else np.ndim(a)
 
 
 def _np(a):
