@@ -217,3 +217,16 @@ def test_hole_is_filled_when_no_background_is_given():
     depth, mask, _ = _scene(CAM, box)
     r = reproject(depth, mask, make_transform(translation=[0.0, 0.0, 20.0]), CAM, require_visible=False)
     np.testing.assert_allclose(r.background_depth, Z_BG, rtol=1e-5)
+
+
+def test_rasteriser_refuses_surfaces_covering_the_image_hundreds_of_times():
+    from engine.geometry.rasterise import rasterise
+
+    n = 300   # every triangle covers the whole 96 x 96 image
+    x = torch.tensor([[-10.0], [500.0], [-10.0]]).expand(3, n).contiguous()
+    y = torch.tensor([[-10.0], [-10.0], [500.0]]).expand(3, n).contiguous()
+    iz = torch.full((3, n), 0.5)
+    with pytest.raises(GeometryError, match="close to the camera"):
+        rasterise(x, y, iz, torch.ones(n, dtype=torch.bool), 96, 96)
+    hits = rasterise(x[:, :5], y[:, :5], iz[:, :5], torch.ones(5, dtype=torch.bool), 96, 96, max_candidates=5000)
+    assert hits.pixel.numel() == 96 * 96 and int(hits.triangle.max()) == 0   # ties go to the lowest id

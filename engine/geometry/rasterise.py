@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import GeometryError
+
 _NO_HIT = torch.iinfo(torch.int64).max
 _LOW32 = 0xFFFFFFFF
 
@@ -153,6 +155,9 @@ def _draw_boxes(big, tri: _Triangles, width, HW, eps, buf, max_candidates):
     # chunk boundaries so that no chunk holds more than max_candidates (a single huge triangle stands alone)
     starts_at = [0]
     total = int(ends[-1])
+    if total > 256 * HW:
+        raise GeometryError("the moved object comes so close to the camera that its surface would cover the image "
+                            f"{total // HW} times over: move it further away from the camera")
     if total > max_candidates:
         cut = torch.searchsorted(ends, torch.arange(max_candidates, total, max_candidates, device=dev))
         starts_at += sorted(set(int(c) for c in cut.tolist()) - {0})
