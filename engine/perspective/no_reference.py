@@ -18,17 +18,19 @@ from .sweep import as_homogeneous
 
 
 def directions_to_vps(vps, batch_size: int, height: int, width: int, device=None, dtype=torch.float32):
-    """(BxKxHxWx2 unit directions from each pixel centre (integer coordinates) to each VP, BxK usable mask)."""
+    """((BxKxHxW u, v components of the unit direction from each pixel centre to each VP), BxK usable mask).
+
+    The pixel grid broadcasts: no HxWx2 coordinate tensor is built.
+    """
     homogeneous, usable = as_homogeneous(vps, batch_size)
     homogeneous = homogeneous.to(device=device, dtype=torch.float32)  # enough even 1e9 px away; MPS has no float64
-    v = torch.arange(height, device=device, dtype=torch.float32)
-    u = torch.arange(width, device=device, dtype=torch.float32)
-    pixels = torch.stack(torch.meshgrid(u, v, indexing="xy"), dim=-1)  # HxWx2 (u, v)
-    xy, w = homogeneous[..., None, None, :2], homogeneous[..., None, None, 2:]
+    u = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, 1, width)
+    v = torch.arange(height, device=device, dtype=torch.float32).view(1, 1, height, 1)
+    x, y, w = (homogeneous[..., i, None, None] for i in range(3))
     # Homogeneous difference: vp - w * pixel is the direction to a finite VP and the VP's own direction at w = 0.
-    rays = xy - w * pixels
-    rays = rays / rays.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return rays.to(dtype), usable.to(device)
+    ray_u, ray_v = x - w * u, y - w * v
+    length = (ray_u.square() + ray_v.square()).sqrt().clamp_min(1e-12)
+    return (ray_u / length).to(dtype), (ray_v / length).to(dtype), usable.to(device)
 
 
 def vp_consistency_loss(images: torch.Tensor, vps, weights: torch.Tensor | None = None, eps: float = 1e-6,
@@ -40,10 +42,10 @@ def vp_consistency_loss(images: torch.Tensor, vps, weights: torch.Tensor | None 
     """
     B, _, H, W = images.shape
     gradients = image_gradients(images)  # Bx2xHxW
-    rays, usable = directions_to_vps(vps, B, H, W, images.device, images.dtype)  # BxKxHxWx2
-    g = gradients.permute(0, 2, 3, 1).unsqueeze(1)  # Bx1xHxWx2
-    squared = g.square().sum(dim=-1)  # Bx1xHxW
-    misalignment = (g * rays).sum(dim=-1).square() / (squared + eps)  # BxKxHxW, sin^2 of the angle
+    ray_u, ray_v, usable = directions_to_vps(vps, B, H, W, images.device, images.dtype)  # BxKxHxW each
+    gu, gv = gradients[:, :1], gradients[:, 1:]  # Bx1xHxW
+    squared = gu.square() + gv.square()
+    misalignment = (gu * ray_u + gv * ray_v).square() / (squared + eps)  # BxKxHxW, sin^2 of the angle
     misalignment = torch.where(usable.view(B, -1, 1, 1), misalignment, torch.ones_like(misalignment))
     best = misalignment.min(dim=1).values  # BxHxW
     magnitude = (squared.squeeze(1) + eps).sqrt()
