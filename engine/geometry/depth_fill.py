@@ -78,31 +78,32 @@ def laplacian_system(values: np.ndarray, hole: np.ndarray):
     """A x = b for the hole's pixels: every unknown equals the mean of its in-image 4-neighbours; known neighbours
     move to b. Returns (A csr, b, flat indices of the unknowns)."""
     H, W = hole.shape
-    flat = np.flatnonzero(hole)
-    n = flat.size
-    index = np.full(H * W, -1, dtype=np.int64)
-    index[flat] = np.arange(n)
-    ys, xs = np.divmod(flat, W)
-    vals_flat = values.reshape(-1)
-    hole_flat = hole.reshape(-1)
+    # state of every pixel on a 1-pixel padded grid: 0 known, 1 unknown, 2 outside the image (no neighbour)
+    state = np.full((H + 2, W + 2), 2, dtype=np.int8)
+    state[1:-1, 1:-1] = hole
+    vals = np.zeros((H + 2, W + 2))
+    vals[1:-1, 1:-1] = np.where(hole, 0.0, values)
+    index = np.full((H + 2) * (W + 2), -1, dtype=np.int64)
+    flat_p = np.flatnonzero(state.reshape(-1) == 1)
+    n = flat_p.size
+    index[flat_p] = np.arange(n)
+    state_f, vals_f = state.reshape(-1), vals.reshape(-1)
     diag = np.zeros(n)
     b = np.zeros(n)
-    rows, cols = [], []
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < H) & (nx >= 0) & (nx < W)
-        diag += inside
-        nb = np.where(inside, ny * W + nx, 0)
-        unknown = inside & hole_flat[nb]
-        knownn = inside & ~hole_flat[nb]
-        rows.append(np.flatnonzero(unknown))
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    for step in (-(W + 2), W + 2, -1, 1):
+        nb = flat_p + step
+        st = state_f[nb]
+        diag += st != 2
+        b += vals_f[nb]          # 0 for unknown and outside neighbours
+        unknown = np.flatnonzero(st == 1)
+        rows.append(unknown)
         cols.append(index[nb[unknown]])
-        b += np.where(knownn, vals_flat[nb], 0.0)
-    r = np.concatenate(rows + [np.arange(n)])
-    c = np.concatenate(cols + [np.arange(n)])
-    v = np.concatenate([-np.ones(r.size - n), diag])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    v = np.concatenate([diag, -np.ones(r.size - n)])
     A = scipy.sparse.csr_matrix((v, (r, c)), shape=(n, n))
-    return A, b, flat
+    ys, xs = np.divmod(flat_p, W + 2)
+    return A, b, (ys - 1) * W + (xs - 1)
 
 
 def _harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:

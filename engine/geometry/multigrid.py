@@ -15,18 +15,19 @@ import scipy.sparse.linalg
 
 def bilinear_prolongation(ys: np.ndarray, xs: np.ndarray):
     """P (fine x coarse) and the coarse nodes' coordinates for unknowns at pixel rows ys, columns xs."""
-    Wc = int(xs.max()) // 2 + 2
-    even = (ys % 2 == 0) & (xs % 2 == 0)
-    coarse = np.sort((ys[even] // 2) * Wc + xs[even] // 2)
+    even = np.flatnonzero((ys % 2 == 0) & (xs % 2 == 0))
+    cy, cx = ys[even] // 2, xs[even] // 2
+    # a dense map from coarse grid cell to coarse unknown (-1: none), one row/column larger than any lookup
+    cmap = np.full((int(ys.max()) // 2 + 2, int(xs.max()) // 2 + 2), -1, dtype=np.int64)
+    cmap[cy, cx] = np.arange(even.size)
     y0, y1 = ys // 2, (ys + 1) // 2
     x0, x1 = xs // 2, (xs + 1) // 2
     # four quarter weights; on an even row or column two of them name the same node and add up
-    keys = np.concatenate([y0 * Wc + x0, y0 * Wc + x1, y1 * Wc + x0, y1 * Wc + x1])
-    pos = np.searchsorted(coarse, keys).clip(0, coarse.size - 1)
-    ok = coarse[pos] == keys
+    cols = np.concatenate([cmap[y0, x0], cmap[y0, x1], cmap[y1, x0], cmap[y1, x1]])
     rows = np.tile(np.arange(ys.size), 4)
-    P = scipy.sparse.csr_matrix((np.full(int(ok.sum()), 0.25), (rows[ok], pos[ok])), shape=(ys.size, coarse.size))
-    return P, coarse // Wc, coarse % Wc
+    ok = cols >= 0
+    P = scipy.sparse.csr_matrix((np.full(int(ok.sum()), 0.25), (rows[ok], cols[ok])), shape=(ys.size, even.size))
+    return P, cy, cx
 
 
 class MultigridPreconditioner:
