@@ -240,12 +240,12 @@ class DHANDLES_OT_render_animation(bpy.types.Operator):
         if event.type == "ESC" and event.value == "PRESS":
             self._run.cancel()
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = tick(self._run, context)
         context.window_manager.progress_update(self._run.fraction)
         if state == RUNNING:
-            return {"RUNNING_MODAL"}
+            return {"PASS_THROUGH"}  # other handlers may wait for timer events too
         self._stop(context)
         return self._report_end(state)
 

@@ -181,6 +181,47 @@ def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path
     assert not (tmp_path / "edit_renders").exists()  # no result, nothing half-written
 
 
+def test_modal_handler_passes_events_through_and_esc_cancels(rig_scene):
+    """The modal operator's own event handling, driven with synthetic events (no timers fire in background)."""
+    from collections import namedtuple
+
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 40
+    operator = render_edit.DHANDLES_OT_render_edit
+    Event = namedtuple("Event", "type value")
+
+    class Handler:  # the operator's state, as Blender's instance would hold it
+        _timer = None
+        reports = []
+
+        def report(self, kind, message):
+            self.reports.append((set(kind), message))
+
+        def _stop(self, ctx):
+            operator._stop(self, ctx)
+
+        def _report_end(self, state):
+            return operator._report_end(self, state)
+
+    handler = Handler()
+    handler._run = render_edit.start(context)
+    deadline = time.monotonic() + 120
+    while handler._run.task.stage is None and time.monotonic() < deadline:
+        assert operator.modal(handler, context, Event("TIMER", "NOTHING")) == {"PASS_THROUGH"}
+        time.sleep(0.01)
+    assert context.window_manager.dhandles_render_running
+    assert operator.modal(handler, context, Event("MOUSEMOVE", "NOTHING")) == {"PASS_THROUGH"}
+    assert operator.modal(handler, context, Event("ESC", "PRESS")) == {"RUNNING_MODAL"}
+    outcome = None
+    while outcome in (None, {"PASS_THROUGH"}) and time.monotonic() < deadline:
+        outcome = operator.modal(handler, context, Event("TIMER", "NOTHING"))
+        time.sleep(0.01)
+    assert outcome == {"CANCELLED"} and handler.reports[-1][0] == {"WARNING"}
+    assert "cancelled" in handler.reports[-1][1] and not context.window_manager.dhandles_render_running
+
+
 def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
     from diffusion_handles.operators import engine_session, render_edit
 
