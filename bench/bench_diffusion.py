@@ -95,7 +95,9 @@ def part_unet(device, dtype, resolution, repeats) -> dict:
     from engine.device import peak_memory_bytes, reset_peak_memory
     from engine.models.full_size_random import build_unet
 
-    unet = build_unet().to(device=device, dtype=dtype).requires_grad_(False)
+    unet = build_unet().to(device=device).requires_grad_(False)
+    if dtype != torch.float32:
+        unet.to(dtype=dtype)
     if device.type == "cuda":
         unet.to(memory_format=torch.channels_last)
     side = resolution // 8
@@ -127,7 +129,7 @@ def part_unet(device, dtype, resolution, repeats) -> dict:
     return result
 
 
-def part_full(device, dtype, resolution, sample: Path) -> dict:
+def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
     from dataclasses import replace
 
     import numpy as np
@@ -141,9 +143,12 @@ def part_full(device, dtype, resolution, sample: Path) -> dict:
     models = load_diffusion("sd2-depth-random", device=str(device), dtype=dtype)
     request = read_sample(sample, "edit_001")
     out = {}
-    for label, settings in (("official (null-text)", EditSettings(resolution=resolution)),
-                            ("ddim inversion", EditSettings(resolution=resolution, inversion="ddim")),
-                            ("fast preset", EditSettings.fast(resolution=resolution))):
+    common = {"resolution": resolution}
+    if steps != 50:  # a shorter smoke run, guidance on the official 38/50 share of the steps
+        common.update(num_steps=steps, guided_steps=round(steps * 38 / 50))
+    for label, settings in (("official (null-text)", EditSettings(**common)),
+                            ("ddim inversion", EditSettings(**common, inversion="ddim")),
+                            ("fast preset", EditSettings.fast(**common))):
         editor = Editor(models, settings, InversionCache(tempfile.mkdtemp(prefix="dh-bench-")))
         first = editor.edit(request).report
         editor._last = None  # a further edit reads the inversion from disk, as after an engine restart
@@ -171,6 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"])
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full edits (default 50)")
     parser.add_argument("--sample", default=str(PHOTOGEN / "chair"))
     parser.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
     args = parser.parse_args(argv)
@@ -213,7 +219,7 @@ def main(argv=None) -> int:
         if not sample.is_dir():
             print(f"skipping full: sample {sample} not found")
         else:
-            full = results["full"] = part_full(device, dtype, args.resolution, sample)
+            full = results["full"] = part_full(device, dtype, args.resolution, sample, args.steps)
             for label, row in full.items():
                 for which in ("first_edit", "further_edit"):
                     r = row[which]
