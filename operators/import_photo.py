@@ -133,6 +133,9 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                   "tear": float(self.tear)}
         result = run_job(context, "scene", params, label="Scene")
         rig = self.build(context, photo, result, folder)
+        for part in ("background", "object"):  # the meshes hold them now; the texture is packed in the .blend
+            for path in result[part].values():
+                Path(path).unlink(missing_ok=True)
         rig.depth_path, rig.mask_path, rig.mask_image = depth, mask, self.mask_image
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))

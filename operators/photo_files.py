@@ -4,6 +4,7 @@ and where outputs go (never over the user's photo, masks or .blend)."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import uuid
 from pathlib import Path
@@ -72,7 +73,7 @@ def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
     pixels = pixels.reshape(height, width, image.channels)[::-1]
     mask = pixels[..., : min(3, image.channels)].max(axis=2) > 0.5
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"mask_image_{uuid.uuid4().hex[:8]}.npy"
+    path = folder / f"mask_image_{hashlib.sha1(image.name.encode()).hexdigest()[:10]}.npy"
     np.save(path, mask)
     return path
 

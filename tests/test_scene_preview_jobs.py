@@ -74,7 +74,8 @@ def test_preview_fills_revealed_background_and_never_overwrites_inputs(tmp_path,
     camera = Camera.official(120, 80, 55.0)
     move = make_transform(translation=[1.2, 0.0, 0.0])
     output = tmp_path / "preview.png"
-    result = preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=str(output)), ctx)
+    result = preview.run(dict(params, camera=camera.to_dict(), transform=move.tolist(), output=str(output),
+                              save_arrays=True), ctx)
     image = np.asarray(Image.open(output).convert("RGB"))
     r = reproject(depth, mask, move, camera)
     target = np.asarray(r.target_masks[0])

@@ -8,10 +8,12 @@ Params: ``photo``, ``depth``, ``mask``, optional ``bg``, ``bg_depth`` (as for th
 intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene was built with); ``transforms`` (a
 list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
 or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
-object entirely out of view is an error; true, for animations: that frame shows the background only).
+object entirely out of view is an error; true, for animations: that frame shows the background only);
+``save_arrays`` (default false; a 4K frame's correspondences take tens of MB).
 
-Result: ``frames``, one per output: ``{"image", "correspondences" (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y),
-"target_mask" (.npy bool HxW), "visible_fraction"}``.
+Result: ``frames``, one per output: ``{"image", "visible_fraction"}``, with ``save_arrays`` also
+``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+(.npy bool HxW).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def run(params: dict, ctx) -> dict:
         raise JobError("bad_params", f"'camera' must hold the scene's intrinsics (width, height, fx, fy, cx, cy): "
                        f"{error}.") from None
     allow_out_of_view = bool(params.get("allow_out_of_view", False))
+    save_arrays = bool(params.get("save_arrays", False))
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
@@ -117,10 +120,12 @@ def run(params: dict, ctx) -> dict:
                                                                            correspondences[:, 0]]
         output.parent.mkdir(parents=True, exist_ok=True)
         _inpaint.save_png(output, image)
-        stem = ctx.workdir / f"frame_{index:04d}"
-        np.save(f"{stem}_correspondences.npy", correspondences)
-        np.save(f"{stem}_target_mask.npy", target)
-        results.append({"image": str(output), "correspondences": f"{stem}_correspondences.npy",
-                        "target_mask": f"{stem}_target_mask.npy", "visible_fraction": visible})
+        frame = {"image": str(output), "visible_fraction": visible}
+        if save_arrays:
+            stem = ctx.workdir / f"frame_{index:04d}"
+            frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")
+            np.save(frame["correspondences"], correspondences)
+            np.save(frame["target_mask"], target)
+        results.append(frame)
         ctx.check_cancelled()
     return {"frames": results}
