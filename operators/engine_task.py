@@ -21,8 +21,14 @@ STAGE_NAMES = {"invert": "Inverting the photo", "edit": "Editing", "estimate_dep
 
 
 class EngineTask:
-    def __init__(self, name: str, params: dict, workdir: str | None = None, label: str | None = None):
+    """``stages``: the job's stages in order with their share of the work, e.g. ``(("invert", 1), ("edit", 3))``,
+    so that ``fraction`` grows steadily over the whole job (a skipped stage counts as done); without it the
+    fraction is that of the current stage."""
+
+    def __init__(self, name: str, params: dict, workdir: str | None = None, label: str | None = None,
+                 stages: tuple = ()):
         self.name = name
+        self.stages = tuple((str(stage), float(weight)) for stage, weight in stages)
         self.params = params
         self.workdir = workdir
         self.label = label or name
@@ -86,7 +92,7 @@ class EngineTask:
             step, total = message.get("step"), message.get("total")
             stage = STAGE_NAMES.get(self.stage, str(self.stage).replace("_", " ").capitalize())
             if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
-                self.fraction = max(0.0, min(1.0, step / total))
+                self.fraction = max(self.fraction if self.stages else 0.0, self._overall(step / total))
                 self.status = f"{self.label}: {stage} {step}/{total}"
             else:
                 self.status = f"{self.label}: {stage}"
@@ -108,6 +114,16 @@ class EngineTask:
             else:
                 self._fail(message.get("code") or "internal_error", message.get("message") or "The job failed.",
                            message.get("detail"))
+
+    def _overall(self, within: float) -> float:
+        within = max(0.0, min(1.0, within))
+        names = [name for name, _ in self.stages]
+        if self.stage not in names:
+            return within
+        total = sum(weight for _, weight in self.stages) or 1.0
+        index = names.index(self.stage)
+        done = sum(weight for _, weight in self.stages[:index])
+        return (done + self.stages[index][1] * within) / total
 
     def _fail(self, code: str, message: str, detail: str | None = None) -> None:
         self.state = FAILED

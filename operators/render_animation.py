@@ -18,7 +18,8 @@ import bpy
 from . import render_output, render_status
 from .edit_transform import edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .render_edit import EDIT_JOB, TIMER_SECONDS, RenderError, check_rig, prepare_job, read_report, result_frame
+from .render_edit import (EDIT_JOB, EDIT_STAGES, TIMER_SECONDS, RenderError, check_rig, prepare_job, read_report,
+                          result_frame)
 
 ANIMATION_IMAGE = "DH Edit Animation"
 LABEL = "Render Animation"
@@ -95,7 +96,7 @@ def _submit_next(run: AnimationRun, context, rig=None) -> None:
     record["sequence"] = str(run.folder)
     run.record = record
     label = f"{LABEL}: frame {frame} ({run.index + 1}/{len(run.frames)})"
-    run.task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label)
+    run.task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label, stages=EDIT_STAGES)
     run.task.start(context)
     render_status.update(context, run.task.status, run.fraction, running=not run.task.done, error="")
 

@@ -27,6 +27,9 @@ from .photo_rig import active_rig
 
 TIMER_SECONDS = 0.1
 EDIT_JOB = "edit"
+# The edit job's stages and their rough share of the work (a guided step costs several UNet passes); the
+# inversion stages are skipped when the photo's inversion is cached.
+EDIT_STAGES = (("invert", 1.0), ("reconstruct", 1.0), ("edit", 3.0), ("frame", 0.2))
 
 
 class RenderError(Exception):
@@ -147,7 +150,7 @@ def start(context, stem: str = "edit", label: str = "Render Edit") -> RenderRun:
     rig = check_rig(context)
     context.view_layer.update()  # the evaluated pose, with constraints and drivers
     params, record, workdir = prepare_job(context, rig, edit_matrix(rig), context.scene.frame_current)
-    task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label)
+    task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label, stages=EDIT_STAGES)
     run = RenderRun(task, record, stem)
     task.start(context)
     render_status.add(run)

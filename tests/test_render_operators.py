@@ -63,6 +63,20 @@ def tick_until(tick, run, context, done, timeout=300.0, interval=0.01):
     raise AssertionError(f"not done after {timeout} s; last status: {context.window_manager.dhandles_render_status}")
 
 
+def test_progress_over_stages_only_grows(addon):
+    from diffusion_handles.operators.engine_task import EngineTask
+
+    task = EngineTask("edit", {}, stages=(("invert", 1.0), ("edit", 3.0)))
+    seen = []
+    for stage, step, total in [("invert", 1, 2), ("invert", 2, 2), ("edit", 1, 3), ("edit", 3, 3)]:
+        task._apply({"type": "progress", "stage": stage, "step": step, "total": total})
+        seen.append(round(task.fraction, 3))
+    assert seen == [0.125, 0.25, 0.5, 1.0]
+    cached = EngineTask("edit", {}, stages=(("invert", 1.0), ("edit", 3.0)))
+    cached._apply({"type": "progress", "stage": "edit", "step": 1, "total": 3})  # inversion skipped: counts done
+    assert round(cached.fraction, 3) == 0.5 and cached.status == "edit: Editing 1/3"
+
+
 def test_render_edit_needs_an_imported_photo(addon):
     import bpy
     from diffusion_handles.operators import render_edit
