@@ -64,6 +64,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
     depth_model: bpy.props.StringProperty(
         name="Depth Model", description="With Depth 'estimate': the depth model (preset, hub id or folder). "
         "Empty: the add-on preferences' choice")
+    use_scene_camera: bpy.props.BoolProperty(
+        name="At the Scene Camera", default=False,
+        description="Place the photo's camera (and so the whole photo) where the scene's active camera is, instead "
+        "of at the world origin looking along +Y")
     tear: bpy.props.FloatProperty(
         name="Tear Threshold", default=0.05, min=0.0, max=10.0,
         description="Relative depth jump across a face at which the mesh tears instead of stretching")
@@ -76,7 +80,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         for name in ("depth_path", "depth_model", "mask_path"):
             layout.prop(self, name)
         layout.prop_search(self, "mask_image", bpy.data, "images")
-        for name in ("bg_path", "bg_depth_path", "fov", "max_grid", "object_grid", "tear"):
+        for name in ("bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid", "tear"):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
@@ -175,6 +179,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         texture.pack()  # a generated file: keep it inside the .blend so the scene survives the cache
 
         camera_matrix = scene_build.default_camera_matrix()
+        if self.use_scene_camera and scene.camera is not None:
+            camera_matrix = Matrix(camera_pose(scene.camera).tolist())
         camera = scene_build.make_camera(f"{name} Camera", result["camera"], photo_image, result["depth_range"],
                                          collection, camera_matrix)
         track("objects", camera)

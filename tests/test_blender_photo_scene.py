@@ -304,3 +304,26 @@ def describe_translation(rig):
     from diffusion_handles.operators.edit_transform import describe, edit_matrix
 
     return describe(edit_matrix(rig), rig.centroid)["translation"]
+
+
+def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
+    """The rig can start anywhere: imported at an existing camera's pose, the meshes still line up with the
+    photo and an official edit still previews like the engine."""
+    from mathutils import Euler, Matrix
+
+    from diffusion_handles.operators.edit_transform import edit_matrix
+
+    data = bpy.data.cameras.new("shot")
+    shot = bpy.data.objects.new("shot", data)
+    bpy.context.scene.collection.objects.link(shot)
+    shot.matrix_world = Matrix.LocRotScale((4.0, -2.0, 1.3), Euler((1.1, 0.2, -0.7)), None)
+    bpy.context.scene.camera = shot
+    rig = import_sample(bpy, sample, use_scene_camera=True)
+    assert np.allclose(np.array(rig.camera.matrix_world), np.array(shot.matrix_world), atol=1e-6)
+    check_camera_and_mesh_agree(bpy, rig, rig.target)
+    check_camera_and_mesh_agree(bpy, rig, rig.background)
+    matrix, depth, mask = official_matrix(sample, "edit_003", Camera.official(512, 512, 55.0))
+    assert bpy.ops.dhandles.apply_official_edit(filepath=str(sample / "transforms.json"), edit="edit_003") == \
+        {"FINISHED"}
+    assert np.allclose(edit_matrix(rig), matrix, atol=1e-5)
+    preview_matches_engine(bpy, rig, sample, matrix, depth, mask, tmp_path)
