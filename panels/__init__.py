@@ -4,9 +4,9 @@ add a module by appending it to ``MODULES`` (parents before their sub-panels).""
 
 import bpy
 
-from . import engine_panel, photo_panel, render_panel
+from . import engine_panel, perspective_panel, photo_panel, render_panel
 
-MODULES = (photo_panel, render_panel, engine_panel)
+MODULES = (photo_panel, render_panel, perspective_panel, engine_panel)
 
 
 def register():

@@ -124,9 +124,10 @@ def test_level_camera_has_vertical_vp_at_infinity_and_ortho_all_at_infinity(vp_m
     assert_vps_match_projection(scene, ortho, payload)
 
 
-def test_operator_reports_and_refuses_without_object(vp_module, scene):
+def test_operators_and_panel_register_and_refuse_without_object(vp_module, scene):
     make_camera(scene)
     assert bpy.ops.dhandles.show_vanishing_points(source="WORLD") == {"FINISHED"}
+    assert hasattr(bpy.types, "DHANDLES_PT_perspective") and hasattr(bpy.types, "DHANDLES_OT_make_perspective_dataset")
     with pytest.raises(vp_module.VanishingPointError):
         vp_module.camera_vanishing_points(scene, scene.camera, "OBJECT", None)
     with pytest.raises(vp_module.VanishingPointError):

@@ -41,7 +41,7 @@ def test_gradient_reaches_the_image_and_a_step_down_it_lowers_the_loss(room):
     assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
     with torch.no_grad():
         stepped = perspective_loss(x - 0.5 * x.grad / x.grad.norm() * start.numel() ** 0.5 * 1e-3, image, vps)
-    assert float(stepped) < float(loss)
+    assert float(stepped) < loss.item()
 
 
 def test_gradcheck_on_a_small_image():
