@@ -58,13 +58,14 @@ class EngineClient:
 
     def __init__(self, python: str, cwd: str | os.PathLike | None = None, env: dict | None = None,
                  hang_timeout: float = 120.0, start_timeout: float = 60.0, require_packages: bool = True,
-                 log=None, stderr_lines: int = 200):
+                 log=None, stderr_lines: int = 200, heartbeat: float = 1.0):
         self.python = str(python)
         self.cwd = str(cwd) if cwd is not None else str(PACKAGE_PARENT)
         self.env = env
         self.hang_timeout = hang_timeout
         self.start_timeout = start_timeout
         self.require_packages = require_packages
+        self.heartbeat = heartbeat  # seconds between the engine's heartbeats; keep well under hang_timeout
         self.log = log  # called with each line the engine writes to stderr, from a background thread
         self.hello: dict | None = None
         self.starts = 0
@@ -113,7 +114,8 @@ class EngineClient:
         extra = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else \
             {"start_new_session": True}  # Ctrl-C in Blender's terminal must not kill the engine mid-job
         try:
-            proc = subprocess.Popen([self.python, "-u", "-m", "engine", "serve"], cwd=self.cwd, env=env,
+            proc = subprocess.Popen([self.python, "-u", "-m", "engine", "serve", "--heartbeat", str(self.heartbeat)],
+                                    cwd=self.cwd, env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **extra)
         except OSError as error:
             raise EngineError("engine_python_not_found", f"Could not run the engine Python '{self.python}': "
@@ -300,9 +302,12 @@ class EngineClient:
             for raw in proc.stdout:
                 self._last_heard = time.monotonic()
                 try:
-                    messages.put(protocol.decode(raw, allowed_types=protocol.ENGINE_TYPES))
+                    message = protocol.decode(raw, allowed_types=protocol.ENGINE_TYPES)
                 except protocol.ProtocolError as error:  # not ours: keep it for the log, never fail on it
                     self._stderr.append(f"[unexpected stdout: {error}] {raw[:200]!r}")
+                    continue
+                if message["type"] != protocol.HEARTBEAT:  # heard is all a heartbeat says; an idle engine
+                    messages.put(message)                  # must not fill a queue nobody polls
         except (OSError, ValueError):  # the pipe was closed under us by release()
             pass
         messages.put(_EOF)

@@ -133,6 +133,18 @@ def test_hung_engine_is_stopped_and_replaced(repo_root):
         client.release()
 
 
+def test_an_idle_engine_queues_nothing_but_stays_heard(repo_root):
+    client = EngineClient(python=PYTHON, cwd=repo_root, heartbeat=0.05)
+    try:
+        client.start()
+        time.sleep(0.6)  # about a dozen heartbeats, and nobody polling, as in Blender between renders
+        assert client._messages.qsize() == 0
+        assert time.monotonic() - client._last_heard < 0.5
+        assert client.poll() == []
+    finally:
+        client.release()
+
+
 def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root):
     proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
