@@ -286,3 +286,13 @@ def test_missing_weights_are_a_clear_error(client, photogen, tmp_path):
     assert error["type"] == "error" and error["code"] == "missing_weights", error
     assert "stable-diffusion-2-depth" in error["message"] and "download" in error["message"].lower()
     assert not (tmp_path / "never-written.png").exists()
+
+
+def test_out_of_memory_frees_the_cached_models():
+    from engine import model_cache
+
+    model_cache.get_or_load(("test", "big"), lambda: bytearray(1024))
+    assert ("test", "big") in model_cache.keys()
+    code, message, _ = describe_exception(RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"))
+    assert code == "out_of_memory" and "freed" in message
+    assert model_cache.keys() == []
