@@ -86,14 +86,14 @@ def pid() -> int | None:
     return None if _client is None else _client.pid
 
 
-def release() -> bool:
-    """End the engine process (freeing its GPU memory); jobs it had end with an error in their inboxes.
-    Returns True if a process was running."""
+def release(timeout: float = 5.0) -> bool:
+    """End the engine process (freeing its GPU memory), killing it if it has not exited after ``timeout``
+    seconds; jobs it had end with an error in their inboxes. Returns True if a process was running."""
     global _client
     if _client is None:
         return False
     was_running = _client.running
-    _client.release()
+    _client.release(timeout)
     pump()
     _client = None
     return was_running

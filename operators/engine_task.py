@@ -25,6 +25,8 @@ class EngineTask:
     so that ``fraction`` grows steadily over the whole job (a skipped stage counts as done); without it the
     fraction is that of the current stage."""
 
+    cancel_grace = 5.0  # seconds a cancelled job may take to stop before the engine process is ended
+
     def __init__(self, name: str, params: dict, workdir: str | None = None, label: str | None = None,
                  stages: tuple = ()):
         self.name = name
@@ -69,7 +71,15 @@ class EngineTask:
             self._apply(message)
             if self.done:
                 engine_session.forget(self.job)
-                break
+                return self.state
+        if self.cancel_requested_at is not None and time.monotonic() - self.cancel_requested_at > self.cancel_grace:
+            # The job is not between steps (loading a model, stuck): end the engine rather than keep the user
+            # waiting. Other jobs it had end too; the next job starts a fresh engine.
+            engine_session.release(timeout=0.5)
+            engine_session.forget(self.job)
+            self.state = CANCELLED
+            self.error_code = "cancelled"
+            self.status = f"{self.label}: cancelled (the engine did not stop in time and was restarted)"
         return self.state
 
     def cancel(self) -> None:

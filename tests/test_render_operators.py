@@ -321,6 +321,33 @@ def test_engine_task_progress_cancel_and_release(engine_env):
         os.kill(pid, 0)
 
 
+def test_a_job_that_ignores_cancel_gets_the_engine_restarted(engine_env):
+    """A job busy outside its steps (a model loading, a stuck call) cannot honour a cancel: after a grace period
+    the engine process is ended, so Cancel always ends the render."""
+    import bpy
+    from diffusion_handles.operators import engine_session
+    from diffusion_handles.operators.engine_task import CANCELLED, EngineTask
+
+    task = EngineTask("ping", {"steps": 2, "sleep": 30.0}, label="Ping")
+    task.cancel_grace = 0.5
+    task.start(bpy.context)
+    while task.stage is None and engine_session.busy():
+        task.tick()
+        time.sleep(0.01)
+        if engine_session.client().active_jobs.get(task.job, {}).get("state") == "running":
+            break
+    stuck = engine_session.pid()
+    asked = time.monotonic()
+    task.cancel()
+    while not task.done:
+        task.tick()
+        time.sleep(0.01)
+    assert task.state == CANCELLED and "restarted" in task.status
+    assert time.monotonic() - asked < 3.0
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)
+
+
 def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
     from diffusion_handles.operators import render_edit
 
