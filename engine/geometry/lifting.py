@@ -48,9 +48,10 @@ def check_depth(depth: torch.Tensor, camera: Camera | None = None, name: str = "
     if camera is not None and tuple(depth.shape) != camera.shape:
         raise GeometryError(f"{name} is {tuple(depth.shape)} but the camera is {camera.shape} (HxW): "
                             "build the camera for this image size")
-    bad = ~(torch.isfinite(depth) & (depth > 0))
-    if bool(bad.any()):
-        n = int(bad.sum())
+    # one min/max pass (NaN propagates into both) instead of elementwise tests; count only when something is wrong
+    lo, hi = torch.aminmax(depth)
+    if not (bool(lo > 0) and bool(torch.isfinite(hi))):
+        n = int((~(torch.isfinite(depth) & (depth > 0))).sum())
         raise GeometryError(f"{name} has {n} non-positive or non-finite pixels: metric z-depth must be > 0 "
                             "everywhere; re-estimate the depth or fill its holes first")
 

@@ -78,7 +78,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
     if not bool(torch.isfinite(M).all()):
         raise GeometryError("a transform has non-finite entries")
-    counts = m.reshape(K, -1).sum(1)
+    counts = torch.count_nonzero(m.reshape(K, -1), dim=1)
     for k in range(K):
         if int(counts[k]) == 0:
             raise GeometryError(f"object {k}'s mask is empty: select the object (paint or load a mask) first")
@@ -166,7 +166,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     object_index = object_index.reshape(H, W)
     target = torch.stack([object_index == k for k in range(K)])
     drawn = torch.bincount(drawn_obj, minlength=K).cpu() if K > 1 else torch.tensor([hits.pixel.numel()])
-    shown = target.reshape(K, -1).sum(1).cpu()
+    shown = torch.bincount(obj.to(torch.int64), minlength=K).cpu()
     counts = counts.cpu()
     result = Reprojection(
         depth=like_input(out_depth.reshape(H, W), as_torch),
