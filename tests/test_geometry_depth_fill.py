@@ -101,3 +101,16 @@ def test_resample_to_latent_grid():
     assert resample_to_grid(torch.ones(3, 16, 16), (4, 4)).shape == (3, 4, 4)
     with pytest.raises(ValueError):
         resample_to_grid(a, (2, 2), mode="lanczos")
+
+
+def test_latent_depth_condition_matches_the_official_init_depth():
+    from engine.geometry import latent_depth_condition
+
+    rng = np.random.default_rng(4)
+    disp = normalised_disparity((1.0 + rng.random((64, 48))).astype(np.float32))
+    out = latent_depth_condition(disp, (16, 12))
+    t = torch.nn.functional.interpolate(torch.from_numpy(disp)[None, None], size=(16, 12), mode="bicubic",
+                                        align_corners=False)
+    t = 2.0 * (t - t.min()) / (t.max() - t.min()) - 1.0
+    np.testing.assert_allclose(out, t[0, 0].numpy(), atol=1e-6)
+    assert out.min() == -1.0 and out.max() == pytest.approx(1.0)

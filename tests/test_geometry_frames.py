@@ -110,3 +110,22 @@ def test_official_lift_and_edit_match_the_official_formulas(shape):
     M = official_edit_to_matrix(t, axis, angle, c)
     np.testing.assert_allclose(apply(M, frames.convert_points(theirs, "official", "engine")),
                                frames.convert_points(moved_official, "official", "engine"), atol=1e-9)
+
+
+def test_blender_world_edit_becomes_the_engine_transform_of_camera_space_points():
+    rng = np.random.default_rng(7)
+    from engine.geometry import blender_world_edit_to_engine
+
+    # a camera somewhere, looking somewhere; an object moved, turned and scaled in world space
+    C = make_transform(rotation_matrix(rng.normal(size=3), 70.0), rng.normal(size=3) * 3)
+    A0 = make_transform(rotation_matrix(rng.normal(size=3), 20.0), rng.normal(size=3), 1.3)
+    A1 = make_transform(rotation_matrix(rng.normal(size=3), -45.0), rng.normal(size=3), [0.7, 1.1, 0.9]) @ A0
+    M = blender_world_edit_to_engine(C, A0, A1)
+    world = rng.normal(size=(10, 3))
+    moved = apply(A1 @ np.linalg.inv(A0), world)
+    Cinv = np.linalg.inv(C)
+    to_engine = lambda p: frames.convert_points(apply(Cinv, p), "blender", "engine")  # noqa: E731
+    np.testing.assert_allclose(apply(M, to_engine(world)), to_engine(moved), atol=1e-9)
+    np.testing.assert_allclose(blender_world_edit_to_engine(C, A0, A0), np.eye(4), atol=1e-12)
+    with pytest.raises(GeometryError):
+        blender_world_edit_to_engine(C, np.zeros((4, 4)), A1)

@@ -60,3 +60,14 @@ def resample_to_grid(array, size, mode: str = "area"):
     elif not dtype.is_floating_point and mode == "nearest":
         y = y.to(dtype)
     return like_input(y, as_torch)
+
+
+def latent_depth_condition(disparity, size=(64, 64)):
+    """What the official SD2-depth pipeline feeds the UNet: the 0..255 disparity resampled bicubically to the
+    latent grid, then min-max normalised to [-1, 1] (GuidedStableDiffuser.init_depth). HxW in, h x w out."""
+    small = resample_to_grid(disparity, size, mode="bicubic")
+    as_torch = is_torch(small)
+    t = small if as_torch else torch.from_numpy(small)
+    lo, hi = t.min(), t.max()
+    out = torch.zeros_like(t) if float(hi - lo) <= 0 else 2.0 * (t - lo) / (hi - lo) - 1.0
+    return like_input(out, as_torch)

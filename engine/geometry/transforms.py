@@ -88,3 +88,21 @@ def _numpy(a):
     if hasattr(a, "detach"):
         return a.detach().cpu().numpy()
     return a
+
+
+def blender_world_edit_to_engine(camera_world, object_before, object_after) -> np.ndarray:
+    """The engine-frame 4x4 that moves an object's points the way Blender moved the object.
+
+    camera_world: the camera object's matrix_world; object_before / object_after: the object's matrix_world
+    before and after the artist's edit (all 4x4, Blender world space, the camera frame being Blender's: +X right,
+    +Y up, looking down -Z). A point p of the object in world space moves to after @ before^-1 @ p; in the camera's
+    own frame that is C^-1 after before^-1 C, which frames.convert turns into the engine frame.
+    """
+    C = np.asarray(camera_world, dtype=np.float64).reshape(4, 4)
+    A0 = np.asarray(object_before, dtype=np.float64).reshape(4, 4)
+    A1 = np.asarray(object_after, dtype=np.float64).reshape(4, 4)
+    for name, m in (("camera", C), ("object (before)", A0)):
+        if abs(np.linalg.det(m[:3, :3])) < 1e-12:
+            raise GeometryError(f"the {name} matrix is singular (zero scale?): give it a non-zero scale")
+    in_camera = np.linalg.inv(C) @ A1 @ np.linalg.inv(A0) @ C
+    return frames.convert(in_camera, "blender", "engine")
