@@ -5,21 +5,25 @@ The engine's ``preview`` job moves the photo's object pixels through the engine'
 correspondences the diffusion edit uses) and fills the revealed background from the background image, or with
 classical inpainting. No diffusion model, no network: this is the offline main job, a fast scene-layout preview.
 The result goes into the Blender image "DHandles Preview" (reused run after run), is shown in any open Image
-Editor, and is written as a PNG, never over the photo's own files.
+Editor, and is written as a PNG, never over the photo's own files. From the UI both run modal (Blender stays
+usable, Esc cancels); from scripts they wait for the engine.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import bpy
 
 from . import photo_files
-from .blocking_job import run_job
+from .blocking_job import POLL_S
 from .edit_transform import edit_matrix
-from .engine_session import EngineError
+from .engine_task import CANCELLED, FINISHED, EngineTask
 from .photo_rig import active_rig
+
+TIMER_S = 0.1
 
 PREVIEW_IMAGE = "DHandles Preview"
 ANIMATION_IMAGE = "DHandles Preview Animation"
@@ -84,7 +88,88 @@ def output_png(path: str) -> Path:
     return out if out.suffix.lower() == ".png" else out.with_suffix(".png")
 
 
-class DHANDLES_OT_preview_edit(bpy.types.Operator):
+class _PreviewOperator:
+    """Shared by both previews: ``prepare`` builds the job; scripts (``execute``) wait for it, the UI (``invoke``)
+    runs it modal on a timer so Blender stays usable (Esc cancels) while a large photo is reprojected."""
+
+    _task: EngineTask | None = None
+    _timer = None
+
+    def prepare(self, context) -> dict:
+        raise NotImplementedError
+
+    def finished(self, context, result: dict) -> None:
+        raise NotImplementedError
+
+    def _start(self, context) -> bool:
+        try:
+            params = self.prepare(context)
+        except ValueError as error:
+            self.report({"ERROR"}, str(error))
+            return False
+        self._task = EngineTask("preview", params, label=self.bl_label)
+        self._task.start(context)
+        return True
+
+    def _end(self, context):
+        task = self._task
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            workspace.status_text_set(None)
+        if task.state == FINISHED:
+            self.finished(context, task.result or {})
+            return {"FINISHED"}
+        message = task.error_message or f"{self.bl_label} was cancelled."
+        self.report({"WARNING"} if task.state == CANCELLED else {"ERROR"}, message)
+        return {"CANCELLED"}
+
+    def execute(self, context):
+        if not self._start(context):
+            return {"CANCELLED"}
+        while not self._task.done:
+            time.sleep(POLL_S)
+            self._task.tick()
+        return self._end(context)
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        if self._task.done:  # the engine could not start
+            return self._end(context)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._task.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        self._task.tick()
+        workspace = getattr(context, "workspace", None)
+        if workspace is not None:
+            workspace.status_text_set(self._task.status)
+        if not self._task.done:
+            return {"PASS_THROUGH"}
+        self._remove_timer(context)
+        return self._end(context)
+
+    def cancel(self, context):  # Blender ends the operator (file loaded, window closed)
+        if self._task is not None:
+            self._task.cancel()
+        self._remove_timer(context)
+
+    def _remove_timer(self, context) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+
+class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
     """Preview the edit without diffusion: reproject the photo's object through its new pose, fill what it
     reveals, and show the result"""
 
@@ -96,28 +181,26 @@ class DHANDLES_OT_preview_edit(bpy.types.Operator):
         name="Output", subtype="FILE_PATH",
         description="PNG to write. Empty: beside the .blend (or in the cache folder for an unsaved file)")
 
-    def execute(self, context):
-        try:
-            rig = checked_rig(context)
-            output = output_png(self.output_path) if self.output_path else \
-                photo_files.default_output_base(context, Path(rig.photo_path)).with_suffix(".png")
-            photo_files.check_not_input(rig, output)
-            context.view_layer.update()
-            params = engine_inputs(context, rig)
-            params.update(transform=edit_matrix(rig).tolist(), output=str(output))
-            result = run_job(context, "preview", params, label="Preview")
-        except (ValueError, EngineError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+    def prepare(self, context) -> dict:
+        rig = checked_rig(context)
+        output = output_png(self.output_path) if self.output_path else \
+            photo_files.default_output_base(context, Path(rig.photo_path)).with_suffix(".png")
+        photo_files.check_not_input(rig, output)
+        context.view_layer.update()
+        params = engine_inputs(context, rig)
+        params.update(transform=edit_matrix(rig).tolist(), output=str(output))
+        return params
+
+    def finished(self, context, result: dict) -> None:
         frame = result["frames"][0]
+        rig = checked_rig(context)
         rig.last_preview = frame["image"]
         show_image(context, frame["image"], PREVIEW_IMAGE)
         self.report({"INFO"}, f"Preview written to {frame['image']} ({frame['visible_fraction']:.0%} of the object "
                     "visible)")
-        return {"FINISHED"}
 
 
-class DHANDLES_OT_preview_animation(bpy.types.Operator):
+class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
     """Preview the edit at every frame of the scene's range (the object's animation, constraints, drivers), as an
     image sequence"""
 
@@ -130,35 +213,34 @@ class DHANDLES_OT_preview_animation(bpy.types.Operator):
         description="PNG path pattern; '#' marks the frame number (added before the extension when missing). "
         "Empty: beside the .blend (or in the cache folder for an unsaved file)")
 
-    def execute(self, context):
+    def prepare(self, context) -> dict:
         scene = context.scene
+        rig = checked_rig(context)
+        pattern = bpy.path.abspath(self.output_path) if self.output_path else \
+            str(photo_files.default_output_base(context, Path(rig.photo_path))) + "_####.png"
         frame_now = scene.frame_current
+        transforms, outputs = [], []
         try:
-            rig = checked_rig(context)
-            pattern = bpy.path.abspath(self.output_path) if self.output_path else \
-                str(photo_files.default_output_base(context, Path(rig.photo_path))) + "_####.png"
-            frames = list(range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)))
-            transforms, outputs = [], []
-            for frame in frames:
+            for frame in range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)):
                 scene.frame_set(frame)
                 transforms.append(edit_matrix(rig).tolist())
                 output = frame_path(pattern, frame)
                 photo_files.check_not_input(rig, output)
                 outputs.append(str(output))
-            params = engine_inputs(context, rig)
-            params.update(transforms=transforms, outputs=outputs, allow_out_of_view=True)
-            result = run_job(context, "preview", params, label="Preview animation")
-        except (ValueError, EngineError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
         finally:
             scene.frame_set(frame_now)
-        rig.last_preview = outputs[0]
-        show_image(context, outputs[0], ANIMATION_IMAGE, sequence=len(outputs) > 1)
-        hidden = sum(1 for frame in result["frames"] if frame["visible_fraction"] == 0.0)
+        params = engine_inputs(context, rig)
+        params.update(transforms=transforms, outputs=outputs, allow_out_of_view=True)
+        return params
+
+    def finished(self, context, result: dict) -> None:
+        frames = result["frames"]
+        rig = checked_rig(context)
+        rig.last_preview = frames[0]["image"]
+        show_image(context, frames[0]["image"], ANIMATION_IMAGE, sequence=len(frames) > 1)
+        hidden = sum(1 for frame in frames if frame["visible_fraction"] == 0.0)
         note = f"; the object is out of view in {hidden} frame(s)" if hidden else ""
-        self.report({"INFO"}, f"Previewed {len(outputs)} frames to {Path(outputs[0]).parent}{note}")
-        return {"FINISHED"}
+        self.report({"INFO"}, f"Previewed {len(frames)} frames to {Path(frames[0]['image']).parent}{note}")
 
 
 CLASSES = (DHANDLES_OT_preview_edit, DHANDLES_OT_preview_animation)

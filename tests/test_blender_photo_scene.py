@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -327,3 +328,43 @@ def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
         {"FINISHED"}
     assert np.allclose(edit_matrix(rig), matrix, atol=1e-5)
     preview_matches_engine(bpy, rig, sample, matrix, depth, mask, tmp_path)
+
+
+def test_preview_runs_modal_on_timer_events(bpy, sample, tmp_path):
+    """The UI path: the preview advances on timer events and lets every other event through (background Blender
+    fires no timers, so the events are fed by hand to the operator's own modal())."""
+    from diffusion_handles.operators.preview_edit import _PreviewOperator, engine_inputs
+
+    rig = import_sample(bpy, sample)
+    rig.target.location.x += 0.3
+    bpy.context.view_layer.update()
+    output = tmp_path / "modal.png"
+
+    class Preview(_PreviewOperator):
+        bl_label = "Preview Edit"
+        reports, result = [], None
+
+        def report(self, kind, message):
+            self.reports.append((kind, message))
+
+        def prepare(self, context):
+            from diffusion_handles.operators.edit_transform import edit_matrix
+
+            return dict(engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=str(output))
+
+        def finished(self, context, result):
+            self.result = result
+
+    event = type("Event", (), {"type": "TIMER", "value": "NOTHING"})
+    other = type("Event", (), {"type": "MOUSEMOVE", "value": "NOTHING"})
+    operator = Preview()
+    assert operator._start(bpy.context)
+    assert operator.modal(bpy.context, other) == {"PASS_THROUGH"}
+    states = set()
+    for _ in range(6000):
+        states.add(frozenset(operator.modal(bpy.context, event)))
+        if operator._task.done:
+            break
+        time.sleep(0.005)
+    assert frozenset({"FINISHED"}) in states and operator.result["frames"][0]["image"] == str(output)
+    assert output.is_file() and operator.reports == []
