@@ -12,6 +12,7 @@ leaves the scene as it was.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import bpy
@@ -114,6 +115,13 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                              "Mask Image to a mask painted in Blender.")
 
         folder = photo_files.new_scene_folder(context, photo)
+        try:
+            return self._import(context, photo, depth, mask, bg, bg_depth, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # nothing of a failed import stays behind
+            raise
+
+    def _import(self, context, photo: Path, depth: str, mask: str, bg: str, bg_depth: str, folder: Path):
         engine_mask = mask
         if self.mask_image:
             image = bpy.data.images.get(self.mask_image)

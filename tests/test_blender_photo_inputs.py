@@ -188,6 +188,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(bpy, tmp_path, kind):
         bpy.ops.dhandles.import_photo(**params)
     assert scene_state(bpy) == before
     assert bpy.context.scene.dhandles_rig == rig_before
+    assert len(list((tmp_path / "dhandles" / "scenes").iterdir())) == 1  # the first import's files only
 
 
 def test_operators_without_a_photo_say_what_to_do(bpy, tmp_path):
