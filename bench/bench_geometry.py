@@ -256,7 +256,15 @@ def report(rows, args, dev):
                      f"({r['baseline_fill_cpu_ms']}) | {r['fill_speedup']} ({r['fill_cpu_speedup']}) | "
                      f"{r['visible_fraction']} | {f('iou')} | {f('iou_unshifted')} | {f('src_within_1px')} | "
                      f"{f('src_within_2px')} |")
-    lines += ["", "Summary:", "", "```", json.dumps(summary, indent=1), "```", ""]
+    lines += ["", "Summary:", "", "```", json.dumps(summary, indent=1), "```", "",
+              f"Against the official implementation's figures on these 2-core CPUs (0.6 s reprojection, 0.5 s fill "
+              f"per 512x512 edit): reprojection median {summary['median_reproject_ms']:.1f} ms wall "
+              f"({summary['speedup_vs_official_reprojection']}x), {summary['median_reproject_cpu_ms']:.1f} ms CPU "
+              f"({summary['cpu_time_speedup_vs_official_reprojection']}x); fill median "
+              f"{summary['median_fill_ms']:.1f} ms wall ({summary['speedup_vs_official_fill']}x), "
+              f"{summary['median_fill_cpu_ms']:.1f} ms CPU ({summary['cpu_time_speedup_vs_official_fill']}x). "
+              "The in-run baseline loop is leaner than the official one (no per-point bookkeeping), so the speed-up "
+              "against it is smaller.", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
 
 
