@@ -1,7 +1,6 @@
 """Metric z-depth to 3D points in the engine frame, and back (vectorised torch; numpy in, numpy out)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .arrays import is_torch, like_input, to_tensor
