@@ -39,13 +39,13 @@ class _Triangles:
     b1 = X * a1 - Y * c1, b2 = Y * a2 - X * c2 (barycentrics of vertices 1, 2), 1/z = iz0 + b1 * d1 + b2 * d2;
     box width bw and height bh in pixel centres (0: nothing to draw). One contiguous 1-D tensor per field:
     selecting triangles is one 1-D index_select per field, the fastest gather on the CPU."""
-    FIELDS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2", "x0", "y0", "bw", "bh")
+    FIELDS = ("ox", "oy", "a1", "c1", "a2", "c2", "iz0", "d1", "d2", "x0", "y0")  # what drawing a centre reads
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
 
-    def rows(self, idx: torch.Tensor) -> "_Triangles":
-        return _Triangles(**{k: getattr(self, k).index_select(0, idx) for k in self.FIELDS})
+    def rows(self, idx: torch.Tensor, extra: tuple = ()) -> "_Triangles":
+        return _Triangles(**{k: getattr(self, k).index_select(0, idx) for k in self.FIELDS + extra})
 
 
 def rasterise(x: torch.Tensor, y: torch.Tensor, inv_z: torch.Tensor, valid: torch.Tensor, height: int, width: int,
@@ -170,6 +170,6 @@ def _draw_boxes(big, tri: _Triangles, width, HW, eps, buf, max_candidates):
         local = torch.repeat_interleave(torch.arange(tris.numel(), device=dev), cnt, output_size=n)
         ids = tris.index_select(0, local)
         k = torch.arange(n, device=dev) - (torch.cumsum(cnt, 0) - cnt).index_select(0, local)
-        rows = tri.rows(ids)
+        rows = tri.rows(ids, ("bw",))
         dy = torch.div(k, rows.bw, rounding_mode="floor")
         _draw(ids, k - dy * rows.bw, dy, rows, True, width, HW, eps, buf)
