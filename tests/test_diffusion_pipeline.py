@@ -197,3 +197,60 @@ def test_cli_edit_from_a_sample(photogen, tmp_path, monkeypatch):
     assert main(args + ["--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["cache"]["inversion"] == "hit"
     assert main(["edit", "--sample", str(photogen / "chair"), "--out", str(out), "--model", "tiny"]) == 1
+
+
+def test_half_precision_and_offload_paths(chair, tmp_path):
+    half = load_diffusion("tiny", device="cpu", dtype=torch.bfloat16)
+    settings = EditSettings(**{**FAST, "num_steps": 4, "guided_steps": 3})
+    report = Editor(half, settings, InversionCache(tmp_path)).edit(chair).report
+    assert report["dtype"] == "bfloat16" and np.isfinite(report["losses"]["identity_after"])
+    while half.enable_low_memory():
+        pass
+    assert half.offloaded and next(half.unet.parameters()).device.type == "cpu"
+    again = Editor(half, settings, InversionCache(tmp_path)).edit(chair).report
+    assert again["cache"]["inversion"] == "hit" and again["low_memory"][-1] == "CPU offload of idle models"
+
+
+def test_a_4k_photo_keeps_its_pixels_outside_the_edit(models, shared_cache):
+    from engine.diffusion.inputs import EditRequest
+    from engine.geometry import Camera, make_transform
+
+    height, width = 2160, 3840
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = np.arange(width, dtype=np.uint32)[None, :] % 251  # fine detail a 64-pixel edit would lose
+    image[..., 1] = np.arange(height, dtype=np.uint32)[:, None] % 241
+    depth = np.full((height, width), 5.0, np.float32)
+    mask = np.zeros((height, width), bool)
+    mask[800:1400, 1500:2200] = True
+    depth[mask] = 3.0
+    request = EditRequest(image=image, mask=mask, depth=depth, transform=make_transform(translation=[0.3, 0, 0]),
+                          camera=Camera.from_fov(width, height, 55.0), prompt="a box")
+    settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 3, "guided_steps": 2})
+    result = Editor(models, settings, shared_cache).edit(request)
+    assert result.image.shape == image.shape
+    changed = np.any(result.image != image, axis=2)
+    rows, cols = np.nonzero(changed)
+    assert changed.mean() < 0.5 and cols.min() > 1000 and rows.max() < 2000  # only around the object
+    assert np.array_equal(result.image[:, :1000], image[:, :1000])
+
+
+def test_inputs_from_files(photogen, tmp_path):
+    from engine.diffusion.inputs import request_from_files
+    from engine.geometry import frames
+
+    sample = photogen / "chair"
+    official = request_from_files(sample / "input.png", sample / "mask.png", sample / "depth.exr",
+                                  sample / "transforms.json", camera="official", frame="official",
+                                  edit_name="edit_001")
+    assert official.transform.shape == (4, 4)
+    # transforms.json's edit_001 moves 0.25 along the official +X (image left): engine -X
+    assert official.transform[0, 3] == pytest.approx(-0.25) and official.transform[1, 3] == pytest.approx(0.0)
+    blender = np.eye(4)
+    blender[1, 3] = 0.5  # up in Blender's camera frame is -Y in the engine frame
+    np.save(tmp_path / "t.npy", blender)
+    request = request_from_files(sample / "input.png", sample / "mask.png", sample / "depth.exr", tmp_path / "t.npy",
+                                 frame="blender")
+    assert request.transform[1, 3] == pytest.approx(-0.5)
+    assert np.allclose(request.transform, frames.convert(blender, "blender", "engine"))
+    with pytest.raises(FileNotFoundError):
+        request_from_files(tmp_path / "nope.png", sample / "mask.png", sample / "depth.exr", tmp_path / "t.npy")

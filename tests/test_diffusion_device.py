@@ -1,0 +1,40 @@
+"""The device and dtype policy and the out-of-memory helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine import device  # noqa: E402
+
+
+def test_cpu_runs_in_fp32(monkeypatch):
+    monkeypatch.delenv("DHANDLES_DEVICE", raising=False)
+    monkeypatch.delenv("DHANDLES_DTYPE", raising=False)
+    chosen = device.pick_device()
+    if chosen.type == "cpu":
+        assert device.pick_dtype(chosen) == torch.float32
+    elif chosen.type == "cuda":
+        assert device.pick_dtype(chosen) in (torch.bfloat16, torch.float16)
+    assert device.pick_dtype("cpu", "bf16") == torch.bfloat16
+
+
+def test_overrides_and_refusals(monkeypatch):
+    monkeypatch.setenv("DHANDLES_DEVICE", "cpu")
+    monkeypatch.setenv("DHANDLES_DTYPE", "fp16")
+    assert device.pick_device().type == "cpu" and device.pick_dtype("cpu") == torch.float16
+    with pytest.raises(ValueError, match="fp32"):
+        device.pick_dtype("cpu", "int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            device.pick_device("cuda")
+
+
+def test_out_of_memory_is_recognised():
+    assert device.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"))
+    assert device.is_out_of_memory(RuntimeError("MPS backend out of memory"))
+    assert not device.is_out_of_memory(RuntimeError("shape mismatch"))
+    message = device.out_of_memory_message("cuda", ["attention slicing"])
+    assert "attention slicing" in message and "resolution" in message
+    assert device.peak_memory_bytes("cpu") > 0
