@@ -65,7 +65,10 @@ def fill_depth_hole(depth, hole_mask, guide=None):
             out = g.copy()
         else:
             base = np.zeros_like(d) if g is None else g
-            out[hole] = base[hole] + _harmonic(d - base, hole)
+            # only the hole and a 1-pixel ring of known neighbours enter the system: solve on that box
+            rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+            box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+            out[hole] = base[hole] + _harmonic(d[box] - base[box], hole[box])
     out = out.astype(np.float32)
     if as_torch:
         import torch
