@@ -33,7 +33,7 @@ def setup():
     request = EditRequest(image=photo, mask=mask, depth=np.full((SIZE, SIZE), 3.0, np.float32), transform=transform,
                           camera=Camera.from_fov(SIZE, SIZE, 55.0), prompt="a room")
     models = load_diffusion("tiny", device="cpu", dtype=torch.float32)
-    settings = EditSettings(num_steps=8, guided_steps=6, resolution=SIZE, inversion="ddim")
+    settings = EditSettings(num_steps=5, guided_steps=4, resolution=SIZE, inversion="ddim")
     editor = Editor(models, settings, InversionCache(None, enabled=False))
     return editor, request, photo, vps
 
@@ -49,12 +49,14 @@ def test_reference_guidance_lowers_the_papers_loss(setup):
     term = PerspectiveGuidance(vps=vps.tolist(), image_size=(SIZE, SIZE), weight=100.0, mode="reference",
                                reference=photo, num_lines=250)
     guided = editor.edit(request, extra_terms=[term])
-    assert loss(guided.working_image) < 0.97 * loss(plain.working_image)
+    before, after = loss(plain.working_image), loss(guided.working_image)
+    print(f"reference loss without guidance {before:.4f}, with {after:.4f}")
+    assert after < 0.97 * before
     summary = term.summary()
-    assert summary["evaluations"] == 8 * 3  # every step of every timestep (t_range covers them all)
+    assert summary["evaluations"] == 5 * 3  # every step of every timestep (t_range covers them all)
     assert summary["forward_seconds"] > 0 and summary["backward_seconds"] > 0
     assert summary["last_loss"] < summary["first_loss"]
-    assert len(guided.report["extra_terms"]["perspective"]) == 24
+    assert len(guided.report["extra_terms"]["perspective"]) == 15
 
 
 def test_no_reference_guidance_descends_its_loss_and_respects_cadence(setup):
