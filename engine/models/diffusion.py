@@ -138,9 +138,10 @@ def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> 
     else:
         what = "depth-conditioned diffusion model"
         parts = {
-            "unet": hub.load(UNet2DConditionModel, source, what, subfolder="unet"),
-            "vae": hub.load(AutoencoderKL, source, what, subfolder="vae"),
-            "text_encoder": hub.load(CLIPTextModel, source, what, subfolder="text_encoder"),
+            # loaded straight in the compute dtype: no transient fp32 copy of 1.3B parameters
+            "unet": hub.load(UNet2DConditionModel, source, what, subfolder="unet", dtype=dtype),
+            "vae": hub.load(AutoencoderKL, source, what, subfolder="vae", dtype=dtype),
+            "text_encoder": hub.load(CLIPTextModel, source, what, subfolder="text_encoder", dtype=dtype),
             "tokenizer": hub.load(CLIPTokenizer, source, what, subfolder="tokenizer", safetensors=False),
             "scheduler": hub.load(DDIMScheduler, source, what, subfolder="scheduler", safetensors=False),
         }
