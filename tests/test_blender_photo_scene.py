@@ -19,7 +19,7 @@ from PIL import Image
 from engine.geometry import Camera, official_edit_to_matrix, reproject
 from engine.geometry.io import read_depth_exr, read_mask
 from engine.geometry.transforms import object_centroid
-from engine.jobs._inpaint import dilate
+from engine.jobs._inpaint import colour_hole_dilation, dilate
 
 SAMPLE = "car"
 
@@ -116,7 +116,7 @@ def preview_matches_engine(bpy, rig, folder, matrix, depth, mask, tmp_path, name
     # the background, away from where the object was and is, is the photo itself
     untouched = ~np.asarray(r.target_masks[0]) & ~np.asarray(
         reproject(depth, mask, np.eye(4), camera).target_masks[0])
-    untouched &= ~dilate(mask, 3)
+    untouched &= ~dilate(mask, colour_hole_dilation(*mask.shape) + 1)
     assert np.array_equal(preview[untouched], photo[untouched])
     return preview, r
 

@@ -27,7 +27,6 @@ from . import _inpaint, _photo_inputs
 
 NAME = "preview"
 
-HOLE_DILATE_PX = 2
 
 # The filled background depth of the last photo previewed: the engine process lives on between previews, and
 # filling a 4K hole takes seconds while every edit of one photo shares the same background.
@@ -92,7 +91,7 @@ def run(params: dict, ctx) -> dict:
     if (inputs.height, inputs.width) != camera.shape:
         raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
-    hole = _inpaint.dilate(inputs.mask, HOLE_DILATE_PX)
+    hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     base = _inpaint.fill_background(inputs.photo, hole, inputs.background)
     ctx.check_cancelled()
 

@@ -29,7 +29,6 @@ from . import _inpaint, _photo_inputs
 
 NAME = "scene"
 
-TEXTURE_HOLE_DILATE_PX = 2  # the photo's object pixels, plus the antialiased edge, are replaced in the texture
 
 
 def _int_param(params: dict, key: str, default: int, low: int, high: int) -> int:
@@ -48,7 +47,7 @@ def _float_param(params: dict, key: str, default: float, low: float, high: float
 
 def _write_texture(inputs, out_dir: Path) -> Path:
     """The background mesh's texture: the photo, with the background image (or inpainting) where the object was."""
-    texture_hole = _inpaint.dilate(inputs.mask, TEXTURE_HOLE_DILATE_PX)
+    texture_hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background)
     return _inpaint.save_texture(out_dir / "background_texture", texture)
 
