@@ -212,8 +212,8 @@ def finish(run: RenderRun, context) -> None:
     run.record = dict(record, image=image.filepath)
     run.image = image
     settings = context.scene.dhandles_render
-    if settings.show_in_image_editor:
-        render_output.show_in_image_editor(context, image)
+    if settings.show_in_image_editor and not render_output.show_in_image_editor(context, image):
+        render_output.open_image_window(context, image)
     if settings.show_on_plane:
         render_output.show_on_plane(context, image)
     if settings.show_as_camera_background:

@@ -113,6 +113,30 @@ def show_in_image_editor(context, image) -> bool:
     return shown
 
 
+def open_image_window(context, image) -> bool:
+    """No Image Editor is open: show ``image`` in a new image window, the one F12 renders open. Needs Blender's
+    UI (background Blender has no windows); False when that is not possible."""
+    if bpy.app.background or context.window is None:
+        return False
+    before = set(context.window_manager.windows[:])
+    try:
+        bpy.ops.render.view_show("INVOKE_DEFAULT")
+    except RuntimeError:
+        return False
+    shown = False
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type != "IMAGE_EDITOR":
+                continue
+            space = area.spaces.active
+            # a new window, or the render view opened in place ("Render In: Image Editor"): never an editor
+            # showing one of the user's images
+            if window not in before or (space.image is not None and space.image.type == "RENDER_RESULT"):
+                space.image = image
+                shown = True
+    return shown
+
+
 def show_on_plane(context, image, camera=None, distance: float | None = None):
     """A plane parented to the camera that exactly fills its view, textured with ``image`` (emission, so it
     looks like the photo whatever the lighting). Reused across renders."""
