@@ -92,7 +92,7 @@ def directions_for(source: str = "WORLD", obj=None) -> tuple[np.ndarray, list[st
     if source == "WORLD":
         return np.eye(3), ["world X", "world Y", "world Z"]
     if source == "OBJECT" and obj is None:
-        raise VanishingPointError("Object axes need an object: select one.")
+        raise VanishingPointError("Object axes need an object: pick the Axes Object in the Perspective panel.")
     if source == "OBJECT":
         return object_axes(obj), [f"{obj.name} X", f"{obj.name} Y", f"{obj.name} Z"]
     if source == "GROUND":
@@ -151,8 +151,12 @@ def scaled_to(payload: dict, width: int, height: int) -> list:
 
 def view_vanishing_points(intrinsics: dict, camera_matrix_world, directions) -> np.ndarray:
     """Kx3 VPs of world ``directions`` for a view given by engine intrinsics (``fx, fy, cx, cy``, e.g. an imported
-    photo's) and a Blender camera's world matrix (4x4, mathutils or nested rows) at the time of that view."""
-    matrix = np.asarray([[float(camera_matrix_world[r][c]) for c in range(4)] for r in range(4)])
+    photo's) and a Blender camera's world matrix at the time of that view (4x4: mathutils, nested rows, or 16
+    floats row by row as the photo rig stores it)."""
+    if len(camera_matrix_world) == 16:
+        matrix = np.asarray([float(v) for v in camera_matrix_world]).reshape(4, 4)
+    else:
+        matrix = np.asarray([[float(camera_matrix_world[r][c]) for c in range(4)] for r in range(4)])
     rotation = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0)  # drop the camera object's scale
     return project_directions(intrinsics, BLENDER_TO_ENGINE @ rotation.T, directions)
 
@@ -205,6 +209,19 @@ def perspective_job_params(settings, intrinsics: dict, camera_matrix_world) -> d
                               "every": settings.guidance_every,
                               "t_range": [settings.guidance_t_min, settings.guidance_t_max]}
     return params
+
+
+def perspective_params_for_rig(context, rig) -> dict | None:
+    """The ``perspective`` parameter of an edit of the imported photo ``rig``: its intrinsics and the camera pose
+    at import (the photo's view, whatever the camera did since). Raises ``VanishingPointError`` with a message for
+    the user."""
+    settings = getattr(context.scene, "dhandles_perspective", None)
+    pose = list(rig.import_camera_matrix)
+    if not any(pose):  # never stored: the camera as it is
+        if rig.camera is None:
+            raise VanishingPointError("The imported photo has no camera: import the photo again.")
+        pose = rig.camera.matrix_world
+    return perspective_job_params(settings, rig.camera_dict(), pose)
 
 
 def register_extra():

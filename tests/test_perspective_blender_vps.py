@@ -159,3 +159,30 @@ def test_edit_job_params_from_a_photo_view(vp_module, scene):
     check_params(json.loads(json.dumps(params)))  # plain JSON the engine accepts
     settings.enabled = False
     assert vp_module.perspective_job_params(settings, payload["camera"], camera.matrix_world) is None
+
+
+def test_rig_pose_stored_flat_gives_the_same_vps(vp_module, scene):
+    camera = make_camera(scene, shift=(0.05, -0.1), size=(640, 360))
+    payload = vp_module.camera_vanishing_points(scene, camera)
+    flat = [camera.matrix_world[r][c] for r in range(4) for c in range(4)]
+    assert np.allclose(vp_module.view_vanishing_points(payload["camera"], flat, np.eye(3)),
+                       vp_module.view_vanishing_points(payload["camera"], camera.matrix_world, np.eye(3)))
+
+
+def test_params_for_an_imported_photo_use_the_camera_pose_at_import(vp_module, scene):
+    camera = make_camera(scene, size=(640, 360))
+    payload = vp_module.camera_vanishing_points(scene, camera)
+    collection = bpy.data.collections.new("photo")
+    rig = collection.dhandles
+    rig.is_rig, rig.camera, rig.width, rig.height = True, camera, 640, 360
+    intrinsics = payload["camera"]
+    rig.intrinsics = (intrinsics["fx"], intrinsics["fy"], intrinsics["cx"], intrinsics["cy"])
+    rig.store_import_poses(camera.matrix_world, camera.matrix_world)
+    camera.rotation_euler.z += 0.4  # the user turns the camera afterwards: the photo's view does not change
+    bpy.context.view_layer.update()
+    scene.dhandles_perspective.enabled = True
+    params = vp_module.perspective_params_for_rig(bpy.context, rig)
+    assert np.allclose(params["vps"], payload["vps"], rtol=1e-5)
+    scene.dhandles_perspective.source = "OBJECT"
+    with pytest.raises(vp_module.VanishingPointError, match="Axes Object"):
+        vp_module.perspective_params_for_rig(bpy.context, rig)

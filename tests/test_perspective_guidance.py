@@ -115,3 +115,14 @@ def test_edit_job_helpers():
                 [1, 2]):
         with pytest.raises(ValueError):
             check_params(bad)
+
+
+def test_report_figures_restart_the_terms_cost_per_frame():
+    from engine.perspective.edit_job import report_figures
+
+    image, vps = draw_room(width=128, height=96, focal=105.0)
+    params = {"perspective": {"vps": vps.tolist(), "width": 128, "height": 96, "guidance": {"weight": 1.0}}}
+    term = from_params(params["perspective"])
+    term.loss(torch.zeros(1, 4, 12, 16), lambda latents: torch.full((1, 3, 96, 128), 0.5))
+    first = report_figures(params, image, terms=[term])
+    assert first["guidance"]["evaluations"] == 1 and term.summary()["evaluations"] == 0

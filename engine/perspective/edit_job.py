@@ -40,9 +40,13 @@ def guidance_terms(params: dict, photo=None) -> list:
 
 
 def report_figures(params: dict, edited_image, photo=None, terms=()) -> dict | None:
-    """The report's ``perspective`` entry for the edited full-size image, or None without VPs."""
+    """The report's ``perspective`` entry for the edited full-size image, or None without VPs. Call it once per
+    edit (frame): it restarts the guidance term's cost counters."""
     perspective = params.get("perspective")
     if not perspective:
         return None
     term = next((t for t in terms if isinstance(t, PerspectiveGuidance)), None)
-    return edit_figures(edited_image, perspective, reference=photo, term=term)
+    figures = edit_figures(edited_image, perspective, reference=photo, term=term)
+    if term is not None:
+        term.reset_stats()  # the next frame's report counts its own cost
+    return figures

@@ -129,6 +129,10 @@ class PerspectiveGuidance:
             x0_latents.register_hook(finished)
         return value
 
+    def reset_stats(self) -> None:
+        """Start counting afresh, e.g. for the next frame of an animation that reuses the term."""
+        self.stats = {"evaluations": 0, "forward_seconds": 0.0, "backward_seconds": 0.0, "losses": []}
+
     def summary(self) -> dict:
         """Settings and cost for the edit report."""
         losses = self.stats["losses"]
