@@ -31,6 +31,7 @@ def engine_env(addon, tmp_path_factory):
         # One compute thread: the tiny runs gain nothing from two, and on a busy 2-core runner torch's thread pool
         # made them several times slower (0.9 s against 7 s for one edit, measured here).
         patch.setenv("OMP_NUM_THREADS", "1")
+        engine_session.release()  # an engine another test module left running has another environment
         yield
         engine_session.release()
 
