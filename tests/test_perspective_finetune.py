@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from conftest import subprocess_env  # noqa: E402
 from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.dataset import read_dataset  # noqa: E402
 from engine.perspective.finetune import (Batches, FinetuneSettings, combined_loss, finetune,  # noqa: E402
@@ -75,15 +76,15 @@ def test_command_trains_and_never_overwrites(dataset, tmp_path):
     out = tmp_path / "adapters"
     command = [sys.executable, "-m", "engine", "finetune-perspective", "--data", str(dataset), "--out", str(out),
                "--model", "tiny", "--steps", "2", "--resolution", str(SIZE), "--num-lines", "100", "--device", "cpu"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 2 and summary["samples"] == 3 and np.isfinite(summary["last"]["total"])
     assert (out / "adapter_model.safetensors").is_file() and (out / "training.json").is_file()
-    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert again.returncode == 1 and "not empty" in again.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     missing = subprocess.run(command[:5] + [str(empty), "--out", str(tmp_path / "x")] + command[8:],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert missing.returncode == 1 and "no samples" in missing.stderr

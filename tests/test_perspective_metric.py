@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import subprocess_env
 from engine.perspective.metric import perspective_report, segment_errors_deg, vp_agreement
 from engine.perspective.no_reference import vp_consistency_loss
 from perspective_drawing import draw_room, perturb_vps
@@ -86,11 +87,11 @@ def test_cli_prints_one_json_object(room, tmp_path):
     args = [sys.executable, "-m", "engine", "perspective", "--image", str(path), "--reference", str(path)]
     for x, y, w in vps:
         args.append(f"--vp={x / w},{y / w}")
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report) >= {"inlier_share_1deg", "inlier_share_2deg", "inlier_share_5deg", "median_error_deg", "loss"}
     assert report["inlier_share_2deg"] > 0.85 and report["loss"] == 0.0
     bad = subprocess.run([sys.executable, "-m", "engine", "perspective", "--image", str(tmp_path / "missing.png"),
-                          "--vp", "1,2"], capture_output=True, text=True, timeout=120)
+                          "--vp", "1,2"], capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert bad.returncode == 2 and "missing.png" in bad.stderr

@@ -23,7 +23,7 @@ def directions_to_vps(vps, batch_size: int, height: int, width: int, device=None
     The pixel grid broadcasts: no HxWx2 coordinate tensor is built.
     """
     homogeneous, usable = as_homogeneous(vps, batch_size)
-    homogeneous = homogeneous.to(device=device, dtype=torch.float32)  # enough even 1e9 px away; MPS has no float64
+    homogeneous = homogeneous.to(torch.float32).to(device)  # enough even 1e9 px away; MPS has no float64
     u = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, 1, width)
     v = torch.arange(height, device=device, dtype=torch.float32).view(1, 1, height, 1)
     x, y, w = (homogeneous[..., i, None, None] for i in range(3))
