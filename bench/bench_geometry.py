@@ -33,7 +33,7 @@ import scipy.sparse.linalg  # noqa: E402
 import torch  # noqa: E402
 
 from engine.geometry import Camera, GeometryError, object_centroid, official_edit_to_matrix  # noqa: E402
-from engine.geometry.depth_fill import default_hole_dilation, dilate, fill_depth_hole  # noqa: E402
+from engine.geometry.depth_fill import clear_cache, default_hole_dilation, dilate, fill_depth_hole  # noqa: E402
 from engine.geometry.io import read_sample  # noqa: E402
 from engine.geometry.official_edit import run_official_edit  # noqa: E402
 from engine.geometry.reprojection import reproject  # noqa: E402
@@ -158,7 +158,13 @@ def main() -> int:
         hole = dilate(s.mask, default_hole_dilation(H, W))
         base_fill_ms, base_fill_cpu, base_bg = best_ms(
             lambda: baseline_fill(s.depth.astype(np.float64), s.bg_depth.astype(np.float64), hole), 1)
-        fill_ms, fill_cpu, ours_bg = best_ms(lambda: fill_depth_hole(s.depth, hole, guide=s.bg_depth), args.repeats)
+        # cold: the hole's system built from scratch each time; warm: reused, as for further edits of one photo
+        def cold():
+            clear_cache()
+            return fill_depth_hole(s.depth, hole, guide=s.bg_depth)
+        fill_ms, fill_cpu, ours_bg = best_ms(cold, args.repeats)
+        fill_warm_ms, fill_warm_cpu, _ = best_ms(lambda: fill_depth_hole(s.depth, hole, guide=s.bg_depth),
+                                                 args.repeats)
         fill_err = float(np.abs(ours_bg - base_bg).max())
         # the official system has Dirichlet 0 beyond the image border; ours is Neumann there: compare inside only
         inner = np.zeros_like(hole)
@@ -174,6 +180,7 @@ def main() -> int:
             row = {"sample": name, "edit": edit, "mask_pixels": int(s.mask.sum()),
                    "fill_ms": round(fill_ms, 2), "baseline_fill_ms": round(base_fill_ms, 1),
                    "fill_cpu_ms": round(fill_cpu, 2), "baseline_fill_cpu_ms": round(base_fill_cpu, 1),
+                   "fill_warm_ms": round(fill_warm_ms, 2), "fill_warm_cpu_ms": round(fill_warm_cpu, 2),
                    "fill_max_abs_diff_m": fill_err, "fill_max_abs_diff_m_20px_from_border": fill_err_inner}
             wall, cpu, (off_mask, off_corr) = best_ms(
                 lambda: baseline_reproject(s.depth.astype(np.float64), base_bg, s.mask, M, cam), 1)
@@ -222,6 +229,7 @@ def report(rows, args, dev):
         "median_fill_ms": med("fill_ms"), "median_baseline_fill_ms": med("baseline_fill_ms"),
         "median_fill_speedup": med("fill_speedup"),
         "median_fill_cpu_ms": med("fill_cpu_ms"), "median_baseline_fill_cpu_ms": med("baseline_fill_cpu_ms"),
+        "median_fill_warm_ms": med("fill_warm_ms"), "median_fill_warm_cpu_ms": med("fill_warm_cpu_ms"),
         "median_fill_cpu_speedup": med("fill_cpu_speedup"),
         "max_reproject_ms": max(r["reproject_ms"] for r in rows), "max_fill_ms": max(r["fill_ms"] for r in rows),
         "median_iou_vs_official": med("iou", ok), "min_iou_vs_official": min(r["iou"] for r in ok),
@@ -241,13 +249,14 @@ def report(rows, args, dev):
              f"{', '.join(f'{x:.2f}' for x in summary['load_average_at_end'])} (2 cores shared with other work).",
              f"Command: `.venv/bin/python bench/bench_geometry.py --repeats {args.repeats} --device {args.device}"
              f"{f' --threads {args.threads}' if args.threads else ''}`",
-             "Times are best of the repeats (ours) / single runs (baseline), in ms, wall clock then (in brackets) "
+             "Times are best of the repeats (ours; the fill cold, its hole system rebuilt every time) / single runs "
+             "(baseline), in ms, wall clock then (in brackets) "
              "process CPU time, which excludes other processes' turns on the shared cores. IoU and source agreement "
              "are against the baseline, which reproduces the official point-splat pipeline and its morphological "
              "closing.",
              "IoU unshifted: the official mask moved back by the (2, 2) px its even-sized morphology kernels shift it.",
-             "", "| sample | edit | reproject | baseline | x | fill | baseline fill | x | visible | IoU | IoU unshifted |"
-             " src <=1px | src <=2px |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| sample | edit | reproject | baseline | x | fill | baseline fill | x | visible | IoU | "
+             "IoU unshifted | src <=1px | src <=2px |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f = lambda k: "-" if r.get(k) is None else (f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]))  # noqa
         lines.append(f"| {r['sample']} | {r['edit']} | {r['reproject_ms']} ({r['reproject_cpu_ms']}) | "
@@ -262,7 +271,8 @@ def report(rows, args, dev):
               f"({summary['speedup_vs_official_reprojection']}x), {summary['median_reproject_cpu_ms']:.1f} ms CPU "
               f"({summary['cpu_time_speedup_vs_official_reprojection']}x); fill median "
               f"{summary['median_fill_ms']:.1f} ms wall ({summary['speedup_vs_official_fill']}x), "
-              f"{summary['median_fill_cpu_ms']:.1f} ms CPU ({summary['cpu_time_speedup_vs_official_fill']}x). "
+              f"{summary['median_fill_cpu_ms']:.1f} ms CPU ({summary['cpu_time_speedup_vs_official_fill']}x), "
+              f"{summary['median_fill_warm_ms']:.1f} ms wall when the hole repeats (further edits of a photo). "
               "The in-run baseline loop is leaner than the official one (no per-point bookkeeping), so the speed-up "
               "against it is smaller.", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))

@@ -114,3 +114,21 @@ def test_latent_depth_condition_matches_the_official_init_depth():
     t = 2.0 * (t - t.min()) / (t.max() - t.min()) - 1.0
     np.testing.assert_allclose(out, t[0, 0].numpy(), atol=1e-6)
     assert out.min() == -1.0 and out.max() == pytest.approx(1.0)
+
+
+def test_repeated_holes_reuse_their_system_and_stay_exact():
+    from engine.geometry import depth_fill
+
+    depth_fill.clear_cache()
+    H, W = 120, 140
+    hole = _blob(H, W, 60, 70, 40)
+    rng = np.random.default_rng(9)
+    for k in range(3):                    # same hole, different depths: every answer is the exact fill
+        truth = _ramp(H, W) * (1 + k) + rng.random()
+        d = truth.copy()
+        d[hole] = 0.5
+        np.testing.assert_allclose(fill_depth_hole(d, hole), truth, rtol=2e-6)
+    assert len(depth_fill._SYSTEMS) == 1
+    for r in range(10, 16):               # new holes push old ones out; the cache stays small
+        fill_depth_hole(_ramp(H, W), _blob(H, W, 60, 70, r))
+    assert len(depth_fill._SYSTEMS) == depth_fill._KEEP

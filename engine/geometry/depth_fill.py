@@ -1,19 +1,23 @@
 """The background depth behind an object: a harmonic (Laplace) fill of the hole it leaves.
 
 Unknowns are the hole's pixels only; the 5-point Laplacian is assembled with vectorised index arithmetic (no Python
-loop over pixels) and solved by multigrid-preconditioned CG (multigrid.py). With a guide (the official bg_depth.exr, the depth of the inpainted
-background) the fill solves for the RESIDUAL depth - guide, which is harmonic with the known residual on the hole's
+loop over pixels) and solved by multigrid-preconditioned CG (multigrid.py); a hole's system and solver are
+kept for reuse, as every edit of one photo leaves the same hole. With a guide (the official bg_depth.exr, the depth of
+the inpainted background) the fill solves for the RESIDUAL depth - guide, which is harmonic with the known residual on the hole's
 border: the result keeps the guide's detail and meets the surrounding depth without a seam (the official
 solve_laplacian_depth, which solves Lap f = Lap guide). Image borders are natural (Neumann) boundaries.
 numpy / scipy on the CPU.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import scipy.sparse
 
 from .errors import GeometryError
-from .multigrid import solve_laplacian
+from .multigrid import LaplacianSolver
 
 
 def default_hole_dilation(height: int, width: int) -> int:
@@ -77,42 +81,80 @@ def fill_depth_hole(depth, hole_mask, guide=None):
     return out
 
 
+class HoleSystem:
+    """Everything about a hole's 5-point Laplacian that does not depend on the depth: A, which neighbours feed
+    b, and the solver (its factorisation or multigrid hierarchy, most of the cost). Every unknown equals the mean
+    of its in-image 4-neighbours; known neighbours move to b."""
+
+    def __init__(self, hole: np.ndarray):
+        H, W = hole.shape
+        self.shape = hole.shape
+        # state of every pixel on a 1-pixel padded grid: 0 known, 1 unknown, 2 outside the image (no neighbour)
+        state = np.full((H + 2, W + 2), 2, dtype=np.int8)
+        state[1:-1, 1:-1] = hole
+        state_f = state.reshape(-1)
+        flat_p = np.flatnonzero(state_f == 1)
+        n = flat_p.size
+        index = np.full(state_f.size, -1, dtype=np.int64)
+        index[flat_p] = np.arange(n)
+        diag = np.zeros(n)
+        rows, cols, nbs = [np.arange(n)], [np.arange(n)], []
+        for step in (-(W + 2), W + 2, -1, 1):
+            nb = flat_p + step
+            st = state_f[nb]
+            diag += st != 2
+            nbs.append(nb)
+            unknown = np.flatnonzero(st == 1)
+            rows.append(unknown)
+            cols.append(index[nb[unknown]])
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        v = np.concatenate([diag, -np.ones(r.size - n)])
+        self.A = scipy.sparse.csr_matrix((v, (r, c)), shape=(n, n))
+        self.neighbours = np.stack(nbs)          # 4 x n, on the padded grid
+        self.flat_padded = flat_p
+        ys, xs = np.divmod(flat_p, W + 2)
+        self.ys, self.xs = ys - 1, xs - 1
+        self.flat = self.ys * W + self.xs
+        self.solver = None
+
+    def rhs(self, values: np.ndarray) -> np.ndarray:
+        """b: the sum of each unknown's known neighbours (unknown and outside ones count 0)."""
+        H, W = self.shape
+        vals = np.zeros((H + 2, W + 2))
+        vals[1:-1, 1:-1] = values
+        vals_f = vals.reshape(-1)
+        vals_f[self.flat_padded] = 0.0
+        return vals_f[self.neighbours].sum(0)
+
+    def solve(self, values: np.ndarray) -> np.ndarray:
+        if self.solver is None:
+            self.solver = LaplacianSolver(self.A, self.ys, self.xs)
+        return self.solver.solve(self.rhs(values))
+
+
 def laplacian_system(values: np.ndarray, hole: np.ndarray):
-    """A x = b for the hole's pixels: every unknown equals the mean of its in-image 4-neighbours; known neighbours
-    move to b. Returns (A csr, b, flat indices of the unknowns)."""
-    H, W = hole.shape
-    # state of every pixel on a 1-pixel padded grid: 0 known, 1 unknown, 2 outside the image (no neighbour)
-    state = np.full((H + 2, W + 2), 2, dtype=np.int8)
-    state[1:-1, 1:-1] = hole
-    vals = np.zeros((H + 2, W + 2))
-    vals[1:-1, 1:-1] = np.where(hole, 0.0, values)
-    index = np.full((H + 2) * (W + 2), -1, dtype=np.int64)
-    flat_p = np.flatnonzero(state.reshape(-1) == 1)
-    n = flat_p.size
-    index[flat_p] = np.arange(n)
-    state_f, vals_f = state.reshape(-1), vals.reshape(-1)
-    diag = np.zeros(n)
-    b = np.zeros(n)
-    rows, cols = [np.arange(n)], [np.arange(n)]
-    for step in (-(W + 2), W + 2, -1, 1):
-        nb = flat_p + step
-        st = state_f[nb]
-        diag += st != 2
-        b += vals_f[nb]          # 0 for unknown and outside neighbours
-        unknown = np.flatnonzero(st == 1)
-        rows.append(unknown)
-        cols.append(index[nb[unknown]])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    v = np.concatenate([diag, -np.ones(r.size - n)])
-    A = scipy.sparse.csr_matrix((v, (r, c)), shape=(n, n))
-    ys, xs = np.divmod(flat_p, W + 2)
-    return A, b, (ys - 1) * W + (xs - 1)
+    """A x = b for the hole's pixels (see HoleSystem). Returns (A csr, b, flat indices of the unknowns)."""
+    system = HoleSystem(hole)
+    return system.A, system.rhs(values), system.flat
+
+
+_SYSTEMS: OrderedDict = OrderedDict()
+_KEEP = 4
+
+
+def clear_cache() -> None:
+    """Forget the hole systems kept for reuse (benchmarks use this to time cold fills)."""
+    _SYSTEMS.clear()
 
 
 def _harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    A, b, flat = laplacian_system(values, hole)
-    ys, xs = np.divmod(flat, hole.shape[1])
-    return solve_laplacian(A, b, ys, xs)
+    # the edits of one photo, and an artist's repeated renders, share the object's hole: keep its system
+    key = (hole.shape, hashlib.blake2b(np.packbits(hole).tobytes(), digest_size=16).digest())
+    system = _SYSTEMS.pop(key, None) or HoleSystem(hole)
+    _SYSTEMS[key] = system
+    while len(_SYSTEMS) > _KEEP:
+        _SYSTEMS.popitem(last=False)
+    return system.solve(values)
 
 
 def _np(a):

@@ -55,27 +55,38 @@ class MultigridPreconditioner:
         return x
 
 
-def solve_laplacian(A, b, ys, xs, rtol: float = 1e-8, maxiter: int = 60) -> np.ndarray:
-    """Solve the SPD Laplacian system A x = b of the unknowns at (ys, xs); direct when small."""
-    if A.shape[0] <= 4000:
-        return scipy.sparse.linalg.splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
-    M = MultigridPreconditioner(A, ys, xs)
-    x = np.zeros_like(b)
-    r = b.copy()
-    z = M(r)
-    p = z.copy()
-    rz = r @ z
-    stop = rtol * np.linalg.norm(b)
-    for _ in range(maxiter):
-        Ap = A @ p
-        alpha = rz / (p @ Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        if np.linalg.norm(r) <= stop:
-            return x
+class LaplacianSolver:
+    """Solves A x = b for one hole's SPD Laplacian A, for any b: a direct factorisation when small, else
+    multigrid-preconditioned CG. Building it is most of the cost, so holes that repeat keep theirs."""
+
+    def __init__(self, A, ys, xs):
+        self.A = A
+        if A.shape[0] <= 4000:
+            self.lu, self.M = scipy.sparse.linalg.splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A"), None
+        else:
+            self.lu, self.M = None, MultigridPreconditioner(A, ys, xs)
+
+    def solve(self, b: np.ndarray, rtol: float = 1e-8, maxiter: int = 60) -> np.ndarray:
+        if self.lu is not None:
+            return self.lu.solve(b)
+        A, M = self.A, self.M
+        x = np.zeros_like(b)
+        r = b.copy()
         z = M(r)
-        rz_next = r @ z
-        p = z + (rz_next / rz) * p
-        rz = rz_next
-    # not converged (should not happen for a Laplacian): fall back to the exact, slower solve
-    return scipy.sparse.linalg.spsolve(A.tocsc(), b, permc_spec="MMD_AT_PLUS_A")
+        p = z.copy()
+        rz = r @ z
+        stop = rtol * np.linalg.norm(b)
+        for _ in range(maxiter):
+            Ap = A @ p
+            alpha = rz / (p @ Ap)
+            x += alpha * p
+            r -= alpha * Ap
+            if np.linalg.norm(r) <= stop:
+                return x
+            z = M(r)
+            rz_next = r @ z
+            p = z + (rz_next / rz) * p
+            rz = rz_next
+        # not converged (should not happen for a Laplacian): fall back to the exact, slower solve
+        return scipy.sparse.linalg.spsolve(A.tocsc(), b, permc_spec="MMD_AT_PLUS_A")
+
