@@ -2,10 +2,11 @@
 
 Unknowns are the hole's pixels only; the 5-point Laplacian is assembled with vectorised index arithmetic (no Python
 loop over pixels) and solved by multigrid-preconditioned CG (multigrid.py); a hole's system and solver are
-kept for reuse, as every edit of one photo leaves the same hole. With a guide (the official bg_depth.exr, the depth of
-the inpainted background) the fill solves for the RESIDUAL depth - guide, which is harmonic with the known residual on the hole's
-border: the result keeps the guide's detail and meets the surrounding depth without a seam (the official
-solve_laplacian_depth, which solves Lap f = Lap guide). Image borders are natural (Neumann) boundaries.
+kept for reuse, as every edit of one photo leaves the same hole. With a guide (the official bg_depth.exr, the
+depth of the inpainted background) the fill solves for the RESIDUAL depth - guide, which is harmonic with the
+known residual on the hole's border: the result keeps the guide's detail and meets the surrounding depth without
+a seam (the official solve_laplacian_depth, which solves Lap f = Lap guide). Image borders are natural (Neumann)
+boundaries.
 numpy / scipy on the CPU.
 """
 from __future__ import annotations
