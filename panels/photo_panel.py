@@ -32,6 +32,7 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         rig = active_rig(context)
         if rig is None:
             layout.label(text="Import a photo with its depth and an object mask", icon="INFO")
+            layout.operator("dhandles.new_mask_image", icon="BRUSH_DATA")
             return
 
         box = layout.box()

@@ -225,3 +225,21 @@ def test_depth_estimated_by_the_engine(bpy, tmp_path):
     assert rig.depth_path.endswith("estimated_depth.npy") and str(tmp_path / "photo") not in rig.depth_path
     assert np.load(rig.depth_path).shape == (64, 96)
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
+
+
+def test_new_mask_image_shows_the_photo_dimmed_and_reads_as_mask_once_painted(bpy, tmp_path):
+    files, _, mask = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.new_mask_image(filepath=files["filepath"]) == {"FINISHED"}
+    image = bpy.data.images["photo mask"]
+    assert tuple(image.size) == (160, 120)
+    pixels = np.array(image.pixels[:], np.float32).reshape(120, 160, 4)[::-1]
+    photo = np.asarray(Image.open(files["filepath"]).convert("RGB")) / 255.0
+    assert np.allclose(pixels[..., :3], photo * 0.3, atol=1.5 / 255)  # the guide: nothing in it reads as mask
+    with pytest.raises(RuntimeError, match="selects no pixels"):
+        bpy.ops.dhandles.import_photo(filepath=files["filepath"], depth_path=files["depth_path"],
+                                      mask_image="photo mask")
+    pixels[mask] = 1.0  # the artist paints the object white
+    image.pixels.foreach_set(pixels[::-1].ravel())
+    assert bpy.ops.dhandles.import_photo(filepath=files["filepath"], depth_path=files["depth_path"],
+                                         mask_image="photo mask") == {"FINISHED"}
+    assert len(bpy.context.scene.dhandles_rig.dhandles.target.data.polygons) == mask.sum()
