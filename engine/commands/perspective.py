@@ -19,7 +19,8 @@ HELP = "Score an image's straight edges against vanishing points (JSON: inlier s
 def add_arguments(parser) -> None:
     parser.add_argument("--image", required=True, help="the image to score (PNG, JPEG...)")
     parser.add_argument("--vp", action="append", default=[], metavar="X,Y[,W]",
-                        help="a vanishing point in pixels (repeat for each); X,Y,0 is a direction at infinity")
+                        help="a vanishing point in pixels (repeat for each); X,Y,0 is a direction at infinity; "
+                        "write --vp=X,Y when X is negative")
     parser.add_argument("--vps", metavar="JSON", help="a vps.json file (key 'vps': rows [x, y, w]), e.g. from a "
                         "perspective dataset; adds to --vp")
     parser.add_argument("--reference", help="a pixel-aligned reference image: adds the reference 'loss'")
