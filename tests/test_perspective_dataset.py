@@ -64,6 +64,23 @@ def test_rendered_rooms_score_far_better_with_their_vps(dataset):
     assert median(wrong) > 2.5 * median(right)
 
 
+
+def test_rendered_rooms_have_lower_no_reference_loss_with_their_vps(dataset):
+    import torch
+
+    from engine.perspective.no_reference import vp_consistency_loss
+
+    _, _, samples = dataset
+    right, wrong = [], []
+    for sample in samples:
+        image, _, meta = load(sample)
+        batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        vps = np.array(meta["vps"])
+        right.append(float(vp_consistency_loss(batch, vps)))
+        wrong.append(float(vp_consistency_loss(batch, perturb_vps(vps, W, H, fraction=0.2))))
+    assert np.mean(wrong) > 1.2 * np.mean(right), (right, wrong)
+
+
 def test_depth_matches_blenders_ray_casts(dataset):
     """Rebuild the room from the saved boxes and cast Blender rays through pixel centres of the saved camera."""
     _, _, samples = dataset
