@@ -1,9 +1,9 @@
 """Conversions between the photo's world and the model's: RGB <-> VAE latents, prompt -> CLIP embeddings, and
 depth -> the UNet's fifth input channel.
 
-Depth conditioning as SD2-depth was trained and as Diffusion Handles feeds it: disparity (1 / depth), resized
-bicubically to the latent grid, then min-max normalised to [-1, 1]. The edited depth is normalised with its own
-range, as in the official code.
+Depth conditioning as SD2-depth was trained and as Diffusion Handles feeds it: disparity (1 / depth, from
+``engine.geometry.normalised_disparity``), resized bicubically to the latent grid, then min-max normalised to
+[-1, 1]. The edited depth is normalised with its own range, as in the official code.
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ def encode_prompt(models, prompt: str):
 
 
 def depth_condition(depth_hw, latent_hw: tuple[int, int], device, dtype):
-    """1x1xhxw depth conditioning from HxW metric depth (any size): disparity, bicubic resize, [-1, 1]."""
+    """1x1xhxw depth conditioning from HxW metric depth (any size): the geometry engine's normalised disparity,
+    resized bicubically to the latent grid, then min-max normalised to [-1, 1] (as SD2-depth's pipeline does)."""
     import torch
 
-    depth = np.asarray(depth_hw, dtype=np.float32)
-    if not np.all(np.isfinite(depth)) or np.any(depth <= 0):
-        raise ValueError("The depth map has non-positive or missing (NaN/inf) values; fill or re-estimate it.")
-    disparity = torch.from_numpy(1.0 / depth)[None, None]
-    disparity = torch.nn.functional.interpolate(disparity, size=latent_hw, mode="bicubic", align_corners=False)
-    low, high = disparity.amin(), disparity.amax()
-    normalised = 2.0 * (disparity - low) / (high - low).clamp_min(1e-8) - 1.0
+    from ..geometry import normalised_disparity, resample_to_grid
+
+    disparity = normalised_disparity(np.asarray(depth_hw, dtype=np.float32))  # GeometryError on bad depth
+    small = torch.as_tensor(resample_to_grid(disparity, latent_hw, mode="bicubic"))[None, None]
+    low, high = small.amin(), small.amax()
+    normalised = 2.0 * (small - low) / (high - low).clamp_min(1e-8) - 1.0
     return normalised.to(device=device, dtype=dtype)
