@@ -17,7 +17,7 @@ from conftest import subprocess_env  # noqa: E402
 from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.dataset import read_dataset  # noqa: E402
 from engine.perspective.finetune import (Batches, FinetuneSettings, combined_loss, finetune,  # noqa: E402
-                                         load_perspective_lora, save_perspective_lora)
+                                         load_perspective_lora, save_perspective_lora, unload_perspective_lora)
 from perspective_drawing import draw_room  # noqa: E402
 
 SIZE = 64
@@ -68,6 +68,13 @@ def test_a_few_steps_lower_the_combined_loss_and_adapters_round_trip(dataset, tm
         trained = models.unet(unet_in, timesteps, encoder_hidden_states=batches.embeddings).sample
     assert torch.allclose(loaded, trained, atol=1e-5)
     assert not torch.allclose(base, trained, atol=1e-5)
+    with torch.no_grad():
+        load_perspective_lora(fresh.unet, folder, scale=0.0)  # loading again replaces; scale 0 = the base model
+        assert torch.allclose(fresh.unet(unet_in, timesteps, encoder_hidden_states=batches.embeddings).sample, base,
+                              atol=1e-6)
+        unload_perspective_lora(fresh.unet)
+        assert torch.allclose(fresh.unet(unet_in, timesteps, encoder_hidden_states=batches.embeddings).sample, base,
+                              atol=1e-6)
     with pytest.raises(FileNotFoundError):
         load_perspective_lora(fresh.unet, tmp_path / "nothing")
 

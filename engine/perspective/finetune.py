@@ -90,6 +90,7 @@ def load_perspective_lora(unet, folder, scale: float = 1.0):
         raise FileNotFoundError(f"'{folder}' holds no perspective LoRA ({WEIGHTS_FILE} and {CONFIG_FILE}); train "
                                 "one with 'python -m engine finetune-perspective'.")
     config = json.loads((folder / CONFIG_FILE).read_text())
+    unload_perspective_lora(unet)  # loading again replaces, e.g. in an engine that keeps the model warm
     unet.add_adapter(LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"],
                                 target_modules=config["target_modules"]), adapter_name=ADAPTER_NAME)
     state = load_file(str(folder / WEIGHTS_FILE))
@@ -101,6 +102,12 @@ def load_perspective_lora(unet, folder, scale: float = 1.0):
     unet.set_adapters([ADAPTER_NAME], weights=[scale])
     unet.requires_grad_(False)
     return unet
+
+
+def unload_perspective_lora(unet) -> None:
+    """Remove the perspective adapters from ``unet`` if it has them: back to the base model."""
+    if ADAPTER_NAME in (getattr(unet, "peft_config", None) or {}):
+        unet.delete_adapters(ADAPTER_NAME)
 
 
 class Batches:
