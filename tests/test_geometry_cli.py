@@ -75,6 +75,11 @@ def test_single_edit_and_bad_samples(tmp_path, capsys):
     assert "no edit 'nope'" in capsys.readouterr().err
     assert main(["geometry", "--sample", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["geometry", "--sample", str(sample), "--device", "cuda", "--out-dir", str(tmp_path / "o")]) == 2
+        assert "not available" in capsys.readouterr().err
     empty = _sample(tmp_path / "empty", mask_box=None)
     assert main(["geometry", "--sample", str(empty), "--out-dir", str(tmp_path / "e")]) == 1
     lines = _lines(capsys)

@@ -54,6 +54,9 @@ def run(args) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
+    if device is None:
+        print(f"error: device {args.device!r} is not available here; use --device auto or cpu", file=sys.stderr)
+        return 2
     H, W = sample.shape
     camera = (Camera.official if args.camera == "official" else Camera.from_fov)(W, H, fov_deg=args.fov)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,4 +101,12 @@ def _device(name: str):
         from ..geometry.arrays import pick_device
 
         return pick_device()
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        return None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return None
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return None
+    return dev
