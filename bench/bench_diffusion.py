@@ -42,13 +42,21 @@ def official_counts(n=50, inner=5, guided=38, opt=3) -> dict:
 def part_counts(sample: Path) -> dict:
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: thread hand-offs cost more than the maths
+    try:
+        return _count_rows(sample)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _count_rows(sample: Path) -> dict:
     from engine.diffusion.cache import InversionCache
     from engine.diffusion.inputs import read_sample
     from engine.diffusion.pipeline import Editor
     from engine.diffusion.settings import EditSettings
     from engine.models import load_diffusion
 
-    torch.set_num_threads(1)  # tiny model: thread hand-offs cost more than the maths
     models = load_diffusion("tiny", device="cpu")
     request = read_sample(sample, "edit_001")
     rows = {}
@@ -179,13 +187,16 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the full edits (default 50)")
     parser.add_argument("--sample", default=str(PHOTOGEN / "chair"))
     parser.add_argument("--out", default=None, help="JSON file for the results (default: print only)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = pick_device(args.device)
     dtype = pick_dtype(device, args.dtype)
     parts = (args.parts or ("counts,unet,full" if device.type == "cuda" else "counts,unet")).split(",")
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                           "cpus": os.cpu_count(), "torch": torch.__version__,
+                           "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
                "device": str(device), "dtype": dtype_name(dtype), "resolution": args.resolution}
     sample = Path(args.sample)

@@ -38,5 +38,5 @@ def load_inpainter(name_or_path=None, device=None, dtype=None):
     return load(name_or_path, device=device, dtype=dtype)
 
 
-__all__ = ["DEFAULTS", "PRESETS", "ModelMissingError", "Preset", "load_depth_estimator", "load_diffusion", "load_inpainter",
-           "load_segmenter", "resolve"]
+__all__ = ["DEFAULTS", "PRESETS", "ModelMissingError", "Preset", "load_depth_estimator", "load_diffusion",
+           "load_inpainter", "load_segmenter", "resolve"]
