@@ -6,7 +6,10 @@
 - ``loss``: the paper's reference loss (line profiles of the perpendicular gradient, L2 between images).
 - ``no_reference``: a loss for when no pixel-aligned reference exists (edges pointing at some VP).
 - ``metric``: line-segment (LSD) inlier shares and median angular error, for reports (numpy + OpenCV).
-- ``guidance``, ``finetune``: the loss used in guided sampling and in LoRA fine-tuning.
+- ``guidance``: the loss as an extra term of the guided sampler; ``edit_job``: what an edit job does with its
+  ``perspective`` parameter (the term, and the figures of its report).
+- ``dataset``, ``finetune``: reading a folder of (image, depth, caption, VPs) samples; LoRA fine-tuning of the
+  depth UNet with noise MSE + lambda x the loss, and loading the adapters.
 
 Conventions (everywhere in this package, as in ``engine.geometry.camera``): vanishing points are in pixels of the
 image they belong to, u right, v down, integer coordinates at pixel centres, so the image covers
