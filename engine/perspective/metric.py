@@ -90,6 +90,10 @@ def vp_agreement(image: np.ndarray, vps, min_length: float = DEFAULT_MIN_LENGTH)
     return report
 
 
+# Samples along each swept line for the report's loss: one per pixel up to this, so a 4K photo costs what 1K does.
+REPORT_SAMPLES_PER_LINE = 1024
+
+
 def reference_loss(image: np.ndarray, reference: np.ndarray, vps) -> float:
     """The paper's reference loss between two HxWxC float [0, 1] images of the same size (torch, CPU/GPU)."""
     import torch
@@ -105,7 +109,9 @@ def reference_loss(image: np.ndarray, reference: np.ndarray, vps) -> float:
         return torch.from_numpy(np.ascontiguousarray(array, np.float32)).permute(2, 0, 1)[None].to(device)
 
     with torch.no_grad():
-        return float(perspective_loss(as_batch(image), as_batch(reference), homogeneous_vps(vps)))
+        samples = min(max(image.shape[:2]), REPORT_SAMPLES_PER_LINE)
+        return float(perspective_loss(as_batch(image), as_batch(reference), homogeneous_vps(vps),
+                                      samples_per_line=samples))
 
 
 def perspective_report(image: np.ndarray, vps, reference: np.ndarray | None = None,
