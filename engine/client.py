@@ -101,25 +101,7 @@ class EngineClient:
         if self.running and self.hello is not None:
             return self.hello
         self._discard_process()
-        python = Path(self.python)
-        if not self.python or not python.is_file() or not os.access(python, os.X_OK):
-            raise EngineError("engine_python_not_found", f"The engine Python '{self.python}' does not exist or "
-                              "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of an "
-                              "environment with torch and diffusers, or run the setup (make setup).")
-        env = dict(os.environ if self.env is None else self.env)
-        for variable in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):  # Blender's own settings must not leak in
-            if self.env is None:
-                env.pop(variable, None)
-        env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        extra = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else \
-            {"start_new_session": True}  # Ctrl-C in Blender's terminal must not kill the engine mid-job
-        try:
-            proc = subprocess.Popen([self.python, "-u", "-m", "engine", "serve", "--heartbeat", str(self.heartbeat)],
-                                    cwd=self.cwd, env=env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **extra)
-        except OSError as error:
-            raise EngineError("engine_python_not_found", f"Could not run the engine Python '{self.python}': "
-                              f"{error.strerror or error}. Check 'Engine Python' in the add-on preferences.") from None
+        proc = self._spawn()
         self._proc = proc
         self._messages = queue.Queue()
         self._stderr.clear()
@@ -135,6 +117,28 @@ class EngineClient:
         self.hello = self._wait_for_hello(proc)
         self._last_heard = time.monotonic()
         return self.hello
+
+    def _spawn(self):
+        """Start ``python -m engine serve``; the process's pipes carry the protocol."""
+        python = Path(self.python)
+        if not self.python or not python.is_file() or not os.access(python, os.X_OK):
+            raise EngineError("engine_python_not_found", f"The engine Python '{self.python}' does not exist or "
+                              "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of an "
+                              "environment with torch and diffusers, or run the setup (make setup).")
+        env = dict(os.environ if self.env is None else self.env)
+        for variable in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):  # Blender's own settings must not leak in
+            if self.env is None:
+                env.pop(variable, None)
+        env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        extra = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else \
+            {"start_new_session": True}  # Ctrl-C in Blender's terminal must not kill the engine mid-job
+        try:
+            return subprocess.Popen([self.python, "-u", "-m", "engine", "serve", "--heartbeat", str(self.heartbeat)],
+                                    cwd=self.cwd, env=env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **extra)
+        except OSError as error:
+            raise EngineError("engine_python_not_found", f"Could not run the engine Python '{self.python}': "
+                              f"{error.strerror or error}. Check 'Engine Python' in the add-on preferences.") from None
 
     def _wait_for_hello(self, proc) -> dict:
         deadline = time.monotonic() + self.start_timeout

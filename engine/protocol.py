@@ -20,6 +20,7 @@ SUBMIT = "submit"
 CANCEL = "cancel"
 PING = "ping"
 SHUTDOWN = "shutdown"
+AUTH = "auth"  # socket transport only: the first line of a connection, carrying the session token
 CLIENT_TYPES = (SUBMIT, CANCEL, PING, SHUTDOWN)
 
 # Engine -> client.
@@ -32,7 +33,8 @@ ERROR = "error"
 PONG = "pong"
 HEARTBEAT = "heartbeat"
 BYE = "bye"
-ENGINE_TYPES = (HELLO, QUEUED, STARTED, PROGRESS, RESULT, ERROR, PONG, HEARTBEAT, BYE)
+LISTENING = "listening"  # socket transport only: on the launcher's stdout, where to connect
+ENGINE_TYPES = (HELLO, QUEUED, STARTED, PROGRESS, RESULT, ERROR, PONG, HEARTBEAT, BYE, LISTENING)
 
 # The two messages that end a job: after either, the job id is never mentioned again.
 FINAL_TYPES = (RESULT, ERROR)
@@ -42,6 +44,7 @@ FINAL_TYPES = (RESULT, ERROR)
 ERROR_HINTS = {
     "bad_message": "A client sent something that is not a protocol message; this is a bug in that client.",
     "unsupported_version": "The extension and the engine are different versions; reinstall them together.",
+    "bad_token": "The connection did not present this engine session's token.",
     "unknown_job": "The engine has no such job; update the engine to the extension's version.",
     "bad_params": "The job was given invalid parameters.",
     "file_not_found": "A file the job needs does not exist; check the path, or re-import the photo.",

@@ -79,11 +79,14 @@ class Server:
         self._current: QueuedJob | None = None
         self._cond = threading.Condition()
         self._stopping = False
+        self.shutdown_requested = False
 
     # Reading side.
 
-    def serve(self) -> int:
-        self._emit(hello_message(self._heartbeat))
+    def serve(self, keep_models: bool = False, hello_extra: dict | None = None) -> int:
+        """Run until ``shutdown`` or the end of the input. ``keep_models``: leave the model cache loaded for the
+        next connection (socket transport) instead of freeing it."""
+        self._emit({**hello_message(self._heartbeat), **(hello_extra or {})})
         worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
         worker.start()
         beat = threading.Thread(target=self._beat, name="engine-heartbeat", daemon=True)
@@ -93,9 +96,10 @@ class Server:
                 self.handle_line(line)
             if self._stopping:
                 break
-        self.stop("The engine was shut down.")
+        self.stop("The engine was shut down." if self.shutdown_requested else "The client went away.")
         worker.join(timeout=10.0)
-        model_cache.clear()
+        if not keep_models or self.shutdown_requested:
+            model_cache.clear()
         self._emit({"type": protocol.BYE})
         return 0
 
@@ -117,6 +121,7 @@ class Server:
                 queued = [job.job_id for job in self._queue]
             self._emit({"type": protocol.PONG, "id": message.get("id"), "busy": busy, "queued": queued})
         elif kind == protocol.SHUTDOWN:
+            self.shutdown_requested = True
             self._stopping = True
 
     def _submit(self, message: dict) -> None:

@@ -1,7 +1,8 @@
 """``python -m engine serve``: the long-lived engine Blender (or any script) drives over stdin/stdout.
 
 Speaks the JSON-lines protocol of ``docs/protocol.md``: one message per line on stdin, one per line on stdout,
-logs on stderr. Runs until ``shutdown`` or the end of stdin.
+logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves the same protocol over a loopback
+socket with a session token instead (``engine/socket_server.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ HELP = "Run the long-lived engine process that Blender drives: JSON-line protoco
 def add_arguments(parser) -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, metavar="SECONDS",
                         help="how often to tell the client the engine is alive (default 1)")
+    parser.add_argument("--listen", metavar="HOST:PORT", default=None,
+                        help="serve over a loopback TCP socket instead of stdin/stdout (e.g. 127.0.0.1:0); the "
+                        "address and session token are printed as one 'listening' message")
 
 
 def run(args) -> int:
@@ -25,8 +29,18 @@ def run(args) -> int:
     from ..server import Server
 
     writer = claim_stdout()
-    lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=None)
-    code = Server(lines, writer.emit, heartbeat=max(0.05, args.heartbeat)).serve()
+    heartbeat = max(0.05, args.heartbeat)
+    if args.listen is not None:
+        from ..socket_server import serve_socket
+
+        try:
+            code = serve_socket(args.listen, writer.emit, heartbeat)
+        except (ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:
+        lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=None)
+        code = Server(lines, writer.emit, heartbeat=heartbeat).serve()
     sys.stderr.flush()
     if any(t.name == "engine-worker" and t.is_alive() for t in threading.enumerate()):
         os._exit(code)  # a job ignored its cancel; do not let interpreter shutdown wait on it

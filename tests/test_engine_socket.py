@@ -1,0 +1,88 @@
+"""The engine over a loopback socket (``serve --listen``): token, same protocol, engine kept across clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.client import EngineError
+from engine.socket_client import SocketEngineClient
+
+PYTHON = sys.executable
+
+
+@pytest.fixture
+def listening(repo_root):
+    proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--listen", "127.0.0.1:0", "--heartbeat", "0.2"],
+                            cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    info = json.loads(proc.stdout.readline())
+    assert info["type"] == "listening" and info["host"] == "127.0.0.1" and len(info["token"]) >= 32
+    yield proc, info
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_jobs_progress_and_cancel_over_the_socket(listening):
+    proc, info = listening
+    client = SocketEngineClient(port=info["port"], token=info["token"])
+    steps = []
+    result = client.run("ping", {"steps": 3, "echo": "via socket"}, on_progress=lambda m: steps.append(m["step"]))
+    assert steps == [1, 2, 3] and result["echo"] == "via socket" and result["pid"] == proc.pid == client.pid
+
+    job = client.submit("ping", {"steps": 10_000, "sleep": 0.02})
+    while client.active_jobs[job]["state"] != "running":
+        client.poll()
+        time.sleep(0.005)
+    asked = time.monotonic()
+    client.cancel(job)
+    codes = []
+    while not codes:
+        codes = [m["code"] for m in client.poll() if m.get("job") == job and m["type"] == "error"]
+        time.sleep(0.005)
+    assert codes == ["cancelled"] and time.monotonic() - asked < 1.0
+
+    client.release()  # asks the engine to shut down
+    assert proc.wait(timeout=20) == 0
+
+
+def test_a_wrong_token_is_refused_and_the_engine_serves_the_next_client(listening):
+    proc, info = listening
+    with pytest.raises(EngineError) as caught:
+        SocketEngineClient(port=info["port"], token="not-the-token").run("ping", {})
+    assert caught.value.code == "bad_token"
+    first = SocketEngineClient(port=info["port"], token=info["token"])
+    assert first.run("ping", {})["pid"] == proc.pid
+    first.disconnect()  # the engine stays up, models and all, for the next client
+    second = SocketEngineClient(port=info["port"], token=info["token"])
+    assert second.run("ping", {})["pid"] == proc.pid and proc.poll() is None
+    second.release()
+
+
+def test_engine_killed_mid_job_is_reported(listening):
+    proc, info = listening
+    client = SocketEngineClient(port=info["port"], token=info["token"])
+    job = client.submit("ping", {"steps": 10_000, "sleep": 0.02})
+    client.poll()
+    os.kill(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    codes = []
+    while not codes and time.monotonic() < deadline:
+        codes = [m["code"] for m in client.poll() if m.get("job") == job and m["type"] == "error"]
+        time.sleep(0.01)
+    assert codes == ["engine_crashed"]
+    with pytest.raises(EngineError) as caught:
+        client.submit("ping", {})
+    assert caught.value.code == "engine_start_failed" and "--listen" in caught.value.message
+
+
+def test_only_loopback_addresses(repo_root):
+    done = subprocess.run([PYTHON, "-m", "engine", "serve", "--listen", "0.0.0.0:0"], cwd=repo_root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "loopback" in done.stderr
