@@ -169,7 +169,9 @@ class Editor:
             depth_edited = depth_condition(edited_depth, latent_hw, models.device, models.dtype)
         inversion = self._inversion(prep, request.prompt, cond, depth_original, report, progress)
         losses: dict = {}
-        with report.stage("guided_sampling"), models.using(models.unet):
+        # extra guidance terms decode their clean-latent estimate, so with offloading the VAE must come along
+        on_device = (models.unet, models.vae) if extra_terms else (models.unet,)
+        with report.stage("guided_sampling"), models.using(*on_device):
             latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
                                     extra_terms=extra_terms, progress=progress, report_losses=losses)
         with report.stage("decode"), models.using(models.vae), torch.no_grad():
