@@ -67,6 +67,11 @@ def _store(recorded, outputs, layers):
 
 
 def invert(models, latents0, cond, uncond, depth, settings, counter, progress=None) -> Inversion:
+    with models.using(models.unet):
+        return _invert(models, latents0, cond, uncond, depth, settings, counter, progress)
+
+
+def _invert(models, latents0, cond, uncond, depth, settings, counter, progress) -> Inversion:
     import torch
 
     steps = ddim.timesteps(models.scheduler, settings.num_steps)
@@ -75,7 +80,7 @@ def invert(models, latents0, cond, uncond, depth, settings, counter, progress=No
     recorded = {layer: [] for layer in layers}
     null_embeddings = []
     z = trajectory[-1].clone()
-    with ActivationHooks(models.unet, layers) as hooks, models.using(models.unet):
+    with ActivationHooks(models.unet, layers) as hooks:
         for i, t in enumerate(steps):
             hooks.enabled = i < settings.guided_steps and bool(layers)
             with torch.no_grad():
