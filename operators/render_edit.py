@@ -46,6 +46,7 @@ class RenderRun:
         self.image = None
         self.shown_thumbnail: str | None = None
         self.message = ""
+        self.ended = False  # the end (result stored, or failure shown) was handled
 
     def cancel(self) -> None:
         self.task.cancel()
@@ -176,8 +177,11 @@ def read_report(frame: dict):
 
 def tick(run: RenderRun, context) -> str:
     """Advance ``run`` by whatever the engine sent; returns the task state. Shows progress, and on the end the
-    result or the failure, in the panel and the status bar."""
+    result or the failure, in the panel and the status bar. Once the end is handled, further ticks change
+    nothing (a timer or loop that ticks once more must not store the result again)."""
     task = run.task
+    if run.ended:
+        return task.state
     state = task.tick()
     if task.thumbnail and task.thumbnail != run.shown_thumbnail and Path(task.thumbnail).is_file():
         run.shown_thumbnail = task.thumbnail
@@ -186,6 +190,7 @@ def tick(run: RenderRun, context) -> str:
         render_status.update(context, task.status, task.fraction, running=True)
         return state
     render_status.remove(run)
+    run.ended = True
     if state == FINISHED:
         try:
             finish(run, context)

@@ -147,6 +147,9 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     assert any("Editing" in text and running for text, _, running in seen)  # progress reached the panel
     assert any(0.0 < fraction < 1.0 for _, fraction, _ in seen)
     assert not context.window_manager.dhandles_render_running and not context.window_manager.dhandles_render_error
+    for _ in range(3):  # a timer or loop ticking after the end stores nothing more
+        assert render_edit.tick(run, context) == "FINISHED"
+    assert sorted(p.name for p in (tmp_path / "edit_renders").iterdir()) == ["edit_0001.json", "edit_0001.png"]
 
     image = bpy.data.images[render_output.RESULT_IMAGE]
     record = json.loads(image[render_output.RENDER_PROPERTY])
