@@ -18,7 +18,7 @@ import bpy
 from . import render_output, render_status
 from .edit_transform import edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .render_edit import (EDIT_JOB, EDIT_STAGES, TIMER_SECONDS, RenderError, check_rig, prepare_job, read_report,
+from .render_edit import (EDIT_JOB, EDIT_STAGES, RenderError, RenderOperator, check_rig, prepare_job, read_report,
                           result_frame)
 
 ANIMATION_IMAGE = "DH Edit Animation"
@@ -193,80 +193,17 @@ def run_to_end(run: AnimationRun, context, interval: float = 0.05) -> str:
     return run.state
 
 
-class DHANDLES_OT_render_animation(bpy.types.Operator):
+class DHANDLES_OT_render_animation(RenderOperator, bpy.types.Operator):
     """Render one edit per frame of the scene's frame range into an image sequence. Esc cancels (frames already
     rendered are kept)"""
 
     bl_idname = "dhandles.render_animation"
-    bl_label = "Render Animation"
+    bl_label = LABEL
     bl_options = {"REGISTER"}
 
-    _run = None
-    _timer = None
-
-    @classmethod
-    def poll(cls, context):
-        from .photo_rig import active_rig
-
-        return active_rig(context) is not None
-
-    def _start(self, context) -> bool:
-        try:
-            self._run = start(context)
-        except RenderError as error:
-            render_status.update(context, f"{LABEL} failed", 0.0, running=False, error=str(error))
-            self.report({"ERROR"}, str(error))
-            return False
-        return True
-
-    def execute(self, context):
-        if not self._start(context):
-            return {"CANCELLED"}
-        return self._report_end(run_to_end(self._run, context))
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        if tick(self._run, context) != RUNNING:
-            return self._report_end(self._run.state)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_SECONDS, window=context.window)
-        wm.progress_begin(0.0, 1.0)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS":
-            self._run.cancel()
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = tick(self._run, context)
-        context.window_manager.progress_update(self._run.fraction)
-        if state == RUNNING:
-            return {"PASS_THROUGH"}  # other handlers may wait for timer events too
-        self._stop(context)
-        return self._report_end(state)
-
-    def cancel(self, context):
-        self._run.cancel()
-        self._stop(context)
-
-    def _stop(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-
-    def _report_end(self, state):
-        if state == FINISHED:
-            self.report({"INFO"}, self._run.message)
-            return {"FINISHED"}
-        self.report({"WARNING"} if state == CANCELLED else {"ERROR"}, self._run.message)
-        return {"CANCELLED"}
+    start_run = staticmethod(start)
+    tick_run = staticmethod(tick)
+    run_to_end = staticmethod(run_to_end)
 
 
 CLASSES = (DHANDLES_OT_render_animation,)

@@ -2,11 +2,12 @@
 """``dhandles.render_edit``: send the current edit of the imported photo to the engine and bring the edited photo
 back, without blocking Blender.
 
-The operator is modal: a 10 Hz timer calls ``tick(run, context)``, which polls the engine (never waits), updates
-the panel's progress bar and status line and the status bar, shows the engine's preview thumbnails in an Image
-Editor, and on the result stores it (``render_output``). Esc, *Cancel Render* or *Release Engine* cancel it.
-Background Blender (scripts, tests) fires no timers, so there ``execute`` runs the same ``tick`` in a loop until the
-job ends; tests call ``start``/``tick`` directly.
+A 10 Hz timer calls ``tick(run, context)``, which polls the engine (never waits), updates the panel's and the
+status bar's progress bar and stage, shows the engine's preview thumbnails in an Image Editor, and on the result
+stores it (``render_output``). Invoked from the panel the operator is modal (Esc cancels); executed from a script
+or the Python console it returns at once and ``bpy.app.timers`` drives the same ``tick``. *Cancel Render* or
+*Release Engine* cancel either. Background Blender (scripts, tests) fires no timers, so there ``execute`` runs the
+same ``tick`` in a loop until the job ends; tests call ``start``/``tick`` directly.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ import numpy as np
 from .. import preferences
 from . import photo_files, render_output, render_status
 from .edit_transform import describe, edit_matrix
-from .engine_task import CANCELLED, FAILED, FINISHED, EngineTask
+from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .photo_rig import active_rig
 
-TIMER_SECONDS = 0.1
 EDIT_JOB = "edit"
 # The edit job's stages and their rough share of the work (a guided step costs several UNet passes); the
 # inversion stages are skipped when the photo's inversion is cached.
@@ -47,6 +47,10 @@ class RenderRun:
         self.shown_thumbnail: str | None = None
         self.message = ""
         self.ended = False  # the end (result stored, or failure shown) was handled
+
+    @property
+    def fraction(self) -> float:
+        return self.task.fraction
 
     def cancel(self) -> None:
         self.task.cancel()
@@ -239,12 +243,14 @@ def run_to_end(run: RenderRun, context, interval: float = 0.05, timeout: float |
     return run.task.state
 
 
-class DHANDLES_OT_render_edit(bpy.types.Operator):
-    """Render the edited photo: the engine re-renders it with the object where you moved it. Esc cancels"""
+class RenderOperator:
+    """What Render Edit and Render Animation share. INVOKE (the panel's button) runs modal on a window timer, Esc
+    cancels; EXEC in Blender's UI (a script, the Python console) drives the run from ``bpy.app.timers`` and returns
+    at once; EXEC in background Blender, where no timer fires, ticks the run to its end."""
 
-    bl_idname = "dhandles.render_edit"
-    bl_label = "Render Edit"
-    bl_options = {"REGISTER"}
+    start_run = staticmethod(start)  # (context) -> run, raises RenderError
+    tick_run = staticmethod(tick)  # (run, context) -> state: RUNNING until the run ends
+    run_to_end = staticmethod(run_to_end)  # (run, context) -> the final state
 
     _run = None
     _timer = None
@@ -255,9 +261,9 @@ class DHANDLES_OT_render_edit(bpy.types.Operator):
 
     def _start(self, context) -> bool:
         try:
-            self._run = start(context)
+            self._run = self.start_run(context)
         except RenderError as error:
-            render_status.update(context, "Render Edit failed", 0.0, running=False, error=str(error))
+            render_status.update(context, f"{self.bl_label} failed", 0.0, running=False, error=str(error))
             self.report({"ERROR"}, str(error))
             return False
         return True
@@ -265,18 +271,25 @@ class DHANDLES_OT_render_edit(bpy.types.Operator):
     def execute(self, context):
         if not self._start(context):
             return {"CANCELLED"}
-        state = run_to_end(self._run, context)
-        return self._report_end(state)
+        if not render_status.timers_fire():
+            return self._report_end(self.run_to_end(self._run, context))
+        state = self.tick_run(self._run, context)
+        if state != RUNNING:  # the engine could not start: already reported
+            return self._report_end(state)
+        render_status.drive_with_timer(self._run, self.tick_run)
+        self.report({"INFO"}, f"{self.bl_label} started: the status bar shows its progress, Cancel Render stops it.")
+        return {"FINISHED"}
 
     def invoke(self, context, event):
-        if bpy.app.background:
+        if not render_status.timers_fire():
             return self.execute(context)
         if not self._start(context):
             return {"CANCELLED"}
-        if self._run.task.done:  # the engine could not start: already reported
-            return self._report_end(tick(self._run, context))
+        state = self.tick_run(self._run, context)
+        if state != RUNNING:
+            return self._report_end(state)
         wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_SECONDS, window=context.window)
+        self._timer = wm.event_timer_add(render_status.TIMER_SECONDS, window=context.window)
         wm.progress_begin(0.0, 1.0)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -287,9 +300,9 @@ class DHANDLES_OT_render_edit(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}  # Blender stays fully usable while the engine works
-        state = tick(self._run, context)
-        context.window_manager.progress_update(self._run.task.fraction)
-        if not self._run.task.done:
+        state = self.tick_run(self._run, context)
+        context.window_manager.progress_update(self._run.fraction)
+        if state == RUNNING:
             return {"PASS_THROUGH"}  # other handlers may wait for timer events too
         self._stop(context)
         return self._report_end(state)
@@ -306,17 +319,22 @@ class DHANDLES_OT_render_edit(bpy.types.Operator):
         wm.progress_end()
 
     def _report_end(self, state):
-        message = self._run.message or self._run.task.status
+        message = self._run.message
         if state == FINISHED:
             self.report({"INFO"}, message)
             return {"FINISHED"}
-        if state == CANCELLED:
-            self.report({"WARNING"}, message)
-        else:
-            self.report({"ERROR"}, message)
+        self.report({"WARNING"} if state == CANCELLED else {"ERROR"}, message)
         return {"CANCELLED"}
+
+
+class DHANDLES_OT_render_edit(RenderOperator, bpy.types.Operator):
+    """Render the edited photo: the engine re-renders it with the object where you moved it. Esc cancels"""
+
+    bl_idname = "dhandles.render_edit"
+    bl_label = "Render Edit"
+    bl_options = {"REGISTER"}
 
 
 CLASSES = (DHANDLES_OT_render_edit,)
 
-__all__ = ["RenderError", "RenderRun", "run_to_end", "start", "tick"]
+__all__ = ["RenderError", "RenderOperator", "RenderRun", "run_to_end", "start", "tick"]

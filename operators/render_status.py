@@ -1,12 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where a running render shows itself: window-manager properties the panel draws (status line, progress bar,
-last error), the status bar text, and the list of renders in flight that Esc, *Cancel Render* and *Release
-Engine* reach. Failures stay in ``dhandles_render_error`` until the next render, so they are seen in the panel,
-not only in the console."""
+"""Where a running render shows itself, and what keeps it going: window-manager properties the panel draws (status
+line, progress bar, last error), a progress bar with the stage in Blender's status bar, the list of renders in
+flight that Esc, *Cancel Render* and *Release Engine* reach, and the ``bpy.app.timers`` driver of a render started
+without a modal operator (EXEC from a script or the Python console). Failures stay in ``dhandles_render_error``
+until the next render, so they are seen in the panel, not only in the console."""
 
 from __future__ import annotations
 
 import bpy
+
+from .engine_task import RUNNING
+
+TIMER_SECONDS = 0.1  # how often a running render polls the engine (never waits on it)
+STATUS_BAR_UNITS = 16  # width of the status bar's progress bar, in UI units
 
 _active: list = []  # runs in flight: objects with cancel()
 
@@ -37,10 +43,53 @@ def update(context, status: str, fraction: float | None = None, running: bool = 
     wm.dhandles_render_running = running
     if error is not None:
         wm.dhandles_render_error = error
-    workspace = getattr(context, "workspace", None)
-    if workspace is not None:
-        workspace.status_text_set(status if running else None)
     redraw(context)
+
+
+def timers_fire() -> bool:
+    """Whether Blender runs timers and modal handlers: not in background Blender (``blender -b``, the bpy module)."""
+    return not bpy.app.background
+
+
+def drive_with_timer(run, tick):
+    """Advance ``run`` with ``tick(run, context)`` from ``bpy.app.timers`` until it ends, so the call that started
+    it returns at once. Returns the registered callback: it returns the next interval while ``tick`` reports
+    RUNNING and None at the end, which unregisters it. Loading a file drops it (``_cancel_on_load``)."""
+    def step():
+        return TIMER_SECONDS if tick(run, bpy.context) == RUNNING else None
+
+    bpy.app.timers.register(step, first_interval=TIMER_SECONDS)
+    return step
+
+
+def draw_progress(layout, wm) -> None:
+    """The running render's progress bar with its stage as the bar's text."""
+    layout.progress(factor=wm.dhandles_render_progress, type="BAR", text=wm.dhandles_render_status)
+
+
+def draw_status_bar(self, context) -> None:
+    """Appended to Blender's status bar (``STATUSBAR_HT_header``): while a render runs, its progress bar and stage
+    and a button that cancels it."""
+    wm = context.window_manager
+    if not getattr(wm, "dhandles_render_running", False):
+        return
+    row = self.layout.row(align=True)
+    row.ui_units_x = STATUS_BAR_UNITS
+    draw_progress(row, wm)
+    row.operator("dhandles.cancel_render", text="", icon="CANCEL")
+
+
+@bpy.app.handlers.persistent
+def _cancel_on_load(*_args) -> None:
+    """Loading a file ends the renders in flight: their timers are dropped with the old file (modal operators get
+    ``cancel()``), and their results belong to the file they were started in."""
+    for run in list(_active):
+        run.cancel()
+        remove(run)
+    wm = bpy.context.window_manager
+    if wm is not None and getattr(wm, "dhandles_render_running", False):
+        wm.dhandles_render_running = False
+        wm.dhandles_render_status = "The render was cancelled: another file was loaded."
 
 
 def set_engine_status(context, text: str) -> None:
@@ -68,10 +117,15 @@ def register_extra():
     wm.dhandles_render_running = bpy.props.BoolProperty(name="Rendering", default=False, options={"SKIP_SAVE"})
     wm.dhandles_render_error = bpy.props.StringProperty(name="Last Render Error", default="",
                                                         options={"SKIP_SAVE"})
+    bpy.types.STATUSBAR_HT_header.append(draw_status_bar)
+    bpy.app.handlers.load_pre.append(_cancel_on_load)
 
 
 def unregister_extra():
     cancel_all()
+    bpy.types.STATUSBAR_HT_header.remove(draw_status_bar)
+    if _cancel_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_cancel_on_load)
     for name in ("dhandles_render_status", "dhandles_render_progress", "dhandles_render_running",
                  "dhandles_render_error"):
         delattr(bpy.types.WindowManager, name)

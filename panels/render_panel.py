@@ -8,7 +8,7 @@ import textwrap
 
 import bpy
 
-from ..operators import engine_session
+from ..operators import engine_session, render_status
 from .engine_panel import CATEGORY
 
 
@@ -45,10 +45,7 @@ class DHANDLES_PT_render(bpy.types.Panel):
 
         if wm.dhandles_render_running:
             box = layout.box()
-            if hasattr(box, "progress"):
-                box.progress(factor=wm.dhandles_render_progress, type="BAR", text=wm.dhandles_render_status)
-            else:
-                box.prop(wm, "dhandles_render_progress", text=wm.dhandles_render_status, slider=True)
+            render_status.draw_progress(box, wm)
             box.operator("dhandles.cancel_render", icon="CANCEL")
         elif wm.dhandles_render_status:
             wrapped_label(layout, wm.dhandles_render_status, "INFO", width)

@@ -1,7 +1,8 @@
 """Render Edit, Render Animation and Release Engine in real bpy, with the real engine process.
 
 bpy in background mode never fires timers or modal events, so these tests call the operators' per-tick logic
-(``render_edit.start``/``tick``, ``render_animation.start``/``tick``) directly, as the modal operators' timers do.
+(``render_edit.start``/``tick``, ``render_animation.start``/``tick``, the ``bpy.app.timers`` callback) directly, as
+Blender's timers do.
 The diffusion runs use the ``tiny`` preset (random weights), so they check the plumbing, not image quality.
 """
 
@@ -210,37 +211,142 @@ def test_modal_handler_passes_events_through_and_esc_cancels(rig_scene):
 
     context = rig_scene
     context.scene.dhandles_render.steps = 40
-    operator = render_edit.DHANDLES_OT_render_edit
     Event = namedtuple("Event", "type value")
 
-    class Handler:  # the operator's state, as Blender's instance would hold it
-        _timer = None
+    class Handler(render_edit.RenderOperator):  # the operator's logic, with the state Blender's instance holds
+        bl_label = "Render Edit"
         reports = []
 
         def report(self, kind, message):
             self.reports.append((set(kind), message))
 
-        def _stop(self, ctx):
-            operator._stop(self, ctx)
-
-        def _report_end(self, state):
-            return operator._report_end(self, state)
-
     handler = Handler()
     handler._run = render_edit.start(context)
     deadline = time.monotonic() + 120
     while handler._run.task.stage is None and time.monotonic() < deadline:
-        assert operator.modal(handler, context, Event("TIMER", "NOTHING")) == {"PASS_THROUGH"}
+        assert handler.modal(context, Event("TIMER", "NOTHING")) == {"PASS_THROUGH"}
         time.sleep(0.01)
     assert context.window_manager.dhandles_render_running
-    assert operator.modal(handler, context, Event("MOUSEMOVE", "NOTHING")) == {"PASS_THROUGH"}
-    assert operator.modal(handler, context, Event("ESC", "PRESS")) == {"RUNNING_MODAL"}
+    assert handler.modal(context, Event("MOUSEMOVE", "NOTHING")) == {"PASS_THROUGH"}
+    assert handler.modal(context, Event("ESC", "PRESS")) == {"RUNNING_MODAL"}
     outcome = None
     while outcome in (None, {"PASS_THROUGH"}) and time.monotonic() < deadline:
-        outcome = operator.modal(handler, context, Event("TIMER", "NOTHING"))
+        outcome = handler.modal(context, Event("TIMER", "NOTHING"))
         time.sleep(0.01)
     assert outcome == {"CANCELLED"} and handler.reports[-1][0] == {"WARNING"}
     assert "cancelled" in handler.reports[-1][1] and not context.window_manager.dhandles_render_running
+
+
+@pytest.fixture
+def timers_fire(monkeypatch):
+    """Blender with its UI, as far as the operators can tell (background bpy never fires timers): the timers the
+    operators register are captured, and ticked by the test as Blender's event loop would."""
+    import bpy
+
+    from diffusion_handles.operators import render_status
+
+    monkeypatch.setattr(render_status, "timers_fire", lambda: True)
+    registered = []
+    real_register = bpy.app.timers.register
+
+    def register(function, **options):
+        registered.append(function)
+        return real_register(function, **options)
+
+    monkeypatch.setattr(bpy.app.timers, "register", register)
+    yield registered
+    for function in registered:
+        if bpy.app.timers.is_registered(function):
+            bpy.app.timers.unregister(function)
+
+
+@pytest.mark.parametrize("operator", ["render_edit", "render_animation"])
+def test_exec_in_the_ui_returns_at_once_and_a_timer_drives_the_render(rig_scene, timers_fire, operator, tmp_path):
+    """``bpy.ops.dhandles.render_edit()`` from the Python console must not block Blender until the render ends."""
+    import bpy
+
+    context = rig_scene
+    context.scene.frame_start = context.scene.frame_end = 1
+    wm = context.window_manager
+    assert getattr(bpy.ops.dhandles, operator)() == {"FINISHED"}
+    results = lambda: list((tmp_path / "edit_renders").rglob("*.png"))  # noqa: E731
+    assert wm.dhandles_render_running and not results()  # started, not finished
+    [step] = timers_fire
+    assert bpy.app.timers.is_registered(step)
+    intervals = []
+    deadline = time.monotonic() + 300
+    while (not intervals or intervals[-1] is not None) and time.monotonic() < deadline:
+        intervals.append(step())
+        time.sleep(0.01)
+    assert intervals[-1] is None and all(isinstance(i, float) and i > 0 for i in intervals[:-1])
+    assert not wm.dhandles_render_running and not wm.dhandles_render_error, wm.dhandles_render_error
+    assert "done" in wm.dhandles_render_status
+    assert len(results()) == 1
+
+
+def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
+    import bpy
+
+    from diffusion_handles.operators import render_status
+
+    context = rig_scene
+    assert bpy.ops.dhandles.render_edit() == {"FINISHED"}
+    [step] = timers_fire
+    [run] = render_status._active
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert not bpy.app.timers.is_registered(step) and render_status.active_count() == 0
+    assert not context.window_manager.dhandles_render_running
+    while not run.task.done:  # the engine was told to stop
+        run.task.tick()
+        time.sleep(0.01)
+    assert run.task.state == "CANCELLED"
+
+
+def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
+    import bpy
+
+    from diffusion_handles.operators import render_status
+
+    class Layout:  # records what a draw function asks of the status bar's UILayout
+        def __init__(self):
+            self.calls = []
+
+        def row(self, **options):
+            self.calls.append(("row", options))
+            return self
+
+        def __setattr__(self, name, value):
+            if name != "calls":
+                self.calls.append(("set", name, value))
+            object.__setattr__(self, name, value)
+
+        def progress(self, **options):
+            self.calls.append(("progress", options))
+
+        def operator(self, name, **options):
+            self.calls.append(("operator", name, options))
+
+    assert render_status.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+    wm = bpy.context.window_manager
+    header = type("Header", (), {})()
+    wm.dhandles_render_running, wm.dhandles_render_status, wm.dhandles_render_progress = False, "", 0.0
+    header.layout = Layout()
+    render_status.draw_status_bar(header, bpy.context)
+    assert header.layout.calls == []  # nothing while no render runs
+    render_status.update(bpy.context, "Render Edit: Editing 3/38", 0.4, running=True)
+    render_status.draw_status_bar(header, bpy.context)
+    calls = header.layout.calls
+    [progress] = [call[1] for call in calls if call[0] == "progress"]
+    assert progress["text"] == "Render Edit: Editing 3/38" and abs(progress["factor"] - 0.4) < 1e-6
+    assert progress.get("type", "BAR") == "BAR" and ("set", "ui_units_x", render_status.STATUS_BAR_UNITS) in calls
+    assert any(call[0] == "operator" and call[1] == "dhandles.cancel_render" for call in calls)
+    render_status.update(bpy.context, "", 0.0, running=False)
+
+    render_status.unregister_extra()
+    try:
+        assert render_status.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+    finally:
+        render_status.register_extra()
 
 
 def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
