@@ -2,21 +2,27 @@
 """Run one engine job to its end from an operator, through the session's shared engine (``engine_session``).
 
 The scene and preview jobs take a second or two, so their operators wait for them; this keeps them usable from
-``blender -b`` scripts, where no timer or modal handler ever runs.
+``blender -b`` scripts, where no timer or modal handler ever runs. Behind a render such a job would wait for the
+whole render with Blender frozen, so then it fails at once instead.
 """
 
 from __future__ import annotations
 
 import time
 
+from . import engine_session
 from .engine_session import EngineError
 from .engine_task import FINISHED, EngineTask
 
 POLL_S = 0.005
+RENDER_RUNNING = "A render is running: wait for it to finish or cancel it, then try again."
 
 
 def run_job(context, name: str, params: dict, label: str | None = None, timeout: float | None = None) -> dict:
-    """The job's result; raises ``EngineError`` (code, user-facing message) when it fails or takes too long."""
+    """The job's result; raises ``EngineError`` (code, user-facing message) when it fails or takes too long, or at
+    once (code ``busy``) when the engine is busy with a render."""
+    if engine_session.rendering():
+        raise EngineError("busy", RENDER_RUNNING)
     task = EngineTask(name, params, label=label)
     task.start(context)
     deadline = None if timeout is None else time.monotonic() + timeout

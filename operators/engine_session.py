@@ -14,6 +14,7 @@ import sys
 from .. import preferences
 from ..engine.client import EngineClient, EngineError
 
+RENDER_JOBS = ("edit", "invert")  # the diffusion jobs: each holds the engine for seconds to minutes
 _client: EngineClient | None = None
 _inboxes: dict[str, list[dict]] = {}
 _unrouted: list[dict] = []
@@ -82,6 +83,13 @@ def busy() -> bool:
     return _client is not None and bool(_client.active_jobs)
 
 
+def rendering() -> bool:
+    """Whether a render (a diffusion job) is queued or running in the engine; a job submitted now would wait for
+    it."""
+    pump()  # a job that just ended leaves the active list here
+    return _client is not None and any(info["name"] in RENDER_JOBS for info in _client.active_jobs.values())
+
+
 def pid() -> int | None:
     return None if _client is None else _client.pid
 
@@ -100,4 +108,4 @@ def release(timeout: float = 5.0) -> bool:
 
 
 __all__ = ["EngineError", "busy", "cancel", "client", "engine_python", "forget", "pid", "pump", "release",
-           "running", "submit", "take"]
+           "rendering", "running", "submit", "take"]

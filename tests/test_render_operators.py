@@ -349,6 +349,30 @@ def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
         render_status.register_extra()
 
 
+def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene, photogen):
+    """A blocking engine job (the import's scene job) would wait, with Blender frozen, for the whole render."""
+    import bpy
+
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 10
+    run = render_edit.start(context)
+
+    def scene_contents():
+        return [sorted(getattr(bpy.data, kind).keys()) for kind in ("collections", "objects", "meshes", "images")]
+
+    before = scene_contents()
+    sample = photogen / "chair"
+    with pytest.raises(RuntimeError, match="A render is running: wait for it to finish or cancel it, then try again"):
+        bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                      mask_path=str(sample / "mask.png"))
+    assert scene_contents() == before
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED"  # unaffected
+    assert bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                         mask_path=str(sample / "mask.png")) == {"FINISHED"}  # once it ended
+
+
 def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
     from diffusion_handles.operators import engine_session, render_edit
 
