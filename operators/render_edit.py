@@ -25,6 +25,7 @@ from . import photo_files, render_output, render_status
 from .edit_transform import describe, edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .photo_rig import active_rig
+from .vanishing_points import VanishingPointError, perspective_params_for_rig
 
 EDIT_JOB = "edit"
 # The edit job's stages and their rough share of the work (a guided step costs several UNet passes); the
@@ -95,7 +96,9 @@ def edit_settings(record: dict) -> dict:
 
 def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> dict:
     """The ``edit`` job's parameters (``engine/jobs/edit.py``): the photo's files and camera, one 4x4
-    engine-frame transform per output, the prompt and the settings."""
+    engine-frame transform per output, the prompt, the settings, and the vanishing points of the photo's view
+    (``perspective``: the report scores the result against them, and guidance uses them) unless the Perspective
+    panel switches them off."""
     prefs = preferences.get(context)
     params = {
         "photo": bpy.path.abspath(rig.photo_path),
@@ -106,6 +109,12 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> di
         "model": record["model"],
         "settings": edit_settings(record),
     }
+    try:
+        perspective = perspective_params_for_rig(context, rig)
+    except VanishingPointError as error:
+        raise RenderError(str(error)) from None
+    if perspective is not None:
+        params["perspective"] = perspective
     if rig.bg_depth_path:
         params["bg_depth"] = bpy.path.abspath(rig.bg_depth_path)
     if prefs is not None and prefs.cache_dir:

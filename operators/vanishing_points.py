@@ -9,7 +9,8 @@ percentage, and pixel aspect. Pixels are the engine's: u right, v down, integer 
 
 Pure functions of bpy data plus one operator, ``dhandles.show_vanishing_points``, that reports them, and the
 scene settings (``scene.dhandles_perspective``) that say which VPs go with each edit job and whether the engine
-guides sampling with them (``perspective_job_params``). No torch.
+guides sampling with them (``perspective_params_for_rig``: Render Edit and Render Animation send its result as
+the edit job's ``perspective`` parameter). No torch.
 """
 
 from __future__ import annotations

@@ -159,6 +159,11 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     assert np.allclose(sidecar["transform"], edit_matrix(rig)) and sidecar["seed"] == 2773
     assert sidecar["prompt"] == (Path(rig.photo_path).parent / "prompt.txt").read_text().strip()
     assert sidecar["model"] == "tiny" and sidecar["report"]["cache"]["inversion"] in ("hit", "miss")
+    # The Perspective panel's vanishing points (on by default) went with the edit, and the report scores the result.
+    assert sidecar["params"]["perspective"]["labels"] == ["world X", "world Y", "world Z"]
+    figures = sidecar["report"]["perspective"]
+    assert 0.0 <= figures["inlier_share_1deg"] <= 1.0 and figures["segments"] >= 0 and "loss" in figures
+    assert "guidance" not in figures  # weight 0: scored, not guided
 
     assert render_output.PROGRESS_IMAGE in bpy.data.images  # the engine's thumbnail reached Blender
 
@@ -172,6 +177,28 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(record["image"])))
+
+
+def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_scene, tmp_path):
+    import numpy as np
+
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    rig = context.scene.dhandles_rig.dhandles
+    settings = context.scene.dhandles_perspective
+    settings.guidance_weight, settings.guidance_every = 2.0, 1
+    run = render_edit.start(context)
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED", run.message
+    guidance = run.record["report"]["perspective"]["guidance"]
+    assert guidance["weight"] == 2.0 and guidance["mode"] == "no_reference" and guidance["evaluations"] > 0
+
+    record = render_edit.settings_record(context, rig)
+    settings.source, settings.reference_object = "OBJECT", None
+    with pytest.raises(render_edit.RenderError, match="Axes Object"):
+        render_edit.start(context)
+    settings.enabled = False
+    assert "perspective" not in render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job")
 
 
 def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
