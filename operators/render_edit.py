@@ -21,6 +21,7 @@ import bpy
 import numpy as np
 
 from .. import preferences
+from ..engine.perspective.finetune import CONFIG_FILE as ADAPTER_CONFIG, WEIGHTS_FILE as ADAPTER_WEIGHTS
 from . import photo_files, render_output, render_status
 from .edit_transform import describe, edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
@@ -62,7 +63,7 @@ def settings_record(context, rig) -> dict:
     settings = context.scene.dhandles_render
     prefs = preferences.get(context)
     model = settings.model or (prefs.diffusion_model if prefs is not None else "") or "sd2-depth"
-    return {
+    record = {
         "prompt": settings.prompt or rig.prompt,
         "seed": settings.seed,
         "steps": settings.steps,
@@ -73,6 +74,27 @@ def settings_record(context, rig) -> dict:
         "resolution": settings.resolution - settings.resolution % 64,
         "model": model,
     }
+    lora = adapters(settings)
+    if lora is not None:
+        record["lora"] = lora
+    return record
+
+
+def adapters(settings) -> dict | None:
+    """The edit job's ``lora`` parameter (``{"path": absolute folder, "scale"}``) for the Perspective Adapters
+    setting, or None when it is empty."""
+    if not settings.perspective_adapters:
+        return None
+    folder = Path(bpy.path.abspath(settings.perspective_adapters)).resolve()
+    if not folder.is_dir():
+        raise RenderError(f"The Perspective Adapters folder '{settings.perspective_adapters}' does not exist. Pick "
+                          "the folder 'python -m engine finetune-perspective --out' wrote, or clear the field.")
+    missing = [name for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG) if not (folder / name).is_file()]
+    if missing:
+        raise RenderError(f"The Perspective Adapters folder '{folder}' holds no adapters ({' and '.join(missing)} "
+                          "missing). Pick the folder 'python -m engine finetune-perspective --out' wrote, or clear "
+                          "the field.")
+    return {"path": str(folder), "scale": float(settings.perspective_adapter_scale)}
 
 
 def mask_file(rig, folder: Path) -> str:
@@ -96,9 +118,9 @@ def edit_settings(record: dict) -> dict:
 
 def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> dict:
     """The ``edit`` job's parameters (``engine/jobs/edit.py``): the photo's files and camera, one 4x4
-    engine-frame transform per output, the prompt, the settings, and the vanishing points of the photo's view
-    (``perspective``: the report scores the result against them, and guidance uses them) unless the Perspective
-    panel switches them off."""
+    engine-frame transform per output, the prompt, the settings, the perspective adapters (``lora``) when set,
+    and the vanishing points of the photo's view (``perspective``: the report scores the result against them, and
+    guidance uses them) unless the Perspective panel switches them off."""
     prefs = preferences.get(context)
     params = {
         "photo": bpy.path.abspath(rig.photo_path),
@@ -115,6 +137,8 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> di
         raise RenderError(str(error)) from None
     if perspective is not None:
         params["perspective"] = perspective
+    if record.get("lora"):
+        params["lora"] = record["lora"]
     if rig.bg_depth_path:
         params["bg_depth"] = bpy.path.abspath(rig.bg_depth_path)
     if prefs is not None and prefs.cache_dir:

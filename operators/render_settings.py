@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The settings of a render (``scene.dhandles_render``): prompt, seed, steps, guidance weights, model and where
-the result is shown. Each render copies them, with the transform, into the result image and its JSON sidecar, so
+"""The settings of a render (``scene.dhandles_render``): prompt, seed, steps, guidance weights, model, perspective
+adapters (LoRA) and where the result is shown. Each render copies them, with the transform, into the result image and its JSON sidecar, so
 any result can be reproduced."""
 
 from __future__ import annotations
 
 import bpy
+
+# Newer Blenders warn about a path property holding a .blend-relative "//" path unless it says it may; older ones
+# have no such option (and accept any path).
+BLEND_RELATIVE = ({"PATH_SUPPORTS_BLEND_RELATIVE"}
+                  if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
 
 
 class DHANDLES_PG_render_settings(bpy.types.PropertyGroup):
@@ -30,6 +35,13 @@ class DHANDLES_PG_render_settings(bpy.types.PropertyGroup):
     model: bpy.props.StringProperty(
         name="Model", default="",
         description="Diffusion model preset, hub id or folder. Empty: the add-on preferences' Diffusion Model")
+    perspective_adapters: bpy.props.StringProperty(
+        name="Perspective Adapters", default="", subtype="DIR_PATH", options=BLEND_RELATIVE,
+        description="Folder of LoRA perspective adapters made by 'python -m engine finetune-perspective' (its "
+        "--out folder), applied to the model for each edit. Empty: none")
+    perspective_adapter_scale: bpy.props.FloatProperty(
+        name="Adapter Scale", default=1.0, min=0.0, soft_max=2.0,
+        description="How strongly the perspective adapters act (1: as trained, 0: not at all)")
     show_in_image_editor: bpy.props.BoolProperty(name="Image Editor", default=True,
                                                  description="Show the result in an open Image Editor")
     show_on_plane: bpy.props.BoolProperty(name="Plane", default=False,

@@ -75,9 +75,11 @@ class DHANDLES_PT_render_settings(bpy.types.Panel):
         layout.use_property_split = True
         settings = context.scene.dhandles_render
         for name in ("seed", "steps", "guidance_scale", "identity_weight", "background_weight", "resolution",
-                     "inversion",
-                     "model"):
+                     "inversion", "model", "perspective_adapters"):
             layout.prop(settings, name)
+        row = layout.row()
+        row.active = bool(settings.perspective_adapters)
+        row.prop(settings, "perspective_adapter_scale")
 
 
 CLASSES = (DHANDLES_PT_render, DHANDLES_PT_render_settings)

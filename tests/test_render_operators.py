@@ -201,6 +201,42 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
     assert "perspective" not in render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job")
 
 
+def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):
+    """The Perspective Adapters setting becomes the edit job's ``lora`` parameter and part of the render's record."""
+    import bpy
+
+    from diffusion_handles.operators import engine_session, render_edit, render_output
+
+    context = rig_scene
+    rig = context.scene.dhandles_rig.dhandles
+    settings = context.scene.dhandles_render
+    folder = tmp_path / "adapters"
+    folder.mkdir()
+    matrix = render_edit.edit_matrix(rig)
+    params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
+    assert "lora" not in params and "lora" not in record  # empty: none
+
+    settings.perspective_adapters = "//adapters/"  # relative to the .blend, as Blender's folder picker writes it
+    settings.perspective_adapter_scale = 0.75
+    with pytest.raises(render_edit.RenderError, match="holds no adapters"):
+        render_edit.prepare_job(context, rig, matrix, 1)
+    for name in ("adapter_model.safetensors", "adapter_config.json"):  # what finetune-perspective writes
+        (folder / name).write_bytes(b"")
+    params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
+    expected = {"path": str(folder.resolve()), "scale": 0.75}
+    assert params["lora"] == expected and record["lora"] == expected and record["params"]["lora"] == expected
+    image = render_output.store_result(context, Path(rig.photo_path), record)
+    sidecar = json.loads(Path(bpy.path.abspath(image.filepath)).with_suffix(".json").read_text())
+    assert sidecar["lora"] == expected and json.loads(image[render_output.RENDER_PROPERTY])["lora"] == expected
+
+    settings.perspective_adapters = str(tmp_path / "gone")
+    submitted = []
+    monkeypatch.setattr(engine_session, "submit", lambda *args, **kwargs: submitted.append(args))
+    with pytest.raises(render_edit.RenderError, match="'.*gone' does not exist.*finetune-perspective"):
+        render_edit.start(context)
+    assert submitted == []  # nothing was sent
+
+
 def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
     """Scripts call ``bpy.ops.dhandles.render_edit()`` headless: with no timers it runs the same ticks to the end."""
     import bpy
