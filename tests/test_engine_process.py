@@ -177,6 +177,40 @@ def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root)
             proc.kill()
 
 
+def test_non_finite_numbers_travel_as_null():
+    import numpy as np
+
+    nan, inf = float("nan"), float("inf")
+    line = protocol.encode(protocol.result("j", {"loss": nan, "terms": [1.5, inf, {"deep": -inf}], "pair": (nan, 2),
+                                                 "numpy": np.float64(nan), "fine": 0.25}))
+    assert "NaN" not in line and "Infinity" not in line
+    assert protocol.decode(line)["result"] == {"loss": None, "terms": [1.5, None, {"deep": None}],
+                                               "pair": [None, 2], "numpy": None, "fine": 0.25}
+
+
+def test_a_result_with_nan_is_still_a_result(repo_root):
+    """A finished job whose report holds a NaN (a diverged loss) must arrive as its result, not internal_error."""
+    proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert protocol.decode(proc.stdout.readline())["type"] == "hello"
+        # Python's json reads NaN and Infinity, so a client may send them; the echo brings them back.
+        proc.stdin.write('{"v":1,"type":"submit","job":"n","name":"ping","params":{"echo":{"loss":NaN,'
+                         '"terms":[Infinity,1]}}}\n')
+        proc.stdin.flush()
+        final = protocol.decode(proc.stdout.readline())
+        while final["type"] not in protocol.FINAL_TYPES:
+            final = protocol.decode(proc.stdout.readline())
+        assert final["type"] == "result", final
+        assert final["result"]["echo"] == {"loss": None, "terms": [None, 1]}
+        proc.stdin.write(protocol.encode({"type": "shutdown"}))
+        proc.stdin.flush()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_end_of_stdin_stops_the_engine(repo_root):
     proc = subprocess.Popen([PYTHON, "-m", "engine", "serve"], cwd=repo_root, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
