@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import types
+import weakref
 
 import pytest
 
@@ -322,11 +324,55 @@ def test_missing_weights_are_a_clear_error(client, photogen, tmp_path):
     assert not (tmp_path / "never-written.png").exists()
 
 
-def test_out_of_memory_frees_the_cached_models():
-    from engine import model_cache
+class _Held:
+    """Stands in for a model, or for a tensor that the failed step still held."""
 
-    model_cache.get_or_load(("test", "big"), lambda: bytearray(1024))
-    assert ("test", "big") in model_cache.keys()
-    code, message, _ = describe_exception(RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"))
-    assert code == "out_of_memory" and "freed" in message
+
+def _raise_job_oom():
+    from engine.jobs._diffusion_job import user_errors
+
+    with user_errors():  # how the pipeline's last fallback reaches the runner: JobError code out_of_memory
+        raise RuntimeError("The cuda ran out of memory (already tried: attention slicing, VAE tiling).")
+
+
+def _raise_torch_oom():
+    raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+@pytest.mark.parametrize("fail", [_raise_job_oom, _raise_torch_oom])
+def test_out_of_memory_frees_the_cached_models(fail, monkeypatch, tmp_path):
+    from engine import job_runner, model_cache
+
+    held = []
+
+    def run(params, ctx):
+        ctx.models.get_or_load(("test", "big"), _Held)
+        activations = _Held()  # referenced by the traceback's frame only
+        held.append(weakref.ref(activations))
+        fail()
+
+    freed_when_cleared = []
+    clear = model_cache.clear
+    monkeypatch.setattr(model_cache, "clear", lambda: (freed_when_cleared.append(held[0]() is None), clear()))
+    monkeypatch.setattr(job_runner, "load_job", lambda name: types.SimpleNamespace(run=run))
+    messages = []
+    assert not job_runner.run_job("j", "edit", {}, messages.append, workdir=tmp_path)
+    assert messages[-1]["code"] == "out_of_memory" and "Cached models were freed." in messages[-1]["message"]
     assert model_cache.keys() == []
+    assert freed_when_cleared == [True]  # cleared once the failed step's memory could go too
+
+
+def test_other_errors_keep_the_cached_models(monkeypatch, tmp_path):
+    from engine import job_runner, model_cache
+    from engine.jobs import JobError
+
+    def run(params, ctx):
+        ctx.models.get_or_load(("test", "kept"), _Held)
+        raise JobError("empty_mask", "The mask is empty.")
+
+    monkeypatch.setattr(job_runner, "load_job", lambda name: types.SimpleNamespace(run=run))
+    try:
+        assert not job_runner.run_job("j", "edit", {}, lambda message: None, workdir=tmp_path)
+        assert ("test", "kept") in model_cache.keys()
+    finally:
+        model_cache.discard(("test", "kept"))
