@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import protocol
+from . import protocol, python_check
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -155,15 +155,24 @@ class EngineClient:
                 self._join_readers()  # the stderr reader may still hold the reason
                 tail = self.stderr_tail()
                 self._discard_process()
+                found = refused_python(tail)
+                if found is not None:
+                    raise EngineError("engine_start_failed", python_check.wrong_python_message(found, self.python),
+                                      tail)
                 hint = ""
                 if "No module named engine" in tail:
                     hint = f" The engine package was not found in '{self.cwd}'."
                 elif "SyntaxError" in tail or "invalid syntax" in tail:
-                    hint = " The engine needs Python 3.10 or newer."
+                    hint = f" The engine needs Python {python_check.required_text()}."
                 raise EngineError("engine_start_failed", f"The engine stopped while starting ({describe_exit(code)})."
                                   f"{hint} Check 'Engine Python' in the add-on preferences.", tail)
             if not isinstance(item, dict) or item.get("type") != protocol.HELLO:
                 continue
+            version = item.get("python_version")
+            if version is not None and not python_check.is_supported(version):
+                self._kill()  # packages would not help: what they need is another Python
+                raise EngineError("engine_start_failed", python_check.wrong_python_message(
+                    version, item.get("python") or self.python))
             if item.get("protocol") != protocol.VERSION:
                 self._kill()
                 raise EngineError("unsupported_version", f"The engine speaks protocol {item.get('protocol')}, the "
@@ -415,6 +424,14 @@ class EngineClient:
                     stream.close()
             except OSError:
                 pass
+
+
+def refused_python(log: str) -> str | None:
+    """The version an engine named when it refused to run on that Python (``engine/python_check.py``), if it did."""
+    for line in log.splitlines():
+        if line.startswith(python_check.MARKER):
+            return line[len(python_check.MARKER):].split()[0].rstrip(".") or None
+    return None
 
 
 def describe_exit(code) -> str:

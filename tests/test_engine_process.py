@@ -3,14 +3,17 @@ malformed messages and broken installations. Uses the ``ping`` job, which loads 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import types
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -280,6 +283,49 @@ def test_python_without_the_engine_packages(repo_root, tmp_path):
         assert "torch" in lenient.hello["missing_packages"]
     finally:
         lenient.release()
+
+
+def other_pythons() -> list[str]:
+    """Interpreters on this machine other than the engine's Python 3.11 (pyenv's, the system's), if any."""
+    found = {path for path in glob.glob(str(Path.home() / ".pyenv" / "versions" / "*" / "bin" / "python"))
+             if not Path(path).parent.parent.name.startswith("3.11")}
+    found |= {shutil.which(f"python{v}") for v in ("2.7", "3.6", "3.8", "3.9", "3.10", "3.12", "3.13", "3.14")}
+    return sorted(path for path in found if path and "shims" not in Path(path).parts)  # pyenv's shims may not run
+
+
+@pytest.mark.parametrize("python", other_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no Python other than 3.11 on this machine"))])
+def test_another_python_says_which_it_is_and_what_to_do(python, repo_root):
+    """Too old or too new for the engine's pins: said before any import fails, with no talk of pip."""
+    with pytest.raises(EngineError) as caught:
+        EngineClient(python=python, cwd=repo_root).submit("ping")
+    found = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                           capture_output=True, text=True, timeout=60).stdout.strip()
+    assert caught.value.code == "engine_start_failed"
+    assert f"is Python {found}" in caught.value.message and "needs Python 3.11" in caught.value.message
+    assert "make setup" in caught.value.message and "pip" not in caught.value.message
+    info = subprocess.run([python, "-m", "engine", "info"], cwd=repo_root, capture_output=True, text=True,
+                          timeout=60)
+    assert info.returncode != 0 and info.stdout == "" and "needs Python 3.11" in info.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses /bin/sh")
+def test_a_hello_from_another_python_is_refused(repo_root, tmp_path):
+    """An engine that got as far as its hello on Python 3.13 (no pinned packages exist for it): the client names
+    the version instead of asking for packages."""
+    hello = protocol.encode({"type": "hello", "protocol": protocol.VERSION, "engine": "0.1.0", "pid": 1,
+                             "python": "/opt/python3.13/bin/python3", "python_version": "3.13.0", "jobs": ["ping"],
+                             "packages": {"torch": None}, "missing_packages": ["torch"], "heartbeat": 1.0})
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{hello.strip()}'\necho\nexec sleep 30\n")
+    fake.chmod(0o755)
+    client = EngineClient(python=str(fake), cwd=repo_root)
+    with pytest.raises(EngineError) as caught:
+        client.submit("ping")
+    assert caught.value.code == "engine_start_failed"
+    assert "'/opt/python3.13/bin/python3' is Python 3.13.0" in caught.value.message
+    assert "needs Python 3.11" in caught.value.message and "make setup" in caught.value.message
+    assert not client.running  # the fake engine was ended
 
 
 @pytest.mark.parametrize("exception, code", [
