@@ -138,6 +138,32 @@ def test_hung_engine_is_stopped_and_replaced(repo_root):
         client.release()
 
 
+def test_a_job_stuck_in_one_step_is_reported_as_hung(repo_root):
+    """Heartbeats go on from their own thread while a job is stuck inside one step: only the progress stops."""
+    client = EngineClient(python=PYTHON, cwd=repo_root, hang_timeout=60.0, heartbeat=0.05, stall_timeout=0.5)
+    try:
+        stuck = client.submit("ping", {"steps": 2, "sleep": 30.0})
+        waiting = client.submit("ping", {"echo": "behind it"})
+        stuck_pid = client.pid
+        errors = {}
+        deadline = time.monotonic() + 20
+        while len(errors) < 2 and time.monotonic() < deadline:
+            errors.update((m["job"], m) for m in client.poll() if m["type"] == "error")
+            time.sleep(0.01)
+        assert errors[stuck]["code"] == "engine_hung" and errors[waiting]["code"] == "engine_hung"
+        message = errors[stuck]["message"]
+        assert "made no progress for 0.5 s" in message and "'ping'" in message
+        assert "stall_timeout" in message and "fresh engine" in message
+        assert "'ping' was stuck" in errors[waiting]["message"] and "Submit it again" in errors[waiting]["message"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(stuck_pid, 0)  # the stuck engine was ended, not left holding the accelerator
+        # A job that is slow but not stuck gets its own, longer limit; the client's next job starts a fresh engine.
+        result = client.run("ping", {"steps": 1, "sleep": 2.0}, stall_timeout=60.0)
+        assert result["pid"] != stuck_pid and client.starts == 2
+    finally:
+        client.release()
+
+
 def test_an_idle_engine_queues_nothing_but_stays_heard(repo_root):
     client = EngineClient(python=PYTHON, cwd=repo_root, heartbeat=0.05)
     try:
