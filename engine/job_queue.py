@@ -45,16 +45,20 @@ class JobQueue:
         with self._cond:
             return (self._current.job_id if self._current else None), [job.job_id for job in self._queue]
 
-    def submit(self, job: QueuedJob) -> int | None:
-        """Queue ``job``; returns the number of jobs ahead of it (the running one included), or None when its id is
-        already in use by an unfinished job."""
+    def submit(self, job: QueuedJob) -> None:
+        """Queue ``job`` and answer its client with ``queued`` (before the worker can send ``started``), or with an
+        error when its id is in use by an unfinished job or the engine is stopping."""
         with self._cond:
             active = [queued.job_id for queued in self._queue] + ([self._current.job_id] if self._current else [])
-            if job.job_id in active or self._stopping:
-                return None
-            self._queue.append(job)
-            self._cond.notify_all()
-            return len(active)
+            if job.job_id in active:
+                job.emit(protocol.error(None, "bad_message", f"Job id {job.job_id!r} is already in use."))
+            elif self._stopping:
+                job.emit(protocol.error(job.job_id, "engine_released", "The engine is shutting down; the job was "
+                                        "not queued."))
+            else:
+                self._queue.append(job)
+                job.emit({"type": protocol.QUEUED, "job": job.job_id, "position": len(active)})
+                self._cond.notify_all()
 
     def cancel(self, job_id, owner) -> None:
         """Cancel ``owner``'s job ``job_id``: a queued one ends at once, the running one at its next check."""

@@ -131,11 +131,7 @@ class Server:
         if problem:
             self._emit(protocol.error(job_id, "bad_message", f"A submit message needs {problem}."))
             return
-        position = self.jobs.submit(QueuedJob(job_id, name, params, workdir, self._emit, self))
-        if position is None:
-            self._emit(protocol.error(None, "bad_message", f"Job id {job_id!r} is already in use."))
-            return
-        self._emit({"type": protocol.QUEUED, "job": job_id, "position": position})
+        self.jobs.submit(QueuedJob(job_id, name, params, workdir, self._emit, self))
 
     def _beat(self) -> None:
         while not self._ended.wait(self._heartbeat):

@@ -105,6 +105,35 @@ def test_one_job_at_a_time_across_connections(listening, tmp_path):
                      f"engine: job {quick} (ping) started", f"engine: job {quick} (ping) ended: result"], log
 
 
+def test_a_closed_connection_ends_only_its_own_jobs(tmp_path):
+    """The shared queue in-process: dropping one owner cancels its running job and leaves another's queued job to
+    run; a cancel from another owner is ignored; after stop nothing more is queued."""
+    from engine.job_queue import JobQueue, QueuedJob
+
+    jobs = JobQueue()
+    jobs.start()
+    first, second = [], []
+    jobs.submit(QueuedJob("a", "ping", {"steps": 100_000, "sleep": 0.01}, str(tmp_path / "a"), first.append, "A"))
+    jobs.submit(QueuedJob("b", "ping", {"echo": "b"}, str(tmp_path / "b"), second.append, "B"))
+    while not any(m["type"] == "progress" for m in first):
+        time.sleep(0.005)
+    jobs.cancel("a", owner="B")  # not B's job: it goes on
+    seen = len(first)
+    while len(first) < seen + 3:
+        time.sleep(0.005)
+    assert "error" not in [m["type"] for m in first]
+    jobs.drop("The client went away.", owner="A")
+    while not second or second[-1]["type"] not in ("result", "error"):
+        time.sleep(0.005)
+    assert [m["type"] for m in second] == ["queued", "started", "result"] and second[-1]["result"]["echo"] == "b"
+    assert first[0] == {"type": "queued", "job": "a", "position": 0}
+    assert first[-1]["type"] == "error" and first[-1]["code"] == "cancelled"
+    assert jobs.stop("The engine was shut down.")
+    late = []
+    jobs.submit(QueuedJob("c", "ping", {}, str(tmp_path / "c"), late.append, "B"))
+    assert [(m["type"], m["code"]) for m in late] == [("error", "engine_released")]
+
+
 def test_engine_killed_mid_job_is_reported(listening):
     proc, info = listening
     client = SocketEngineClient(port=info["port"], token=info["token"])
