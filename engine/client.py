@@ -389,7 +389,7 @@ class EngineClient:
     def _stall_message(self, job: str, stalled: str) -> str:
         info = self._active[job]
         if job != stalled:
-            return (f"The engine was restarted because job '{self._active[stalled]['name']}' was stuck; "
+            return (f"The engine was stopped because job '{self._active[stalled]['name']}' was stuck; "
                     f"'{info['name']}' had not finished. Submit it again.")
         if info["stage"] is not None:
             where = f"the last was step {info['step']} of {info['total']} of stage '{info['stage']}'"
