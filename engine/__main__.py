@@ -1,8 +1,13 @@
-"""``python -m engine <command>``: see ``engine/cli.py``."""
+"""``python -m engine <command>``: see ``engine/cli.py``. The Python version is checked before anything else is
+imported (``engine/python_check.py``), so keep this file readable by any Python."""
 
 import sys
 
-from .cli import main
+from . import python_check
 
 if __name__ == "__main__":
+    python_check.refuse_unsupported()
+
+    from .cli import main
+
     sys.exit(main())

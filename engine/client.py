@@ -2,8 +2,9 @@
 
 Standard library only, and never blocking for long: Blender calls ``poll()`` from a timer, so the UI stays live.
 The engine runs as ``<python> -m engine serve`` in its own process (see ``docs/protocol.md``). This client notices
-when that process is missing, broken, crashed or hung, ends every job it had with an ``error`` message whose
-``code`` says which, and starts a fresh engine on the next ``submit``.
+when that process is missing, broken, crashed or hung (silent, or a job stuck in one step: its heartbeats go on,
+but no progress comes), ends every job it had with an ``error`` message whose ``code`` says which, and starts a
+fresh engine on the next ``submit``.
 
     client = EngineClient(python="/path/.venv/bin/python")
     job = client.submit("ping", {"steps": 3})
@@ -26,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import protocol
+from . import protocol, python_check
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -58,11 +59,14 @@ class EngineClient:
 
     def __init__(self, python: str, cwd: str | os.PathLike | None = None, env: dict | None = None,
                  hang_timeout: float = 120.0, start_timeout: float = 60.0, require_packages: bool = True,
-                 log=None, stderr_lines: int = 200, heartbeat: float = 1.0):
+                 log=None, stderr_lines: int = 200, heartbeat: float = 1.0, stall_timeout: float = 900.0):
         self.python = str(python)
         self.cwd = str(cwd) if cwd is not None else str(PACKAGE_PARENT)
         self.env = env
         self.hang_timeout = hang_timeout
+        # Seconds a running job may go without a progress message (the heartbeats go on while it is stuck inside
+        # one step); None: no limit. Generous: one guided step of the full-size model on a 2-core CPU takes minutes.
+        self.stall_timeout = stall_timeout
         self.start_timeout = start_timeout
         self.require_packages = require_packages
         self.heartbeat = heartbeat  # seconds between the engine's heartbeats; keep well under hang_timeout
@@ -90,7 +94,8 @@ class EngineClient:
 
     @property
     def active_jobs(self) -> dict[str, dict]:
-        """Jobs submitted and not yet ended: id -> {"name", "state", "stage", "step", "total"}."""
+        """Jobs submitted and not yet ended: id -> {"name", "state", "stage", "step", "total", "stall_timeout",
+        "progress_at"} (``progress_at``: ``time.monotonic()`` of its last start or progress message)."""
         return {job: dict(info) for job, info in self._active.items()}
 
     def stderr_tail(self, lines: int = 20) -> str:
@@ -155,15 +160,24 @@ class EngineClient:
                 self._join_readers()  # the stderr reader may still hold the reason
                 tail = self.stderr_tail()
                 self._discard_process()
+                found = refused_python(tail)
+                if found is not None:
+                    raise EngineError("engine_start_failed", python_check.wrong_python_message(found, self.python),
+                                      tail)
                 hint = ""
                 if "No module named engine" in tail:
                     hint = f" The engine package was not found in '{self.cwd}'."
                 elif "SyntaxError" in tail or "invalid syntax" in tail:
-                    hint = " The engine needs Python 3.10 or newer."
+                    hint = f" The engine needs Python {python_check.required_text()}."
                 raise EngineError("engine_start_failed", f"The engine stopped while starting ({describe_exit(code)})."
                                   f"{hint} Check 'Engine Python' in the add-on preferences.", tail)
             if not isinstance(item, dict) or item.get("type") != protocol.HELLO:
                 continue
+            version = item.get("python_version")
+            if version is not None and not python_check.is_supported(version):
+                self._kill()  # packages would not help: what they need is another Python
+                raise EngineError("engine_start_failed", python_check.wrong_python_message(
+                    version, item.get("python") or self.python))
             if item.get("protocol") != protocol.VERSION:
                 self._kill()
                 raise EngineError("unsupported_version", f"The engine speaks protocol {item.get('protocol')}, the "
@@ -207,8 +221,10 @@ class EngineClient:
 
     # Jobs.
 
-    def submit(self, name: str, params: dict | None = None, workdir: str | os.PathLike | None = None) -> str:
-        """Queue job ``name`` in the engine (starting it if needed); returns the job id at once."""
+    def submit(self, name: str, params: dict | None = None, workdir: str | os.PathLike | None = None,
+               stall_timeout: float | None = None) -> str:
+        """Queue job ``name`` in the engine (starting it if needed); returns the job id at once. ``stall_timeout``:
+        this job's limit on seconds without progress once it runs (None: the client's)."""
         job = uuid.uuid4().hex[:12]
         line = protocol.encode(protocol.submit(job, name, params or {},
                                                None if workdir is None else str(workdir)))
@@ -222,7 +238,9 @@ class EngineClient:
                     raise EngineError("engine_crashed", "The engine stopped as soon as it started.",
                                       self.stderr_tail()) from None
                 self._collect_crash()
-        self._active[job] = {"name": name, "state": "submitted", "stage": None, "step": None, "total": None}
+        self._active[job] = {"name": name, "state": "submitted", "stage": None, "step": None, "total": None,
+                             "stall_timeout": self.stall_timeout if stall_timeout is None else stall_timeout,
+                             "progress_at": None}
         self._last_heard = time.monotonic()
         return job
 
@@ -238,30 +256,29 @@ class EngineClient:
 
     def poll(self) -> list[dict]:
         """Messages that arrived since the last call, without waiting. Heartbeats are consumed here; a dead or
-        silent engine shows up as ``error`` messages for each job it had."""
+        silent engine, or a job stuck in one step, shows up as ``error`` messages for each job it had."""
         out, self._pending = self._pending, []
         for message in self._drain():
             out.append(message)
         if self._proc is not None and not self._active:
             return out
+        stalled = self._stalled_job()
         if self._proc is not None and self._eof_seen:
             self._collect_crash()
         elif self._proc is not None and self._active and time.monotonic() - self._last_heard > self.hang_timeout:
-            self._kill()
-            self._pending.extend(self._drain())
-            for job in list(self._active):
-                self._finish(job, protocol.error(job, "engine_hung", f"The engine did not respond for "
-                                                 f"{self.hang_timeout:.0f} s and was stopped. The next job starts "
-                                                 "a fresh engine.", self.stderr_tail()))
-            self._discard_process()
+            text = (f"The engine did not respond for {self.hang_timeout:.0f} s and was stopped. The next job starts "
+                    "a fresh engine.")
+            self._stop_hung(lambda job: text)
+        elif self._proc is not None and stalled is not None:
+            self._stop_hung(lambda job: self._stall_message(job, stalled))
         out.extend(self._pending)
         self._pending = []
         return out
 
     def run(self, name: str, params: dict | None = None, on_progress=None, timeout: float | None = None,
-            workdir=None, interval: float = 0.02) -> dict:
+            workdir=None, interval: float = 0.02, stall_timeout: float | None = None) -> dict:
         """Run a job to its end and return its result; raises ``EngineError`` on error, cancel or timeout."""
-        job = self.submit(name, params, workdir)
+        job = self.submit(name, params, workdir, stall_timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for message in self.poll():
@@ -348,17 +365,50 @@ class EngineClient:
                 if kind in protocol.FINAL_TYPES:
                     del self._active[job]
                 elif kind == protocol.STARTED:
-                    info["state"] = "running"
+                    info.update(state="running", progress_at=time.monotonic())
                 elif kind == protocol.QUEUED:
                     info["state"] = "queued"
                 elif kind == protocol.PROGRESS:
                     info.update(state="running", stage=item.get("stage"), step=item.get("step"),
-                                total=item.get("total"))
+                                total=item.get("total"), progress_at=time.monotonic())
             out.append(item)
 
     def _finish(self, job: str, message: dict) -> None:
         self._active.pop(job, None)
         self._pending.append(message)
+
+    def _stalled_job(self) -> str | None:
+        """A running job that has sent no progress for longer than its stall timeout."""
+        now = time.monotonic()
+        for job, info in self._active.items():
+            limit, since = info["stall_timeout"], info["progress_at"]
+            if info["state"] == "running" and None not in (limit, since) and now - since > limit:
+                return job
+        return None
+
+    def _stall_message(self, job: str, stalled: str) -> str:
+        info = self._active[job]
+        if job != stalled:
+            return (f"The engine was stopped because job '{self._active[stalled]['name']}' was stuck; "
+                    f"'{info['name']}' had not finished. Submit it again.")
+        if info["stage"] is not None:
+            where = f"the last was step {info['step']} of {info['total']} of stage '{info['stage']}'"
+        else:
+            where = "none since it started: it may be loading a model"
+        return (f"The job '{info['name']}' made no progress for {info['stall_timeout']:g} s ({where}), so the "
+                "engine was stopped as hung; the next job starts a fresh engine. If one step really takes that long "
+                "on this machine (a full-size model on the CPU, a first download of the weights), give the job a "
+                "longer stall_timeout; otherwise try a smaller image or fewer steps, and report it with the details "
+                "if it happens again.")
+
+    def _stop_hung(self, message_for) -> None:
+        """End the engine as hung: each unfinished job gets ``engine_hung`` with ``message_for(job)``."""
+        texts = {job: message_for(job) for job in self._active}
+        self._kill()
+        self._pending.extend(self._drain())  # what it said before it stopped, a result that just made it included
+        for job in list(self._active):
+            self._finish(job, protocol.error(job, "engine_hung", texts[job], self.stderr_tail()))
+        self._discard_process()
 
     def _collect_crash(self) -> None:
         """The engine's stdout ended: report each unfinished job as crashed and forget the process."""
@@ -415,6 +465,14 @@ class EngineClient:
                     stream.close()
             except OSError:
                 pass
+
+
+def refused_python(log: str) -> str | None:
+    """The version an engine named when it refused to run on that Python (``engine/python_check.py``), if it did."""
+    for line in log.splitlines():
+        if line.startswith(python_check.MARKER):
+            return line[len(python_check.MARKER):].split()[0].rstrip(".") or None
+    return None
 
 
 def describe_exit(code) -> str:

@@ -48,8 +48,14 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         code, message, detail = describe_exception(exc)
         if code == "internal_error":
             traceback.print_exception(exc, file=sys.stderr)
-        emit(protocol.error(job_id, code, message, detail))
-        return False
+    # Past the except clause the exception and its traceback, whose frames hold the job's tensors, are gone.
+    if code == "out_of_memory":
+        # Whatever is cached may be what filled the memory (the pipeline's own fallbacks end as a JobError with
+        # this code, other out-of-memory errors as exceptions): the next job loads its models afresh.
+        model_cache.clear()
+        message = f"{message} Cached models were freed."
+    emit(protocol.error(job_id, code, message, detail))
+    return False
 
 
 def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
@@ -58,9 +64,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
         return exc.code, exc.message, exc.detail
     detail = "".join(traceback.format_exception(exc))
     if is_out_of_memory(exc):
-        model_cache.clear()  # whatever was cached may be what filled the memory; the next job reloads
         return ("out_of_memory", "The engine ran out of memory. Use a smaller image or fewer steps, or close other "
-                "programs using the GPU, then try again. Cached models were freed.", detail)
+                "programs using the GPU, then try again.", detail)
     if type(exc).__name__ == "ModelMissingError":  # engine.models: its message already says how to get the model
         return "missing_weights", str(exc), detail
     if isinstance(exc, ModuleNotFoundError):

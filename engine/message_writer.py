@@ -33,6 +33,15 @@ class MessageWriter:
             except (BrokenPipeError, OSError, ValueError):
                 self.broken = True  # the client is gone; the server notices and stops
 
+    def close(self) -> None:
+        """Stop writing: later messages are dropped, as for a reader that went away."""
+        with self._lock:
+            self.broken = True
+            try:
+                self._stream.close()
+            except (OSError, ValueError):
+                pass
+
 
 def claim_stdout() -> MessageWriter:
     """Reserve the process's stdout for protocol messages; returns the writer for them."""

@@ -12,6 +12,7 @@ Arrays and images never travel inline: messages carry paths of ``.npy``/``.png``
 from __future__ import annotations
 
 import json
+import math
 
 VERSION = 1
 
@@ -39,30 +40,8 @@ ENGINE_TYPES = (HELLO, QUEUED, STARTED, PROGRESS, RESULT, ERROR, PONG, HEARTBEAT
 # The two messages that end a job: after either, the job id is never mentioned again.
 FINAL_TYPES = (RESULT, ERROR)
 
-# Error codes, with what the user should do about each. A job may use its own codes too (``empty_mask``...);
-# these are the ones the engine and the client produce themselves.
-ERROR_HINTS = {
-    "bad_message": "A client sent something that is not a protocol message; this is a bug in that client.",
-    "unsupported_version": "The extension and the engine are different versions; reinstall them together.",
-    "bad_token": "The connection did not present this engine session's token.",
-    "unknown_job": "The engine has no such job; update the engine to the extension's version.",
-    "bad_params": "The job was given invalid parameters.",
-    "file_not_found": "A file the job needs does not exist; check the path, or re-import the photo.",
-    "cancelled": "The job was cancelled.",
-    "out_of_memory": "Out of memory: use a smaller image or fewer steps, or close other programs using the GPU.",
-    "missing_weights": "Model weights are missing: check the model names in the preferences or connect once "
-    "to download them.",
-    "engine_missing_packages": "The engine's Python lacks packages it needs: run the setup (make setup) or "
-    "install them with pip into that Python.",
-    "engine_python_not_found": "The engine Python does not exist: set 'Engine Python' in the add-on preferences "
-    "or run the setup (make setup).",
-    "engine_start_failed": "The engine process did not start; see the details for its last output.",
-    "engine_crashed": "The engine process stopped during the job; the next job starts a fresh engine.",
-    "engine_hung": "The engine stopped answering and was ended; the next job starts a fresh engine.",
-    "engine_released": "The engine was released while the job was waiting or running.",
-    "timeout": "The job took longer than allowed and was cancelled.",
-    "internal_error": "The engine hit an unexpected error; see the details and report it.",
-}
+# Error codes and what each means to a user are listed in docs/protocol.md; every error message itself says what
+# to do, so no table of hints is kept here.
 
 
 class ProtocolError(ValueError):
@@ -70,10 +49,22 @@ class ProtocolError(ValueError):
 
 
 def encode(message: dict) -> str:
-    """One message as one line of JSON (ending in a newline), with the protocol version filled in."""
+    """One message as one line of JSON (ending in a newline), with the protocol version filled in. NaN and
+    infinities (a loss that diverged, an empty average) become ``null``: JSON has no spelling for them."""
     if "v" not in message:
         message = {"v": VERSION, **message}
-    return json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n"
+    return json.dumps(finite(message), separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def finite(value):
+    """``value`` with every non-finite float, at any depth of dicts, lists and tuples, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
 
 
 def decode(line: str | bytes, allowed_types=None) -> dict:

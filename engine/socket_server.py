@@ -5,8 +5,10 @@
 ``listening`` message (host, port, token) on its stdout and serves one connection at a time. A connection's
 first line must be ``{"type": "auth", "token": ...}`` with the session token (``$DHANDLES_ENGINE_TOKEN``, or a
 random one given in the ``listening`` message); then the protocol is exactly the stdin/stdout one
-(``docs/protocol.md``). A connection that closes cancels its jobs but keeps the engine and its models for the
-next one; ``shutdown`` ends the process.
+(``docs/protocol.md``). Every connection queues on the same worker (``engine/job_queue.py``), so one job at a
+time runs on the accelerator for the life of the process. A connection that closes cancels its jobs but keeps the
+engine and its models for the next one, whose jobs start only once the cancelled one has ended; ``shutdown`` ends
+the process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import socket
 import sys
 
 from . import protocol
+from .job_queue import JobQueue
 from .message_writer import MessageWriter
 from .server import Server
 
@@ -47,17 +50,27 @@ def serve_socket(address: str, announce, heartbeat: float = 1.0, token: str | No
     with socket.create_server((host, port), family=family) as listener:
         bound_host, bound_port = listener.getsockname()[:2]
         announce({"type": protocol.LISTENING, "host": bound_host, "port": bound_port, "token": token})
+        jobs = JobQueue()  # one worker for every connection, for the life of the process
+        jobs.start()
         while True:
             connection, peer = listener.accept()
             with connection:
-                if serve_connection(connection, token, heartbeat):
+                if serve_connection(connection, token, heartbeat, jobs):
                     return 0
 
 
-def serve_connection(connection: socket.socket, token: str, heartbeat: float) -> bool:
+def serve_connection(connection: socket.socket, token: str, heartbeat: float, jobs: JobQueue) -> bool:
     """Serve one client; returns True when it asked the engine to shut down."""
     reader = connection.makefile("r", encoding="utf-8", errors="replace", newline=None)
     writer = MessageWriter(connection.makefile("w", encoding="utf-8", newline="\n"))
+    try:
+        return _serve_authenticated(connection, reader, writer, token, heartbeat, jobs)
+    finally:
+        writer.close()  # a job this client left running may still emit: those messages go nowhere now
+        reader.close()
+
+
+def _serve_authenticated(connection, reader, writer, token: str, heartbeat: float, jobs: JobQueue) -> bool:
     connection.settimeout(AUTH_TIMEOUT_S)
     try:
         first = reader.readline()
@@ -75,6 +88,6 @@ def serve_connection(connection: socket.socket, token: str, heartbeat: float) ->
                                    "...} with this engine session's token."))
         print("engine: refused a connection without the session token", file=sys.stderr)
         return False
-    server = Server(reader, writer.emit, heartbeat=heartbeat)
-    server.serve(keep_models=True)
+    server = Server(reader, writer.emit, heartbeat=heartbeat, jobs=jobs)
+    server.serve()
     return server.shutdown_requested

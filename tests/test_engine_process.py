@@ -3,12 +3,17 @@ malformed messages and broken installations. Uses the ``ping`` job, which loads 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
+import weakref
+from pathlib import Path
 
 import pytest
 
@@ -133,6 +138,32 @@ def test_hung_engine_is_stopped_and_replaced(repo_root):
         client.release()
 
 
+def test_a_job_stuck_in_one_step_is_reported_as_hung(repo_root):
+    """Heartbeats go on from their own thread while a job is stuck inside one step: only the progress stops."""
+    client = EngineClient(python=PYTHON, cwd=repo_root, hang_timeout=60.0, heartbeat=0.05, stall_timeout=0.5)
+    try:
+        stuck = client.submit("ping", {"steps": 2, "sleep": 30.0})
+        waiting = client.submit("ping", {"echo": "behind it"})
+        stuck_pid = client.pid
+        errors = {}
+        deadline = time.monotonic() + 20
+        while len(errors) < 2 and time.monotonic() < deadline:
+            errors.update((m["job"], m) for m in client.poll() if m["type"] == "error")
+            time.sleep(0.01)
+        assert errors[stuck]["code"] == "engine_hung" and errors[waiting]["code"] == "engine_hung"
+        message = errors[stuck]["message"]
+        assert "made no progress for 0.5 s" in message and "'ping'" in message
+        assert "stall_timeout" in message and "fresh engine" in message
+        assert "'ping' was stuck" in errors[waiting]["message"] and "Submit it again" in errors[waiting]["message"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(stuck_pid, 0)  # the stuck engine was ended, not left holding the accelerator
+        # A job that is slow but not stuck gets its own, longer limit; the client's next job starts a fresh engine.
+        result = client.run("ping", {"steps": 1, "sleep": 2.0}, stall_timeout=60.0)
+        assert result["pid"] != stuck_pid and client.starts == 2
+    finally:
+        client.release()
+
+
 def test_an_idle_engine_queues_nothing_but_stays_heard(repo_root):
     client = EngineClient(python=PYTHON, cwd=repo_root, heartbeat=0.05)
     try:
@@ -169,6 +200,40 @@ def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root)
         assert [m["code"] for m in errors] == ["bad_message"] * 6 + ["unsupported_version"]
         assert all(m["message"] for m in errors)
         assert replies[-1]["type"] == "result" and replies[-1]["result"]["echo"] == 7
+        proc.stdin.write(protocol.encode({"type": "shutdown"}))
+        proc.stdin.flush()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_non_finite_numbers_travel_as_null():
+    import numpy as np
+
+    nan, inf = float("nan"), float("inf")
+    line = protocol.encode(protocol.result("j", {"loss": nan, "terms": [1.5, inf, {"deep": -inf}], "pair": (nan, 2),
+                                                 "numpy": np.float64(nan), "fine": 0.25}))
+    assert "NaN" not in line and "Infinity" not in line
+    assert protocol.decode(line)["result"] == {"loss": None, "terms": [1.5, None, {"deep": None}],
+                                               "pair": [None, 2], "numpy": None, "fine": 0.25}
+
+
+def test_a_result_with_nan_is_still_a_result(repo_root):
+    """A finished job whose report holds a NaN (a diverged loss) must arrive as its result, not internal_error."""
+    proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert protocol.decode(proc.stdout.readline())["type"] == "hello"
+        # Python's json reads NaN and Infinity, so a client may send them; the echo brings them back.
+        proc.stdin.write('{"v":1,"type":"submit","job":"n","name":"ping","params":{"echo":{"loss":NaN,'
+                         '"terms":[Infinity,1]}}}\n')
+        proc.stdin.flush()
+        final = protocol.decode(proc.stdout.readline())
+        while final["type"] not in protocol.FINAL_TYPES:
+            final = protocol.decode(proc.stdout.readline())
+        assert final["type"] == "result", final
+        assert final["result"]["echo"] == {"loss": None, "terms": [None, 1]}
         proc.stdin.write(protocol.encode({"type": "shutdown"}))
         proc.stdin.flush()
         assert proc.wait(timeout=20) == 0
@@ -246,6 +311,49 @@ def test_python_without_the_engine_packages(repo_root, tmp_path):
         lenient.release()
 
 
+def other_pythons() -> list[str]:
+    """Interpreters on this machine other than the engine's Python 3.11 (pyenv's, the system's), if any."""
+    found = {path for path in glob.glob(str(Path.home() / ".pyenv" / "versions" / "*" / "bin" / "python"))
+             if not Path(path).parent.parent.name.startswith("3.11")}
+    found |= {shutil.which(f"python{v}") for v in ("2.7", "3.6", "3.8", "3.9", "3.10", "3.12", "3.13", "3.14")}
+    return sorted(path for path in found if path and "shims" not in Path(path).parts)  # pyenv's shims may not run
+
+
+@pytest.mark.parametrize("python", other_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no Python other than 3.11 on this machine"))])
+def test_another_python_says_which_it_is_and_what_to_do(python, repo_root):
+    """Too old or too new for the engine's pins: said before any import fails, with no talk of pip."""
+    with pytest.raises(EngineError) as caught:
+        EngineClient(python=python, cwd=repo_root).submit("ping")
+    found = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                           capture_output=True, text=True, timeout=60).stdout.strip()
+    assert caught.value.code == "engine_start_failed"
+    assert f"is Python {found}" in caught.value.message and "needs Python 3.11" in caught.value.message
+    assert "make setup" in caught.value.message and "pip" not in caught.value.message
+    info = subprocess.run([python, "-m", "engine", "info"], cwd=repo_root, capture_output=True, text=True,
+                          timeout=60)
+    assert info.returncode != 0 and info.stdout == "" and "needs Python 3.11" in info.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses /bin/sh")
+def test_a_hello_from_another_python_is_refused(repo_root, tmp_path):
+    """An engine that got as far as its hello on Python 3.13 (no pinned packages exist for it): the client names
+    the version instead of asking for packages."""
+    hello = protocol.encode({"type": "hello", "protocol": protocol.VERSION, "engine": "0.1.0", "pid": 1,
+                             "python": "/opt/python3.13/bin/python3", "python_version": "3.13.0", "jobs": ["ping"],
+                             "packages": {"torch": None}, "missing_packages": ["torch"], "heartbeat": 1.0})
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{hello.strip()}'\necho\nexec sleep 30\n")
+    fake.chmod(0o755)
+    client = EngineClient(python=str(fake), cwd=repo_root)
+    with pytest.raises(EngineError) as caught:
+        client.submit("ping")
+    assert caught.value.code == "engine_start_failed"
+    assert "'/opt/python3.13/bin/python3' is Python 3.13.0" in caught.value.message
+    assert "needs Python 3.11" in caught.value.message and "make setup" in caught.value.message
+    assert not client.running  # the fake engine was ended
+
+
 @pytest.mark.parametrize("exception, code", [
     (MemoryError(), "out_of_memory"),
     (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "out_of_memory"),
@@ -288,11 +396,55 @@ def test_missing_weights_are_a_clear_error(client, photogen, tmp_path):
     assert not (tmp_path / "never-written.png").exists()
 
 
-def test_out_of_memory_frees_the_cached_models():
-    from engine import model_cache
+class _Held:
+    """Stands in for a model, or for a tensor that the failed step still held."""
 
-    model_cache.get_or_load(("test", "big"), lambda: bytearray(1024))
-    assert ("test", "big") in model_cache.keys()
-    code, message, _ = describe_exception(RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"))
-    assert code == "out_of_memory" and "freed" in message
+
+def _raise_job_oom():
+    from engine.jobs._diffusion_job import user_errors
+
+    with user_errors():  # how the pipeline's last fallback reaches the runner: JobError code out_of_memory
+        raise RuntimeError("The cuda ran out of memory (already tried: attention slicing, VAE tiling).")
+
+
+def _raise_torch_oom():
+    raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+@pytest.mark.parametrize("fail", [_raise_job_oom, _raise_torch_oom])
+def test_out_of_memory_frees_the_cached_models(fail, monkeypatch, tmp_path):
+    from engine import job_runner, model_cache
+
+    held = []
+
+    def run(params, ctx):
+        ctx.models.get_or_load(("test", "big"), _Held)
+        activations = _Held()  # referenced by the traceback's frame only
+        held.append(weakref.ref(activations))
+        fail()
+
+    freed_when_cleared = []
+    clear = model_cache.clear
+    monkeypatch.setattr(model_cache, "clear", lambda: (freed_when_cleared.append(held[0]() is None), clear()))
+    monkeypatch.setattr(job_runner, "load_job", lambda name: types.SimpleNamespace(run=run))
+    messages = []
+    assert not job_runner.run_job("j", "edit", {}, messages.append, workdir=tmp_path)
+    assert messages[-1]["code"] == "out_of_memory" and "Cached models were freed." in messages[-1]["message"]
     assert model_cache.keys() == []
+    assert freed_when_cleared == [True]  # cleared once the failed step's memory could go too
+
+
+def test_other_errors_keep_the_cached_models(monkeypatch, tmp_path):
+    from engine import job_runner, model_cache
+    from engine.jobs import JobError
+
+    def run(params, ctx):
+        ctx.models.get_or_load(("test", "kept"), _Held)
+        raise JobError("empty_mask", "The mask is empty.")
+
+    monkeypatch.setattr(job_runner, "load_job", lambda name: types.SimpleNamespace(run=run))
+    try:
+        assert not job_runner.run_job("j", "edit", {}, lambda message: None, workdir=tmp_path)
+        assert ("test", "kept") in model_cache.keys()
+    finally:
+        model_cache.discard(("test", "kept"))
