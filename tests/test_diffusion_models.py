@@ -172,3 +172,59 @@ def test_tiny_inpainting_fills_only_the_hole():
     assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
     assert not np.array_equal(out[hole], photo[hole])
 
+
+class _ImageAsDepth:
+    """A depth 'model' that returns its (preprocessed) input's red channel: whatever the processor did to the
+    photo's geometry (padding, resizing) shows in the output, so the post-processing must undo exactly that."""
+
+    def __call__(self, pixel_values):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(predicted_depth=pixel_values[:, 0] + 3.0)
+
+
+@pytest.mark.parametrize("build, mean, std", [("build_tiny_zoedepth", 0.5, 0.5), ("build_tiny_depth", 0.485, 0.229)])
+def test_depth_lines_up_with_the_photo(build, mean, std):
+    """ZoeDepth's processor reflect-pads the photo: its prediction must be un-padded, not stretched over the photo."""
+    import numpy as np
+
+    from engine.models import tiny
+    from engine.models.depth_estimator import DepthEstimator
+
+    height, width = 120, 180
+    ys, xs = np.mgrid[0:height, 0:width]
+    red = 255 * np.exp(-((xs - 50) ** 2 + (ys - 40) ** 2) / (2 * 14.0 ** 2))  # a blob off the centre
+    photo = np.stack([red, np.zeros_like(red), np.zeros_like(red)], -1).astype(np.uint8)
+    processor, _ = getattr(tiny, build)()
+    depth = DepthEstimator("probe", processor, _ImageAsDepth(), "cpu").estimate(photo)
+    expected = (photo[..., 0] / 255.0 - mean) / std + 3.0
+    assert depth.shape == (height, width)
+    assert np.abs(depth - expected).mean() < 0.01  # stretching the padded prediction gives 0.08 here
+
+
+def test_zoedepth_padding_removal_matches_the_processor_padding():
+    """The processor pads int(sqrt(side / 2) * 3) pixels per side; un-padding a padded ramp gives the ramp back."""
+    import math
+
+    import numpy as np
+
+    from engine.models.depth_estimator import remove_zoedepth_padding
+
+    height, width = 50, 72
+    pad_h, pad_w = int(math.sqrt(height / 2) * 3), int(math.sqrt(width / 2) * 3)
+    ramp = np.add.outer(np.arange(height, dtype=np.float32), 2 * np.arange(width, dtype=np.float32))
+    padded = np.pad(ramp, ((pad_h, pad_h), (pad_w, pad_w)), mode="reflect")
+    out = remove_zoedepth_padding(torch.from_numpy(padded)[None], height, width).numpy()
+    assert np.allclose(out, ramp, atol=1e-3)
+    unpadded = remove_zoedepth_padding(torch.from_numpy(ramp)[None], height, width, padded=False).numpy()
+    assert np.allclose(unpadded, ramp, atol=1e-3)
+
+
+def test_tiny_zoedepth_runs():
+    import numpy as np
+
+    photo = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    estimator = load_depth_estimator("tiny-zoedepth", device="cpu")
+    depth = estimator.estimate(photo)
+    assert type(estimator.model).__name__ == "ZoeDepthForDepthEstimation"
+    assert depth.shape == (40, 60) and depth.dtype == np.float32 and (depth > 0).all() and np.isfinite(depth).all()
