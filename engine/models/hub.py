@@ -135,3 +135,41 @@ def _reason(exc: BaseException, is_local: bool, subfolder: str | None, unreachab
         return (f"the network is unreachable (no connection to {_endpoint()}) and it is not in the local Hugging "
                 f"Face cache{part}")
     return f"it could not be downloaded{part}: {text.splitlines()[0] if text else type(exc).__name__}"
+
+
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def weights_identity(location: str, probe_file: str) -> str:
+    """Which weights ``location`` (a local folder or a hub id, as ``locate`` returns it) holds, for cache keys:
+    a local folder's fingerprint (each safetensors file's path, size, time and a hash of its first and last MiB:
+    cheap for gigabytes, and a changed file changes it); for a hub id the commit of the cached snapshot that
+    ``probe_file`` (e.g. ``unet/config.json``) was read from."""
+    import hashlib
+
+    folder = Path(location)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for weights in sorted(folder.rglob("*.safetensors")):
+            stat = weights.stat()
+            digest.update(f"{weights.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            with open(weights, "rb") as f:
+                digest.update(f.read(_FINGERPRINT_BYTES))
+                if stat.st_size > 2 * _FINGERPRINT_BYTES:
+                    f.seek(-_FINGERPRINT_BYTES, os.SEEK_END)
+                    digest.update(f.read())
+        return f"files:{digest.hexdigest()[:16]}"
+    return f"hub:{location}@{hub_commit(location, probe_file) or 'unknown'}"
+
+
+def hub_commit(repo_id: str, probe_file: str) -> str | None:
+    """The commit hash of the cached snapshot holding ``probe_file`` of ``repo_id`` (its default revision)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with diffusers
+        return None
+    cached = try_to_load_from_cache(repo_id, probe_file)
+    if not isinstance(cached, str):
+        return None
+    parts = Path(cached).parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
