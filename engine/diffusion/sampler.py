@@ -8,6 +8,9 @@ For each of the N timesteps (noisiest first), starting from the inverted noise:
 2. one denoising step on the edited depth: classifier-free guidance with the timestep's null embedding (null-text
    inversion, batched uncond+cond), or the conditional prediction alone (DDIM/negative-prompt inversion).
 
+Progress: ``progress("edit", step, total, preview=...)`` after each timestep; ``preview()`` decodes that step's
+clean-latent estimate (one VAE decode, so callers call it only for the thumbnails they send).
+
 Extension point: extra guidance terms
 -------------------------------------
 ``guided_sample(..., extra_terms=[...])`` accepts any objects with
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from . import ddim
 from .activations import ActivationHooks, run_unet
+from .encoding import previewer
 from .guidance import background_loss, identity_loss
 
 
@@ -116,9 +120,10 @@ def guided_sample(models, inversion, cond, depth, targets, settings, counter, ex
                     eps = eps_uncond + settings.guidance_scale * (eps_cond - eps_uncond)
                 else:
                     eps = _forward(models, z, t, cond, depth, counter)
+                x0 = ddim.predict_x0(models.scheduler, z, eps, t)  # what this step aims at: the preview
                 z = ddim.step_down(models.scheduler, z, eps, t)
             if progress:
-                progress("edit", i + 1, len(steps))
+                progress("edit", i + 1, len(steps), preview=previewer(models, x0))
     return z
 
 
