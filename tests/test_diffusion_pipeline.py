@@ -216,6 +216,32 @@ def test_extra_guidance_terms_plug_in(models, chair, shared_cache):
     assert len(steps) == 3 * FAST["opt_steps"]
 
 
+class _SizeProbe:
+    """An extra term that records the size of the image it decodes."""
+
+    name, weight = "size", 0.1
+
+    def __init__(self):
+        self.sizes = []
+
+    def active(self, step_index, t):
+        return step_index == 0
+
+    def loss(self, x0_latents, decode):
+        image = decode(x0_latents)
+        self.sizes.append(tuple(image.shape))
+        return image.mean()
+
+
+def test_extra_terms_decode_the_photos_part_only(models, shared_cache):
+    """Perspective guidance scales its vanishing points from the photo to the decoded image: that image must have
+    the photo's aspect, not the padded frame's."""
+    probe = _SizeProbe()
+    settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 2, "guided_steps": 1, "opt_steps": 1})
+    Editor(models, settings, shared_cache).edit(_non_square_request(), extra_terms=[probe])
+    assert probe.sizes == [(1, 3, 78, 128)]
+
+
 def test_out_of_memory_retries_with_less_memory(models, chair, shared_cache, monkeypatch):
     editor = Editor(models, EditSettings(**CHEAP), shared_cache)
     attempts = []

@@ -39,6 +39,11 @@ class WorkingLayout:
         (w, h), (x, y) = self.content, self.offset
         return np.asarray(array)[y:y + h, x:x + w]
 
+    def crop_image_tensor(self, image):
+        """The content part of a ...xHxW tensor (e.g. a decoded 1x3xHxW image) at ``padded`` size."""
+        (w, h), (x, y) = self.content, self.offset
+        return image[..., y:y + h, x:x + w]
+
     def camera(self, camera):
         """``camera`` (at the photo's size) for the padded working frame: scaled to the content, then with its
         principal point moved by the offset (the padding adds pixels around the image, it does not zoom)."""

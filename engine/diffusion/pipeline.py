@@ -216,7 +216,7 @@ class Editor:
         with report.stage("guided_sampling"), models.using(*on_device):
             latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
                                     extra_terms=extra_terms, progress=self._progress(progress, prep.layout),
-                                    report_losses=losses)
+                                    report_losses=losses, view=prep.layout.crop_image_tensor)
         with report.stage("decode"), models.using(models.vae), torch.no_grad():
             working = prep.layout.crop(tensor_to_image(decode_latents(models, latents)))
         with report.stage("composite"):
