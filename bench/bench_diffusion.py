@@ -179,6 +179,14 @@ def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
     return out
 
 
+def _peak_text(row: dict) -> str:
+    """'peak 1.23 GiB (measure)', with the reserved peak where there is one (CUDA)."""
+    text = f"peak {(row['peak_memory_allocated_bytes'] or 0) / 2**30:.2f} GiB ({row['peak_memory_measure']})"
+    if row.get("peak_memory_reserved_bytes") is not None:
+        text += f", reserved {row['peak_memory_reserved_bytes'] / 2**30:.2f} GiB (torch.cuda.max_memory_reserved)"
+    return text
+
+
 def _summary(report: dict) -> dict:
     return {"seconds": report["seconds"], "peak_memory_allocated_bytes": report["peak_memory_bytes"],
             "peak_memory_reserved_bytes": report.get("peak_memory_reserved_bytes"),
@@ -231,9 +239,8 @@ def main(argv=None) -> int:
         unet = results["unet"] = part_unet(device, dtype, args.resolution, args.repeats)
         print(f"SD2-depth UNet ({unet['parameters'] / 1e6:.0f}M parameters, random weights) at {args.resolution}, "
               f"{device} {dtype_name(dtype)}: forward {unet['forward_batch1_s']:.3f} s, CFG batch-2 forward "
-              f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s; peak "
-              f"{(unet['peak_memory_allocated_bytes'] or 0) / 2**30:.2f} GiB ({unet['peak_memory_measure']}), "
-              f"reserved {(unet['peak_memory_reserved_bytes'] or 0) / 2**30:.2f} GiB")
+              f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s; "
+              f"{_peak_text(unet)}")
         if "counts" in results:
             per_eval = unet["forward_batch1_s"]
             estimate = {name: {"first_edit_s": row["first_edit_total"] * per_eval,
@@ -252,11 +259,9 @@ def main(argv=None) -> int:
             for label, row in full.items():
                 for which in ("first_edit", "further_edit"):
                     r = row[which]
-                    peak = (r["peak_memory_allocated_bytes"] or 0) / 2**30
-                    reserved = (r["peak_memory_reserved_bytes"] or 0) / 2**30
                     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in r["stages"].items())
-                    print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, peak allocated {peak:5.2f} GiB, "
-                          f"reserved {reserved:5.2f} GiB, cache {r['cache']}: {stages}")
+                    print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, {_peak_text(r)}, cache {r['cache']}: "
+                          f"{stages}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
