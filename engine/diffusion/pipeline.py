@@ -130,7 +130,8 @@ class Editor:
         fallbacks = list(self.models.low_memory)
         report.set("memory_fallbacks", fallbacks)
         if fallbacks:
-            report.set("memory_note", f"The {self.models.device} ran out of memory, so this ran with "
+            where = {"cuda": "GPU", "mps": "Apple GPU", "cpu": "CPU"}.get(self.models.device.type, "device")
+            report.set("memory_note", f"The {where} ran out of memory, so this ran with "
                        f"{', '.join(fallbacks)}: slower, and the models keep these settings until the engine is "
                        "released.")
 
