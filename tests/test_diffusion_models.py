@@ -66,7 +66,8 @@ def test_folder_without_safetensors_is_refused(tiny, tmp_path):
 
 @pytest.mark.parametrize("loader, hub_id, field", [
     (load_diffusion, "stabilityai/stable-diffusion-2-depth", "Diffusion Handles > Diffusion Model"),
-    (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", "Diffusion Handles > Depth Model"),
+    (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+     "Diffusion Handles > Depth Model"),
     (load_segmenter, "CIDAS/clipseg-rd64-refined", "Diffusion Handles > Segmentation Model"),
     (load_inpainter, "stabilityai/stable-diffusion-2-inpainting", None),
 ])
