@@ -14,6 +14,11 @@ Three parts, each printed next to its in-run baseline:
   hit) and the DDIM-inversion variant, with ``sd2-depth-random`` on a photogen sample: seconds and peak memory per
   stage.
 
+Peak memory on CUDA is given twice: ``peak_memory_allocated_bytes`` (``torch.cuda.max_memory_allocated``: what the
+tensors held) and ``peak_memory_reserved_bytes`` (``torch.cuda.max_memory_reserved``: what the caching allocator
+took from the driver, what other programs could not use). Elsewhere ``peak_memory_measure`` says what the one figure
+is (the CPU's is the process's peak resident size).
+
     .venv/bin/python bench/bench_diffusion.py [--parts counts,unet,full] [--device cuda] [--resolution 512]
 """
 
@@ -100,7 +105,7 @@ def _time(fn, device, repeats):
 def part_unet(device, dtype, resolution, repeats) -> dict:
     import torch
 
-    from engine.device import peak_memory_bytes, reset_peak_memory
+    from engine.device import reset_peak_memory
     from engine.models.full_size_random import build_unet
 
     unet = build_unet().to(device=device).requires_grad_(False)
@@ -133,8 +138,17 @@ def part_unet(device, dtype, resolution, repeats) -> dict:
               "forward_batch1_s": _time(forward1, device, repeats),
               "forward_batch2_s": _time(forward2, device, repeats),
               "forward_backward_batch1_s": _time(forward_backward, device, repeats)}
-    result["peak_memory_bytes"] = peak_memory_bytes(device)
+    result.update(_peak_memory(device))
     return result
+
+
+def _peak_memory(device) -> dict:
+    """Both CUDA peaks (allocated by tensors, reserved by the allocator), or the device's one figure, named."""
+    from engine.device import peak_memory_bytes, peak_memory_measure, peak_memory_reserved_bytes
+
+    return {"peak_memory_allocated_bytes": peak_memory_bytes(device),
+            "peak_memory_reserved_bytes": peak_memory_reserved_bytes(device),
+            "peak_memory_measure": peak_memory_measure(device)}
 
 
 def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
@@ -165,9 +179,19 @@ def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
     return out
 
 
+def _peak_text(row: dict) -> str:
+    """'peak 1.23 GiB (measure)', with the reserved peak where there is one (CUDA)."""
+    text = f"peak {(row['peak_memory_allocated_bytes'] or 0) / 2**30:.2f} GiB ({row['peak_memory_measure']})"
+    if row.get("peak_memory_reserved_bytes") is not None:
+        text += f", reserved {row['peak_memory_reserved_bytes'] / 2**30:.2f} GiB (torch.cuda.max_memory_reserved)"
+    return text
+
+
 def _summary(report: dict) -> dict:
-    return {"seconds": report["seconds"], "peak_memory_bytes": report["peak_memory_bytes"],
-            "unet_evals": report["unet_evals"], "cache": report["cache"]["inversion"],
+    return {"seconds": report["seconds"], "peak_memory_allocated_bytes": report["peak_memory_bytes"],
+            "peak_memory_reserved_bytes": report.get("peak_memory_reserved_bytes"),
+            "peak_memory_measure": report.get("peak_memory_measure"), "unet_evals": report["unet_evals"],
+            "cache": report["cache"]["inversion"],
             "stages": {k: {"seconds": v["seconds"], "unet_evals": v["unet_evals"]}
                        for k, v in report["stages"].items()}}
 
@@ -215,7 +239,8 @@ def main(argv=None) -> int:
         unet = results["unet"] = part_unet(device, dtype, args.resolution, args.repeats)
         print(f"SD2-depth UNet ({unet['parameters'] / 1e6:.0f}M parameters, random weights) at {args.resolution}, "
               f"{device} {dtype_name(dtype)}: forward {unet['forward_batch1_s']:.3f} s, CFG batch-2 forward "
-              f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s")
+              f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s; "
+              f"{_peak_text(unet)}")
         if "counts" in results:
             per_eval = unet["forward_batch1_s"]
             estimate = {name: {"first_edit_s": row["first_edit_total"] * per_eval,
@@ -234,10 +259,9 @@ def main(argv=None) -> int:
             for label, row in full.items():
                 for which in ("first_edit", "further_edit"):
                     r = row[which]
-                    peak = (r["peak_memory_bytes"] or 0) / 2**30
                     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in r["stages"].items())
-                    print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, peak {peak:5.2f} GiB, cache "
-                          f"{r['cache']}: {stages}")
+                    print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, {_peak_text(r)}, cache {r['cache']}: "
+                          f"{stages}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))

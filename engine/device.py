@@ -1,12 +1,13 @@
 """Where the models run and in which precision, and what to do when the accelerator runs out of memory.
 
 Policy: CUDA, then MPS, then the CPU. Half precision where the accelerator does it well (bf16 on CUDA GPUs that
-support it, else fp16; fp16 on MPS), fp32 on the CPU, where half precision is slow or missing. ``DHANDLES_DEVICE``
+do it in hardware, Ampere and newer, else fp16: older GPUs only emulate bf16, slowly; fp16 on MPS), fp32 on the
+CPU, where half precision is slow or missing. ``DHANDLES_DEVICE``
 and ``DHANDLES_DTYPE`` (environment) override the choice, e.g. for benchmarks.
 
 Out of memory: ``is_out_of_memory(exc)`` recognises the error on every backend, ``LOW_MEMORY_LEVELS`` names the
 fallbacks ``engine.models`` applies in order (attention slicing, VAE tiling, keeping idle models on the CPU), and
-``out_of_memory_message`` says in words what happened and what was tried.
+``out_of_memory_message`` says in words, for that device, what happened, what was tried and what to do.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16"
 
 def pick_dtype(device, prefer: str | None = None):
     """The compute dtype for ``device``: ``prefer`` (or ``$DHANDLES_DTYPE``: fp32/fp16/bf16) if given, else bf16 on
-    CUDA GPUs that support it, fp16 on other CUDA GPUs and MPS, fp32 on the CPU."""
+    CUDA GPUs with native bf16, fp16 on other CUDA GPUs and MPS, fp32 on the CPU."""
     import torch
 
     prefer = prefer or os.environ.get("DHANDLES_DTYPE") or None
@@ -58,7 +59,8 @@ def pick_dtype(device, prefer: str | None = None):
         return getattr(torch, _DTYPES[prefer])
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # emulated bf16 (pre-Ampere) "works" but is many times slower than fp16: count native support only
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "mps":
         return torch.float16
     return torch.float32
@@ -79,10 +81,20 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def out_of_memory_message(device, tried: list[str]) -> str:
+    """What ran out, what was tried and what the user can do, for ``device``'s kind (a CPU has no smaller device
+    to move to; a GPU can fall back to the CPU)."""
+    import torch
+
+    kind = torch.device(device).type
     tried_text = ", ".join(tried) if tried else "nothing yet"
-    return (f"The {device} ran out of memory (already tried: {tried_text}). Close other programs that use the GPU, "
-            "lower the working resolution in the add-on preferences, or run the engine on the CPU "
-            "(DHANDLES_DEVICE=cpu), which is slow but has more memory.")
+    lower = "lower the Working Size (Render panel > Settings > Working Size; `--resolution` on the command line)"
+    if kind == "cpu":
+        return (f"The computer ran out of memory (RAM) on the CPU (already tried: {tried_text}). Close other "
+                f"programs or {lower}.")
+    name = "GPU" if kind == "cuda" else "Apple GPU (MPS)" if kind == "mps" else str(device)
+    return (f"The {name} ran out of memory (already tried: {tried_text}). Close other programs that use the GPU, "
+            f"{lower}, or run the engine on the CPU (environment variable DHANDLES_DEVICE=cpu), which is slow but "
+            "has more memory.")
 
 
 def reset_peak_memory(device) -> None:
@@ -94,8 +106,10 @@ def reset_peak_memory(device) -> None:
 
 
 def peak_memory_bytes(device) -> int | None:
-    """Peak memory the accelerator allocated since the last reset; for the CPU, the process's peak resident size
-    (an upper bound: it includes everything the process ever held)."""
+    """Peak memory since the last reset, as ``peak_memory_measure`` names it: on CUDA the most the tensors held
+    (``max_memory_allocated``; the caching allocator reserves more, see ``peak_memory_reserved_bytes``), on MPS
+    what the driver holds now, on the CPU the process's peak resident size (an upper bound: everything the
+    process ever held)."""
     import torch
 
     device = torch.device(device)
@@ -111,6 +125,24 @@ def peak_memory_bytes(device) -> int | None:
         return int(peak if sys.platform == "darwin" else peak * 1024)
     except (ImportError, OSError):
         return None
+
+
+def peak_memory_reserved_bytes(device) -> int | None:
+    """On CUDA the peak the caching allocator reserved from the driver (what other programs cannot use, and
+    what an out-of-memory error is about); None elsewhere."""
+    import torch
+
+    device = torch.device(device)
+    return int(torch.cuda.max_memory_reserved(device)) if device.type == "cuda" else None
+
+
+def peak_memory_measure(device) -> str:
+    """Which quantity ``peak_memory_bytes`` reports on ``device``."""
+    import torch
+
+    kind = torch.device(device).type
+    return {"cuda": "torch.cuda.max_memory_allocated", "mps": "torch.mps.driver_allocated_memory"}.get(
+        kind, "process peak resident set size (ru_maxrss)")
 
 
 def synchronize(device) -> None:

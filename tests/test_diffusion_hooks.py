@@ -136,3 +136,29 @@ def test_ddim_steps_up_and_down_are_inverse():
     a = scheduler.alphas_cumprod[t]
     noisy = a.sqrt() * x0 + (1 - a).sqrt() * eps
     assert torch.allclose(ddim.predict_x0(scheduler, noisy, eps, t), x0, atol=1e-5)
+
+
+def test_identity_loss_pulls_targets_towards_the_source_features_not_the_reverse():
+    """Through the geometry engine's correspondences: a plane moved right by exactly 6 activation cells. The loss is
+    zero when the cells where the object lands carry the features of the cells it came from, and large for the
+    reverse (features carried from the new place back to the old one), so the pairs' direction is right."""
+    from engine.geometry import Camera, make_transform, reproject
+
+    size, cell = 64, 4  # 16x16 activation grid
+    camera = Camera.from_focal(size, size, 64.0)
+    depth = np.full((size, size), 4.0, np.float32)
+    mask = np.zeros((size, size), bool)
+    mask[16:32, 8:24] = True
+    depth[mask] = 2.0
+    geo = reproject(depth, mask, make_transform(translation=[0.75, 0.0, 0.0]), camera)  # 64 * 0.75 / 2 = 24 px
+    target_mask = np.asarray(geo.target_masks).any(axis=0)
+    assert target_mask[16:32, 32:48].all() and target_mask.sum() == mask.sum()
+    targets = GuidanceTargets(geo.correspondences(), mask, target_mask, "cpu")
+    original = torch.randn(1, 8, size // cell, size // cell, generator=torch.Generator().manual_seed(1))
+    rows, old, new = slice(4, 8), slice(2, 6), slice(8, 12)
+    forward = original.clone()
+    forward[..., rows, new] = original[..., rows, old]  # the object's features moved with it
+    reverse = original.clone()
+    reverse[..., rows, old] = original[..., rows, new]  # the wrong way round
+    assert float(identity_loss(forward, original, targets)) < 1e-6
+    assert float(identity_loss(reverse, original, targets)) > 0.5

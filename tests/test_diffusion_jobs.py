@@ -114,3 +114,53 @@ def test_edit_with_perspective_guidance(ctx, photo_files, tmp_path):
     with pytest.raises(JobError) as error:
         load_job("edit").run(dict(params, perspective={"vps": []}), ctx)
     assert error.value.code == "bad_params"
+
+
+def test_edit_reports_never_overwrite_inputs_or_each_other(ctx, photo_files, tmp_path):
+    import shutil
+
+    mask = tmp_path / "frame.json"  # a PNG mask under a name the report of frame.png would take
+    shutil.copy(photo_files["mask"], mask)
+    before = mask.read_bytes()
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, mask=str(mask), transform=_move(0.1),
+                                  output=str(tmp_path / "frame.png")), ctx)
+    assert error.value.code == "output_is_input" and "report of output 0" in error.value.message
+    assert mask.read_bytes() == before and not (tmp_path / "frame.png").exists()
+    same = str(tmp_path / "same.png")
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, transforms=[_move(0.1), _move(0.2)], outputs=[same, same]), ctx)
+    assert error.value.code == "output_is_input" and "same file" in error.value.message
+
+
+def test_invert_report_never_overwrites_an_input(ctx, photo_files, tmp_path):
+    import shutil
+
+    mask = ctx.workdir / "invert_report.json"
+    shutil.copy(photo_files["mask"], mask)
+    before = mask.read_bytes()
+    with pytest.raises(JobError) as error:
+        load_job("invert").run(dict(photo_files, mask=str(mask), cache_dir=str(tmp_path)), ctx)
+    assert error.value.code == "output_is_input" and mask.read_bytes() == before
+
+
+def test_progress_streams_thumbnails_of_the_current_estimate(ctx, photo_files, tmp_path):
+    from PIL import Image
+
+    params = dict(photo_files, cache_dir=str(tmp_path / "cache"), transform=_move(0.1),
+                  output=str(tmp_path / "t.png"), thumbnail_every=2)
+    load_job("edit").run(params, ctx)  # a cache miss: the reconstruction runs too
+    shown = [(m["stage"], m["step"], m["thumbnail"]) for m in ctx.messages
+             if m["type"] == "progress" and m.get("thumbnail")]
+    steps = {stage: [step for s, step, _ in shown if s == stage] for stage in ("reconstruct", "edit", "frame")}
+    assert steps == {"reconstruct": [2, 4], "edit": [2, 4], "frame": [1]}  # 4 steps, every 2nd, and the result
+    for _, _, path in shown:
+        with Image.open(path) as thumbnail:
+            assert max(thumbnail.size) <= 128 and thumbnail.size[0] == thumbnail.size[1]  # the square photo
+    assert len({path for _, _, path in shown}) == len(shown)
+    ctx.messages.clear()
+    load_job("edit").run(dict(params, thumbnail_every=0), ctx)
+    assert [m["stage"] for m in ctx.messages if m.get("thumbnail")] == ["frame"]
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(params, thumbnail_every=-1), ctx)
+    assert error.value.code == "bad_params" and "thumbnail_every" in error.value.message

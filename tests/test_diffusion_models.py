@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -62,19 +64,76 @@ def test_folder_without_safetensors_is_refused(tiny, tmp_path):
     assert "unet" in str(error.value)
 
 
-@pytest.mark.parametrize("loader, hub_id", [
-    (load_diffusion, "stabilityai/stable-diffusion-2-depth"),
-    (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"),
-    (load_segmenter, "CIDAS/clipseg-rd64-refined"),
-    (load_inpainter, "stabilityai/stable-diffusion-2-inpainting"),
+@pytest.mark.parametrize("loader, hub_id, field", [
+    (load_diffusion, "stabilityai/stable-diffusion-2-depth", "Diffusion Handles > Diffusion Model"),
+    (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+     "Diffusion Handles > Depth Model"),
+    (load_segmenter, "CIDAS/clipseg-rd64-refined", "Diffusion Handles > Segmentation Model"),
+    (load_inpainter, "stabilityai/stable-diffusion-2-inpainting", None),
 ])
-def test_offline_missing_model_says_which_and_how(loader, hub_id, monkeypatch, tmp_path):
+def test_offline_missing_model_says_which_and_how(loader, hub_id, field, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("DHANDLES_MODELS_DIR", raising=False)
     with pytest.raises(ModelMissingError) as error:
         loader(None, device="cpu")
     message = str(error.value)
     assert hub_id in message and f"huggingface-cli download {hub_id}" in message and "folder" in message
+    assert "Local model folder" not in message  # no such preference
+    if field:  # the preference's label, as preferences.py spells it
+        assert field in message
+        label = field.rsplit("> ", 1)[1]
+        assert f'name="{label}"' in (Path(__file__).parent.parent / "preferences.py").read_text()
+    else:
+        assert "Preferences >" not in message
+
+
+def test_connection_errors_are_recognised_through_the_wrapping():
+    from engine.models.hub import connection_failed
+
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as inner:
+            raise OSError("someorg/x does not appear to have a file named config.json") from inner
+    except OSError as wrapped:
+        assert connection_failed(wrapped)
+    assert not connection_failed(OSError("does not appear to have a file named config.json"))
+
+
+_NETWORK_DOWN = """
+from engine.models import ModelMissingError, load_depth_estimator, load_diffusion
+for loader, name in ((load_depth_estimator, None), (load_diffusion, "someorg/not-cached")):
+    try:
+        loader(name, device="cpu")
+    except ModelMissingError as error:
+        print("ERROR:", error)
+"""
+
+
+def test_network_down_without_offline_flag_says_so(tmp_path):
+    """HF_HUB_OFFLINE unset, the hub's host refuses connections: a quick, clear error, no half-minute retries."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT, subprocess_env
+
+    with socket.socket() as free:  # a port nobody listens on: connections are refused
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = subprocess_env(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "hf"))
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DHANDLES_MODELS_DIR", "HTTPS_PROXY", "https_proxy",
+                 "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(name, None)
+    run = subprocess.run([sys.executable, "-c", _NETWORK_DOWN], cwd=REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    errors = [line for line in run.stdout.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 2, run.stdout + run.stderr
+    for line in errors:
+        assert "the network is unreachable" in line and "config.json" not in line
+        assert "huggingface-cli download" in line and "on the command line: `--model" in line
+    assert "Depth Model" in errors[0] and "Diffusion Model" in errors[1]
+    assert "Retry" not in run.stderr  # the hub client never started its retries
 
 
 def test_missing_local_folder_is_named():
@@ -113,3 +172,60 @@ def test_tiny_inpainting_fills_only_the_hole():
     out = load_inpainter("tiny-inpainting", device="cpu").complete(photo, hole, "a wall", steps=2, resolution=64)
     assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
     assert not np.array_equal(out[hole], photo[hole])
+
+
+class _ImageAsDepth:
+    """A depth 'model' that returns its (preprocessed) input's red channel: whatever the processor did to the
+    photo's geometry (padding, resizing) shows in the output, so the post-processing must undo exactly that."""
+
+    def __call__(self, pixel_values):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(predicted_depth=pixel_values[:, 0] + 3.0)
+
+
+@pytest.mark.parametrize("build, mean, std", [("build_tiny_zoedepth", 0.5, 0.5), ("build_tiny_depth", 0.485, 0.229)])
+def test_depth_lines_up_with_the_photo(build, mean, std):
+    """ZoeDepth's processor reflect-pads the photo: its prediction must be un-padded, not stretched over the photo."""
+    import numpy as np
+
+    from engine.models import tiny
+    from engine.models.depth_estimator import DepthEstimator
+
+    height, width = 120, 180
+    ys, xs = np.mgrid[0:height, 0:width]
+    red = 255 * np.exp(-((xs - 50) ** 2 + (ys - 40) ** 2) / (2 * 14.0 ** 2))  # a blob off the centre
+    photo = np.stack([red, np.zeros_like(red), np.zeros_like(red)], -1).astype(np.uint8)
+    processor, _ = getattr(tiny, build)()
+    depth = DepthEstimator("probe", processor, _ImageAsDepth(), "cpu").estimate(photo)
+    expected = (photo[..., 0] / 255.0 - mean) / std + 3.0
+    assert depth.shape == (height, width)
+    assert np.abs(depth - expected).mean() < 0.01  # stretching the padded prediction gives 0.08 here
+
+
+def test_zoedepth_padding_removal_matches_the_processor_padding():
+    """The processor pads int(sqrt(side / 2) * 3) pixels per side; un-padding a padded ramp gives the ramp back."""
+    import math
+
+    import numpy as np
+
+    from engine.models.depth_estimator import remove_zoedepth_padding
+
+    height, width = 50, 72
+    pad_h, pad_w = int(math.sqrt(height / 2) * 3), int(math.sqrt(width / 2) * 3)
+    ramp = np.add.outer(np.arange(height, dtype=np.float32), 2 * np.arange(width, dtype=np.float32))
+    padded = np.pad(ramp, ((pad_h, pad_h), (pad_w, pad_w)), mode="reflect")
+    out = remove_zoedepth_padding(torch.from_numpy(padded)[None], height, width).numpy()
+    assert np.allclose(out, ramp, atol=1e-3)
+    unpadded = remove_zoedepth_padding(torch.from_numpy(ramp)[None], height, width, padded=False).numpy()
+    assert np.allclose(unpadded, ramp, atol=1e-3)
+
+
+def test_tiny_zoedepth_runs():
+    import numpy as np
+
+    photo = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    estimator = load_depth_estimator("tiny-zoedepth", device="cpu")
+    depth = estimator.estimate(photo)
+    assert type(estimator.model).__name__ == "ZoeDepthForDepthEstimation"
+    assert depth.shape == (40, 60) and depth.dtype == np.float32 and (depth > 0).all() and np.isfinite(depth).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,6 +97,10 @@ def test_guidance_lowers_the_identity_loss(models, chair, shared_cache):
     settings = EditSettings(**{**CHEAP, "opt_steps": 3})
     losses = Editor(models, settings, shared_cache).edit(chair).report["losses"]
     assert losses["identity_after"] < losses["identity_before"]
+    # the identity term, not the background term, does it: without it the identity loss stays higher
+    unguided = Editor(models, replace(settings, identity_weight=0.0), shared_cache).edit(chair).report["losses"]
+    assert unguided["identity_before"] == pytest.approx(losses["identity_before"])  # same start, same inversion
+    assert unguided["identity_after"] > losses["identity_after"]
 
 
 def _non_square_request():
@@ -118,8 +123,72 @@ def test_non_square_photo(models, shared_cache):
     settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 4, "guided_steps": 3})
     result = Editor(models, settings, shared_cache).edit(request)
     assert result.image.shape == request.image.shape
-    assert result.report["working_size"] == [128, 64] and result.working_image.shape == (64, 128, 3)
+    # 330x200 at 128: 128x78 (the aspect kept), padded to 128x128 for the models and cropped back
+    assert result.report["working_size"] == [128, 78] and result.report["padded_size"] == [128, 128]
+    assert result.working_image.shape == (78, 128, 3) and result.alpha.shape == (78, 128)
     assert result.report["visible_fraction"][0] > 0.5
+
+
+def test_working_layout_keeps_the_aspect():
+    from engine.diffusion.composite import working_layout
+    from engine.geometry import Camera
+
+    layout = working_layout(3840, 2160, 512)  # 16:9: 512x288 of photo, padded to 512x320 (not squashed to 512x256)
+    assert layout.content == (512, 288) and layout.padded == (512, 320) and layout.offset == (0, 16)
+    image = np.arange(288 * 512 * 3, dtype=np.int64).reshape(288, 512, 3)
+    padded = layout.pad(image)
+    assert padded.shape == (320, 512, 3) and np.array_equal(layout.crop(padded), image)
+    assert np.array_equal(padded[0], image[0]) and np.array_equal(padded[-1], image[-1])  # edges replicated
+    mask = layout.pad(np.ones((288, 512), bool), fill=False)
+    assert mask.sum() == 288 * 512 and not mask[:16].any() and not mask[-16:].any()  # padding is background
+    camera = Camera.from_fov(3840, 2160, 55.0)
+    content, frame = camera.scaled(512, 288), layout.camera(camera)
+    assert (frame.width, frame.height) == (512, 320) and frame.fx == content.fx and frame.fy == content.fy
+    assert (frame.cx, frame.cy) == (content.cx, content.cy + 16)  # a pixel moves by the offset, nothing else
+    for side in (64, 100, 130):
+        lay = working_layout(side, 1000, 512)
+        assert lay.padded[0] % 64 == 0 and lay.padded[1] == 512
+        assert abs(lay.content[0] / lay.content[1] - side / 1000) < 1 / 512
+
+
+def test_a_16_9_photo_keeps_its_aspect_and_its_pixels_outside_the_edit(models, shared_cache):
+    from engine.diffusion.composite import resize
+    from engine.diffusion.inputs import EditRequest
+    from engine.geometry import Camera, make_transform, reproject
+
+    height, width = 360, 640
+    rng = np.random.default_rng(3)
+    image = (rng.random((height, width, 3)) * 255).astype(np.uint8)
+    depth = np.full((height, width), 5.0, np.float32)
+    mask = np.zeros((height, width), bool)
+    mask[120:240, 200:330] = True
+    depth[mask] = 3.0
+    transform = make_transform(translation=[0.4, 0.1, 0.0])
+    camera = Camera.from_fov(width, height, 55.0)
+    request = EditRequest(image=image, mask=mask, depth=depth, transform=transform, camera=camera, prompt="a box")
+    settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 3, "guided_steps": 2})
+    previews = []
+
+    def progress(stage, step, total, preview=None):
+        if preview is not None:
+            previews.append((stage, preview().shape))
+
+    result = Editor(models, settings, shared_cache).edit(request, progress=progress)
+    report = result.report
+    assert report["working_size"] == [128, 72] and report["padded_size"] == [128, 128]
+    assert [stage for stage, _ in previews].count("edit") == 3
+    assert all(shape == (72, 128, 3) for _, shape in previews)  # progress previews show the photo, not padding
+    assert result.working_image.shape == (72, 128, 3) and result.edited_depth.shape == (72, 128)
+    assert result.image.shape == image.shape
+    untouched = resize(result.alpha, (width, height), "soft") == 0
+    assert untouched.mean() > 0.4 and np.array_equal(result.image[untouched], image[untouched])
+    assert not np.array_equal(result.image, image)
+    # the padded frame's geometry is the photo's: the object lands where it lands without any padding
+    direct = reproject(resize(depth, (128, 72), "nearest"), resize(mask, (128, 72), "mask"), transform,
+                       camera.scaled(128, 72))
+    landed = np.asarray(direct.target_masks).any(axis=0)
+    assert landed.sum() > 50
+    assert np.allclose(result.edited_depth[landed], np.asarray(direct.depth)[landed], atol=1e-4)
 
 
 class _Probe:
@@ -147,6 +216,32 @@ def test_extra_guidance_terms_plug_in(models, chair, shared_cache):
     assert len(steps) == 3 * FAST["opt_steps"]
 
 
+class _SizeProbe:
+    """An extra term that records the size of the image it decodes."""
+
+    name, weight = "size", 0.1
+
+    def __init__(self):
+        self.sizes = []
+
+    def active(self, step_index, t):
+        return step_index == 0
+
+    def loss(self, x0_latents, decode):
+        image = decode(x0_latents)
+        self.sizes.append(tuple(image.shape))
+        return image.mean()
+
+
+def test_extra_terms_decode_the_photos_part_only(models, shared_cache):
+    """Perspective guidance scales its vanishing points from the photo to the decoded image: that image must have
+    the photo's aspect, not the padded frame's."""
+    probe = _SizeProbe()
+    settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 2, "guided_steps": 1, "opt_steps": 1})
+    Editor(models, settings, shared_cache).edit(_non_square_request(), extra_terms=[probe])
+    assert probe.sizes == [(1, 3, 78, 128)]
+
+
 def test_out_of_memory_retries_with_less_memory(models, chair, shared_cache, monkeypatch):
     editor = Editor(models, EditSettings(**CHEAP), shared_cache)
     attempts = []
@@ -166,13 +261,49 @@ def test_out_of_memory_retries_with_less_memory(models, chair, shared_cache, mon
             raise torch.OutOfMemoryError("CUDA out of memory")
 
         monkeypatch.setattr(editor, "_edit", always)
-        with pytest.raises(RuntimeError, match="ran out of memory"):
+        with pytest.raises(RuntimeError, match="ran out of memory") as error:
             editor.edit(chair)
+        assert "run the engine on the CPU" not in str(error.value)  # it is on the CPU already
+        assert "Working Size" in str(error.value)
     finally:
         models.low_memory.clear()
         models.unet.set_default_attn_processor()
         models.vae.disable_tiling()
         models.vae.disable_slicing()
+
+
+def test_out_of_memory_frees_outside_the_handler_and_says_so_in_the_report(models, chair, shared_cache,
+                                                                         monkeypatch):
+    """The failed attempt's tensors live in its frames, which the exception's traceback holds: memory is freed
+    only once the handler is left, and the report of the edit that then succeeds names the fallback."""
+    import sys
+    import weakref
+
+    editor = Editor(models, EditSettings(**CHEAP), shared_cache)
+    real_edit, attempt, freed = editor._edit, [], []
+
+    class Activations:  # stands for the tensors of the failed forward
+        pass
+
+    def edit_once_out_of_memory(request, progress, extra_terms):
+        if not attempt:
+            held = Activations()
+            attempt.append(weakref.ref(held))
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real_edit(request, progress, extra_terms)
+
+    monkeypatch.setattr(editor, "_edit", edit_once_out_of_memory)
+    monkeypatch.setattr("engine.device.free_memory",
+                        lambda: freed.append((sys.exc_info()[0], attempt[0]() is None)))
+    try:
+        report = editor.edit(chair).report
+        assert freed[0] == (None, True)  # no exception being handled, the failed attempt's objects gone
+        assert report["memory_fallbacks"] == ["attention slicing"]
+        assert "ran out of memory" in report["memory_note"] and "attention slicing" in report["memory_note"]
+    finally:
+        models.low_memory.clear()
+        models.unet.set_default_attn_processor()
+    assert Editor(models, EditSettings(**CHEAP), shared_cache).edit(chair).report["memory_fallbacks"] == []
 
 
 def test_object_moved_out_of_view_is_a_clear_error(models, photogen, shared_cache):
@@ -199,6 +330,53 @@ def test_cli_edit_from_a_sample(photogen, tmp_path, monkeypatch):
     assert main(["edit", "--sample", str(photogen / "chair"), "--out", str(out), "--model", "tiny"]) == 1
 
 
+@pytest.fixture
+def sample_copy(photogen, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(photogen / "chair", tmp_path / "chair"))
+
+
+def _fingerprints(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize("outputs", [
+    ["--out", "{S}/input.png"],  # the photo
+    ["--out", "{S}/transforms.png"],  # its default report would be transforms.json
+    ["--out", "{T}/o.png", "--report", "{S}/mask.png"],
+    ["--out", "{T}/o.png", "--report", "{S}/prompt.txt"],  # any file of the sample folder
+    ["--out", "{T}/o.png", "--report", "{T}/o.png"],  # the report over the image
+])
+def test_cli_never_overwrites_a_sample_file(sample_copy, tmp_path, monkeypatch, capsys, outputs):
+    from engine import models as engine_models
+    from engine.cli import main
+
+    monkeypatch.setattr(engine_models, "load_diffusion", lambda *a, **k: pytest.fail("work started"))
+    before = _fingerprints(sample_copy)
+    args = [a.format(S=sample_copy, T=tmp_path) for a in outputs]
+    assert main(["edit", "--sample", str(sample_copy), "--edit", "edit_001", "--model", "tiny", *args]) == 1
+    error = capsys.readouterr().err
+    assert "never overwritten" in error or "same file" in error
+    assert _fingerprints(sample_copy) == before and not (tmp_path / "o.png").exists()
+
+
+def test_cli_never_overwrites_an_input_file(sample_copy, tmp_path, monkeypatch, capsys):
+    from engine import models as engine_models
+    from engine.cli import main
+
+    monkeypatch.setattr(engine_models, "load_diffusion", lambda *a, **k: pytest.fail("work started"))
+    transform = tmp_path / "t.json"
+    transform.write_text(json.dumps(np.eye(4).tolist()))
+    files = ["--photo", str(sample_copy / "input.png"), "--mask", str(sample_copy / "mask.png"), "--depth",
+             str(sample_copy / "depth.exr"), "--transform", str(transform)]
+    for outputs in (["--out", str(tmp_path / "t.png")],  # default report t.json: the transform
+                    ["--out", str(tmp_path / "o.png"), "--report", str(sample_copy / "depth.exr")]):
+        assert main(["edit", *files, *outputs, "--model", "tiny"]) == 1
+        assert "is the --" in capsys.readouterr().err
+    assert json.loads(transform.read_text()) == np.eye(4).tolist()
+
+
 def test_half_precision_and_offload_paths(chair, tmp_path):
     half = load_diffusion("tiny", device="cpu", dtype=torch.bfloat16)
     settings = EditSettings(**{**FAST, "num_steps": 4, "guided_steps": 3})
@@ -208,7 +386,7 @@ def test_half_precision_and_offload_paths(chair, tmp_path):
         pass
     assert half.offloaded and next(half.unet.parameters()).device.type == "cpu"
     again = Editor(half, settings, InversionCache(tmp_path)).edit(chair).report
-    assert again["cache"]["inversion"] == "hit" and again["low_memory"][-1] == "CPU offload of idle models"
+    assert again["cache"]["inversion"] == "hit" and again["memory_fallbacks"][-1] == "CPU offload of idle models"
 
 
 def test_a_4k_photo_keeps_its_pixels_outside_the_edit(models, shared_cache):

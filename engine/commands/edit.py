@@ -5,7 +5,9 @@ From a photogen-style sample folder and a named edit:
 From files (a 4x4 .npy/.json in --frame, or an official-format {translation, rotation_axis, rotation_angle}):
     python -m engine edit --photo p.png --mask m.png --depth d.exr --transform t.json --prompt "..." --out out.png
 ``--model`` takes a preset (sd2-depth, tiny), a hub id or a local folder; ``--set KEY=VALUE`` overrides any
-``EditSettings`` field (e.g. ``--set guided_steps=20``). The report defaults to OUT with a .json suffix.
+``EditSettings`` field (e.g. ``--set guided_steps=20``). The report defaults to OUT with a .json suffix. Before
+any work, the image and the report are checked against every input (every file of the sample folder, or the given
+files) and each other: the command refuses rather than overwrite one.
 """
 
 from __future__ import annotations
@@ -86,18 +88,32 @@ def request_from_args(args):
                               edit_name=args.edit)
 
 
+def output_paths(args) -> tuple[Path, Path]:
+    """(image, report) to write, after checking that neither overwrites an input (any file of --sample, --photo,
+    --mask, --depth, --bg-depth, --transform) or the other; ValueError saying which clashes."""
+    from ..diffusion.outputs import clash, sample_files
+
+    out = Path(args.out)
+    report = Path(args.report) if args.report else out.with_suffix(".json")
+    inputs = sample_files(args.sample) if args.sample else {}
+    inputs.update({f"{flag} file": value for flag, value in (
+        ("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth), ("--bg-depth", args.bg_depth),
+        ("--transform", args.transform)) if value})
+    problem = clash({"--out image": out, "--report" if args.report else "default report (--out with .json)": report},
+                    inputs)
+    if problem:
+        raise ValueError(problem)
+    return out, report
+
+
 def run(args) -> int:
     from ..geometry import GeometryError
     from ..models import ModelMissingError
 
     try:
+        out, report_path = output_paths(args)
         settings = settings_from_args(args)
         request = request_from_args(args)
-        out = Path(args.out)
-        for source in (args.photo, args.mask, args.depth):
-            if source and Path(source).resolve() == out.resolve():
-                raise ValueError(f"--out '{out}' is one of the inputs; choose another file, inputs are never "
-                                 "overwritten.")
         from ..diffusion.cache import InversionCache
         from ..diffusion.pipeline import Editor
         from ..diffusion.report import write_report
@@ -116,13 +132,15 @@ def run(args) -> int:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result.image).save(out)
-    report_path = write_report(result.report, args.report or out.with_suffix(".json"))
+    report_path = write_report(result.report, report_path)
+    if result.report.get("memory_note"):
+        print(f"note: {result.report['memory_note']}", file=sys.stderr)
     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in result.report["stages"].items())
     print(f"wrote {out} and {report_path}: cache {result.report['cache']['inversion']}, "
           f"{result.report['unet_evals']} UNet evals, {stages}")
     return 0
 
 
-def _progress(stage: str, step: int, total: int) -> None:
+def _progress(stage: str, step: int, total: int, preview=None) -> None:  # no thumbnails on a terminal
     if step == total or step % 10 == 0:
         print(f"  {stage} {step}/{total}", file=sys.stderr)

@@ -1,19 +1,70 @@
 """Paste the edit into the full-resolution photo, replacing only the region the edit changed.
 
-The diffusion pass works at a working resolution (512 on the longer side by default, sides multiples of 64, any
-aspect ratio). The changed region is where the object was and where it is now, grown by a margin and given a soft
+The diffusion pass works at a working resolution: the photo scaled to 512 on the longer side by default, keeping its
+aspect, then padded to sides that are multiples of 64 (``working_layout``: image and depth edge-replicated, the
+mask's padding background), and the result is cropped back before compositing, so a 16:9 photo is never squashed.
+The changed region is where the object was and where it is now, grown by a margin and given a soft
 edge; it is computed at working resolution, scaled to the photo's size, and only there the upscaled edit replaces
 the photo. Everything else keeps the photo's own pixels, so a 4K photo keeps its 4K detail outside the edit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 
+@dataclass(frozen=True)
+class WorkingLayout:
+    """Where the photo sits in the working frame: ``content`` (w, h) is the photo scaled with its aspect kept,
+    ``padded`` (w, h) the frame the models see (multiples of 64), ``offset`` (x, y) the content's top-left corner
+    in it (centred, so the padding is shared by both sides)."""
+
+    content: tuple[int, int]
+    padded: tuple[int, int]
+    offset: tuple[int, int]
+
+    def pad(self, array, fill=None):
+        """HxW[xC] at ``content`` size -> ``padded`` size: edge-replicated, or ``fill`` (e.g. False for a mask)."""
+        array = np.asarray(array)
+        (w, h), (pw, ph), (x, y) = self.content, self.padded, self.offset
+        widths = [(y, ph - h - y), (x, pw - w - x)] + [(0, 0)] * (array.ndim - 2)
+        if fill is None:
+            return np.pad(array, widths, mode="edge")
+        return np.pad(array, widths, mode="constant", constant_values=fill)
+
+    def crop(self, array):
+        """The content part of an HxW[xC] array at ``padded`` size."""
+        (w, h), (x, y) = self.content, self.offset
+        return np.asarray(array)[y:y + h, x:x + w]
+
+    def crop_image_tensor(self, image):
+        """The content part of a ...xHxW tensor (e.g. a decoded 1x3xHxW image) at ``padded`` size."""
+        (w, h), (x, y) = self.content, self.offset
+        return image[..., y:y + h, x:x + w]
+
+    def camera(self, camera):
+        """``camera`` (at the photo's size) for the padded working frame: scaled to the content, then with its
+        principal point moved by the offset (the padding adds pixels around the image, it does not zoom)."""
+        scaled = camera.scaled(*self.content)
+        return replace(scaled, width=self.padded[0], height=self.padded[1], cx=scaled.cx + self.offset[0],
+                       cy=scaled.cy + self.offset[1])
+
+
+def working_layout(width: int, height: int, resolution: int) -> WorkingLayout:
+    """The layout for a ``width`` x ``height`` photo whose longer side becomes ``resolution`` (a multiple of 64;
+    the UNet downsamples 8x the VAE's 8x)."""
+    scale = resolution / max(width, height)
+    w, h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+    pw, ph = -(-w // 64) * 64, -(-h // 64) * 64
+    return WorkingLayout(content=(w, h), padded=(pw, ph), offset=((pw - w) // 2, (ph - h) // 2))
+
+
 def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
-    """(w, h) with the longer side ``resolution`` and both sides multiples of 64 (the UNet downsamples 8x the
-    VAE's 8x), keeping the aspect ratio as closely as that allows."""
+    """(w, h) with the longer side ``resolution`` and both sides multiples of 64, keeping the aspect ratio only as
+    closely as that allows (a 16:9 photo at 512 becomes 512x256). The edit uses ``working_layout`` instead;
+    this stays for the inpainter, which pastes only its hole back."""
     scale = resolution / max(width, height)
     return (max(64, int(round(width * scale / 64)) * 64), max(64, int(round(height * scale / 64)) * 64))
 

@@ -37,6 +37,21 @@ def decode_latents(models, latents):
     return (image.float() / 2.0 + 0.5).clamp(0.0, 1.0)
 
 
+def preview_image(models, latents):
+    """HxWx3 uint8 of ``latents`` (e.g. a step's clean-latent estimate) for a progress thumbnail: one VAE decode
+    without gradients; with offloading, the VAE comes to the accelerator for it."""
+    import torch
+
+    with models.using(models.vae), torch.no_grad():
+        return tensor_to_image(decode_latents(models, latents.detach()))
+
+
+def previewer(models, latents):
+    """A zero-argument callable giving ``preview_image(models, latents)``: progress callbacks decode only the
+    steps they show."""
+    return lambda: preview_image(models, latents)
+
+
 def tensor_to_image(image):
     """1x3xHxW [0, 1] tensor -> HxWx3 uint8 array."""
     array = image[0].detach().float().cpu().permute(1, 2, 0).numpy()

@@ -14,6 +14,9 @@ Two methods (``EditSettings.inversion``), costs in batch-1 UNet forward equivale
   recording activations): 2N = 100 at N=50. Reconstruction is as good as DDIM inversion is (slightly soft), and
   edits then sample without classifier-free guidance, which also halves the cost of their denoising steps.
 
+Progress: ``progress(stage, step, total, preview=None)`` per step; during the reconstruction ``preview`` is a
+callable that decodes the step's clean-latent estimate (see ``engine.diffusion.pipeline``).
+
 ``invert(...)`` returns an ``Inversion``: the starting noise, per-timestep null embeddings (null-text only), the
 activations of the used layers for the first ``guided_steps`` timesteps, and how well the latents reconstruct.
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 from . import ddim
 from .activations import ActivationHooks, run_unet
+from .encoding import previewer
 
 
 @dataclass
@@ -97,9 +101,11 @@ def _invert(models, latents0, cond, uncond, depth, settings, counter, progress) 
                 uncond = null
             else:
                 eps = eps_cond
+            if progress:  # the reconstruction's clean estimate at this step, decoded only if shown
+                x0 = ddim.predict_x0(models.scheduler, z, eps.float(), t)
             z = ddim.step_down(models.scheduler, z, eps, t)
             if progress:
-                progress("reconstruct", i + 1, len(steps))
+                progress("reconstruct", i + 1, len(steps), preview=previewer(models, x0))
     activations = {layer: torch.stack(recorded[layer]) for layer in layers if recorded[layer]}
     return Inversion(
         latents_t=trajectory[-1].clone(),

@@ -2,7 +2,9 @@
 
 ``Editor(models, settings, cache)`` keeps the models and the last inversion in memory; ``editor.edit(request)``
 runs, timing each stage:
-1. ``prepare``: the photo, mask and depth at the working resolution (longer side ``settings.resolution``);
+1. ``prepare``: the photo, mask and depth at the working resolution (longer side ``settings.resolution``, the
+   aspect kept, padded to multiples of 64: ``composite.working_layout``; everything is cropped back before
+   compositing);
 2. ``geometry``: the engine.geometry reprojection: edited depth, where the object lands, correspondences;
 3. ``encode``: prompt embeddings and depth conditioning (original and edited);
 4. ``inversion`` (or ``cache_load``): inversion + recorded activations, from the cache when this photo, depth,
@@ -10,8 +12,14 @@ runs, timing each stage:
 5. ``guided_sampling``: identity/background guidance and denoising on the edited depth;
 6. ``decode`` and ``composite``: the VAE decodes, and only the changed region is pasted into the full-size photo.
 On out-of-memory the edit is retried with the next low-memory fallback (attention slicing, VAE tiling, CPU
-offload), and a clear error is raised when all are spent. ``edit_frames`` edits several transforms of one photo
+offload), and a clear error is raised when all are spent; the report's ``memory_fallbacks`` (and
+``memory_note``) say which fallbacks the run needed. ``edit_frames`` edits several transforms of one photo
 (animation frames) on one inversion.
+
+Progress: ``progress(stage, step, total, preview=None)``. During the reconstruction and the guided edit
+``preview`` is a zero-argument callable returning the step's clean-latent estimate as an HxWx3 uint8 image of
+the photo's part of the working frame; it costs one VAE decode, so callers call it only for the steps they show
+(the jobs every ``thumbnail_every`` steps).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cache import InversionCache, inversion_key
-from .composite import changed_region, composite, resize, working_size
+from .composite import changed_region, composite, resize, working_layout
 from .encoding import decode_latents, depth_condition, encode_image, encode_prompt, tensor_to_image
 from .guidance import GuidanceTargets
 from .inversion import invert
@@ -33,20 +41,21 @@ from .settings import EditSettings
 @dataclass
 class EditResult:
     image: np.ndarray  # HxWx3 uint8 at the photo's resolution
-    working_image: np.ndarray  # the decoded edit at the working resolution
-    edited_depth: np.ndarray  # working-resolution edited depth
-    alpha: np.ndarray  # working-resolution blend weight of the edit
+    working_image: np.ndarray  # the decoded edit at the working resolution (the photo's part, padding cropped)
+    edited_depth: np.ndarray  # working-resolution edited depth (cropped likewise)
+    alpha: np.ndarray  # working-resolution blend weight of the edit (cropped likewise)
     report: dict
 
 
 @dataclass
-class _Prepared:
+class _Prepared:  # everything in the padded working frame
     image: np.ndarray
     mask: np.ndarray
     depth: np.ndarray
     bg_depth: np.ndarray | None
     camera: object
-    size: tuple
+    size: tuple  # (w, h) of the padded frame
+    layout: object  # composite.WorkingLayout
 
 
 class Editor:
@@ -73,10 +82,13 @@ class Editor:
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, everything else re-raised
                 if not is_out_of_memory(exc):
                     raise
-                self._last = None
-                free_memory()
-                if self.models.enable_low_memory() is None:
+                if not self.models.can_lower_memory():
                     raise RuntimeError(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
+            # out of the handler: the exception and its traceback, whose frames hold the failed attempt's
+            # tensors, are gone, so the memory can really be freed
+            self._last = None
+            free_memory()
+            self.models.enable_low_memory()
 
     def edit_frames(self, request, transforms, progress=None, extra_terms=()) -> list:
         """One edit per 4x4 in ``transforms`` (animation frames), all on the photo's single inversion."""
@@ -87,17 +99,41 @@ class Editor:
 
     def _prepare(self, request) -> _Prepared:
         height, width = request.image.shape[:2]
-        size = working_size(width, height, self.settings.resolution)
+        layout = working_layout(width, height, self.settings.resolution)
+        size = layout.content
         mask = resize(request.mask, size, "mask")
         if not mask.any():
             from ..geometry import GeometryError
 
             raise GeometryError("The object mask is empty at the working resolution: select the object (paint or "
                                 "load a mask) and try again.")
-        bg = None if request.bg_depth is None else resize(request.bg_depth, size, "nearest")
-        return _Prepared(image=resize(request.image, size, "image"), mask=mask,
-                         depth=resize(request.depth, size, "nearest").astype(np.float32), bg_depth=bg,
-                         camera=request.camera.scaled(*size), size=size)
+        bg = None if request.bg_depth is None else layout.pad(resize(request.bg_depth, size, "nearest"))
+        return _Prepared(image=layout.pad(resize(request.image, size, "image")), mask=layout.pad(mask, fill=False),
+                         depth=layout.pad(resize(request.depth, size, "nearest").astype(np.float32)), bg_depth=bg,
+                         camera=layout.camera(request.camera), size=layout.padded, layout=layout)
+
+    def _progress(self, progress, layout):
+        """``progress`` with the previews cropped to the photo's part of the working frame."""
+        if progress is None:
+            return None
+
+        def report(stage, step, total, preview=None):
+            if preview is None:
+                progress(stage, step, total)
+            else:
+                progress(stage, step, total, preview=lambda: layout.crop(preview()))
+
+        return report
+
+    def _memory_report(self, report) -> None:
+        """Which low-memory fallbacks this run had on (enabled after an out-of-memory error, now or earlier)."""
+        fallbacks = list(self.models.low_memory)
+        report.set("memory_fallbacks", fallbacks)
+        if fallbacks:
+            where = {"cuda": "GPU", "mps": "Apple GPU", "cpu": "CPU"}.get(self.models.device.type, "device")
+            report.set("memory_note", f"The {where} ran out of memory, so this ran with "
+                       f"{', '.join(fallbacks)}: slower, and the models keep these settings until the engine is "
+                       "released.")
 
     def _inversion(self, prep, prompt, cond, depth_original, report, progress):
         """The photo's inversion: from memory, the disk cache, or computed (and then stored)."""
@@ -107,17 +143,22 @@ class Editor:
         key = inversion_key(prep.image, prep.depth, prompt, models.identity(), dtype_name(models.dtype),
                             settings.inversion_key())
         inversion = self._last[1] if self._last and self._last[0] == key else None
+        warning = None
         if inversion is None:
             with report.stage("cache_load"):
-                inversion = self.cache.load(key, models.device, models.dtype)
+                layers = settings.used_layers() if settings.guided_steps else ()
+                inversion = self.cache.load(key, models.device, models.dtype, layers)
+                warning = self.cache.warning
         report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
                              "folder": str(self.cache.folder) if self.cache.enabled else None})
+        if warning:
+            report.data["cache"]["warning"] = warning
         if inversion is None:
             with report.stage("inversion"):
                 uncond = encode_prompt(models, "")
                 latents0 = encode_image(models, prep.image)
                 inversion = invert(models, latents0, cond, uncond, depth_original, settings, report.counter,
-                                   progress)
+                                   self._progress(progress, prep.layout))
             with report.stage("cache_store"):
                 self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()})
         self._last = (key, inversion)
@@ -140,8 +181,10 @@ class Editor:
             depth_original = depth_condition(prep.depth, (prep.size[1] // 8, prep.size[0] // 8), models.device,
                                              models.dtype)
         self._inversion(prep, request.prompt, cond, depth_original, report, progress)
-        report.set("working_size", list(prep.size))
+        report.set("working_size", list(prep.layout.content))
+        report.set("padded_size", list(prep.size))
         report.set("settings", self.settings.to_dict())
+        self._memory_report(report)
         return report.finish()
 
     def _edit(self, request, progress, extra_terms) -> EditResult:
@@ -173,13 +216,15 @@ class Editor:
         on_device = (models.unet, models.vae) if extra_terms else (models.unet,)
         with report.stage("guided_sampling"), models.using(*on_device):
             latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
-                                    extra_terms=extra_terms, progress=progress, report_losses=losses)
+                                    extra_terms=extra_terms, progress=self._progress(progress, prep.layout),
+                                    report_losses=losses, view=prep.layout.crop_image_tensor)
         with report.stage("decode"), models.using(models.vae), torch.no_grad():
-            working = tensor_to_image(decode_latents(models, latents))
+            working = prep.layout.crop(tensor_to_image(decode_latents(models, latents)))
         with report.stage("composite"):
-            longer = max(prep.size)
-            alpha = changed_region(prep.mask, target_mask, int(round(settings.composite_dilate * longer)),
-                                   int(round(settings.composite_feather * longer)))
+            longer = max(prep.layout.content)
+            alpha = prep.layout.crop(changed_region(prep.mask, target_mask,
+                                                    int(round(settings.composite_dilate * longer)),
+                                                    int(round(settings.composite_feather * longer))))
             if settings.composite:
                 image = composite(request.image, working, alpha)
             else:
@@ -188,13 +233,14 @@ class Editor:
         report.set("losses", losses)
         report.set("extra_terms", extra)
         report.set("image_size", list(request.image.shape[1::-1]))
-        report.set("working_size", list(prep.size))
+        report.set("working_size", list(prep.layout.content))
+        report.set("padded_size", list(prep.size))
         report.set("visible_fraction", [float(v) for v in geo.visible_fraction])
         report.set("settings", settings.to_dict())
-        report.set("low_memory", list(models.low_memory))
+        self._memory_report(report)
         report.set("name", request.name)
-        return EditResult(image=image, working_image=working, edited_depth=edited_depth, alpha=alpha,
-                          report=report.finish())
+        return EditResult(image=image, working_image=working, edited_depth=prep.layout.crop(edited_depth),
+                          alpha=alpha, report=report.finish())
 
 
 def edit_photo(request, model: str | None = None, settings: EditSettings | None = None, cache_dir=None,

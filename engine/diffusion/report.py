@@ -6,7 +6,9 @@ computes gradients for the latents, not the weights, so the real cost is lower).
 activation hook still counts as a whole forward.
 
 Report keys: ``stages`` (name -> ``seconds``, ``unet_evals``, ``unet_forward``, ``unet_backward``),
-``unet_evals`` (total), ``peak_memory_bytes``, ``losses`` (``identity_before``/``after``,
+``unet_evals`` (total), ``peak_memory_bytes`` (``peak_memory_measure`` names the quantity: CUDA
+``max_memory_allocated``, the MPS driver's memory, or the CPU process's peak RSS; on CUDA also
+``peak_memory_reserved_bytes``, the allocator's reserved peak), ``losses`` (``identity_before``/``after``,
 ``background_before``/``after``: the guidance losses at the first guided timestep before its first gradient step,
 and after its last one), ``cache`` (``inversion``: ``hit`` or ``miss``, ``key``), ``device``, ``dtype``,
 ``model``, ``settings``, ``image``/``working_size``, plus ``extra_terms`` (losses of plugged-in guidance terms).
@@ -70,9 +72,11 @@ class Report:
         self.data[key] = value
 
     def finish(self) -> dict:
-        from ..device import peak_memory_bytes
+        from ..device import peak_memory_bytes, peak_memory_measure, peak_memory_reserved_bytes
 
         self.data["peak_memory_bytes"] = peak_memory_bytes(self.device)
+        self.data["peak_memory_measure"] = peak_memory_measure(self.device)
+        self.data["peak_memory_reserved_bytes"] = peak_memory_reserved_bytes(self.device)
         self.data["seconds"] = round(sum(s["seconds"] for s in self.data["stages"].values()), 4)
         return self.data
 

@@ -8,6 +8,9 @@ For each of the N timesteps (noisiest first), starting from the inverted noise:
 2. one denoising step on the edited depth: classifier-free guidance with the timestep's null embedding (null-text
    inversion, batched uncond+cond), or the conditional prediction alone (DDIM/negative-prompt inversion).
 
+Progress: ``progress("edit", step, total, preview=...)`` after each timestep; ``preview()`` decodes that step's
+clean-latent estimate (one VAE decode, so callers call it only for the thumbnails they send).
+
 Extension point: extra guidance terms
 -------------------------------------
 ``guided_sample(..., extra_terms=[...])`` accepts any objects with
@@ -15,8 +18,9 @@ Extension point: extra guidance terms
 - ``weight`` (float): multiplies its loss; 0 switches it off;
 - ``active(step_index: int, t: int) -> bool``: whether it applies at this timestep (step_index 0 is the noisiest);
 - ``loss(x0_latents, decode) -> scalar tensor``: its loss, differentiable w.r.t. ``x0_latents`` (1x4xhxw float32,
-  the clean-latent estimate of the current latents); ``decode(latents) -> 1x3xHxW`` float32 image in [0, 1] at the
-  working resolution, differentiable (through the VAE decoder; costly, call it once).
+  the clean-latent estimate of the current latents); ``decode(latents) -> 1x3xHxW`` float32 image in [0, 1] of the
+  photo's part of the working frame (``guided_sample``'s ``view`` crops the padding away, so the image has the
+  photo's aspect), differentiable (through the VAE decoder; costly, call it once).
 A term is evaluated at every gradient step of every timestep where it is active, including timesteps beyond
 ``guided_steps`` if it says it is active there (then ``opt_steps`` gradient steps are taken for it alone).
 Gradients flow from the loss through the UNet's noise prediction into the latents. The perspective engine's
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 from . import ddim
 from .activations import ActivationHooks, run_unet
+from .encoding import previewer
 from .guidance import background_loss, identity_loss
 
 
@@ -65,9 +70,10 @@ def _needed_layers(settings, step_index, iteration):
 
 
 def guided_sample(models, inversion, cond, depth, targets, settings, counter, extra_terms=(), progress=None,
-                  report_losses=None):
+                  report_losses=None, view=None):
     """Latents (1x4xhxw float32) of the edited image. ``report_losses`` (a dict) receives identity/background
-    losses before and after guidance at the first guided timestep, and per-term extra losses."""
+    losses before and after guidance at the first guided timestep, and per-term extra losses. ``view``: applied
+    to the images extra terms decode (1x3xHxW -> the photo's part)."""
     import torch
 
     steps = ddim.timesteps(models.scheduler, settings.num_steps)
@@ -77,7 +83,8 @@ def guided_sample(models, inversion, cond, depth, targets, settings, counter, ex
     use_cfg = inversion.null_embeddings is not None and settings.guidance_scale != 1.0
     losses = report_losses if report_losses is not None else {}
     extra_log = losses.setdefault("extra_terms", {})
-    decode = (lambda latents: _decode(models, latents))
+    view = view or (lambda image: image)
+    decode = (lambda latents: view(_decode(models, latents)))
     with ActivationHooks(models.unet, settings.used_layers()) as hooks:
         for i, t in enumerate(steps):
             guided = i < min(settings.guided_steps, recorded_steps)
@@ -116,9 +123,10 @@ def guided_sample(models, inversion, cond, depth, targets, settings, counter, ex
                     eps = eps_uncond + settings.guidance_scale * (eps_cond - eps_uncond)
                 else:
                     eps = _forward(models, z, t, cond, depth, counter)
+                x0 = ddim.predict_x0(models.scheduler, z, eps, t)  # what this step aims at: the preview
                 z = ddim.step_down(models.scheduler, z, eps, t)
             if progress:
-                progress("edit", i + 1, len(steps))
+                progress("edit", i + 1, len(steps), preview=previewer(models, x0))
     return z
 
 

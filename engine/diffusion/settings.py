@@ -95,11 +95,18 @@ class EditSettings:
         return tuple(layer for layer in self.layers if layer in used)
 
     def inversion_key(self) -> dict:
-        """The settings an inversion (and its recorded activations) depends on."""
-        return {"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "resolution": self.resolution,
-                "inversion": self.inversion, "null_inner_steps": self.null_inner_steps,
-                "null_learning_rate": self.null_learning_rate, "null_early_stop": self.null_early_stop,
-                "recorded_layers": list(self.used_layers()), "recorded_steps": self.guided_steps}
+        """The settings an inversion (and its recorded activations) depends on, and only those, so that a
+        setting it ignores never forces a new inversion. Both methods: the steps, the recorded layers and how many
+        timesteps are recorded (the first ``guided_steps``; none without layers). Null-text also: its
+        optimisation and the CFG scale its target step uses; DDIM inversion ignores both (the photo's resolution
+        is in the key through the working image itself)."""
+        layers = list(self.used_layers())
+        key = {"inversion": self.inversion, "num_steps": self.num_steps, "recorded_layers": layers,
+               "recorded_steps": self.guided_steps if layers else 0}
+        if self.inversion == "null-text":
+            key.update(guidance_scale=self.guidance_scale, null_inner_steps=self.null_inner_steps,
+                       null_learning_rate=self.null_learning_rate, null_early_stop=self.null_early_stop)
+        return key
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))

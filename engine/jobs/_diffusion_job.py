@@ -4,7 +4,9 @@ engine's model cache, edit settings from params, progress that honours cancel, a
 Common params: ``model`` (diffusion preset/hub id/folder, default ``sd2-depth``), ``device`` (default: best),
 ``dtype`` (fp32/fp16/bf16), ``settings`` (object of ``EditSettings`` overrides, e.g. ``{"inversion": "ddim"}``),
 ``cache_dir`` (inversion cache folder; default ``$DHANDLES_CACHE_DIR`` or ``~/.cache/diffusion-handles``),
-``use_cache`` (default true), ``prompt`` (caption of the whole photo).
+``use_cache`` (default true), ``prompt`` (caption of the whole photo), ``thumbnail_every`` (send a preview
+thumbnail of the current estimate with every N-th step's progress, during the reconstruction and the edit; default
+10, 0 for none: each costs one VAE decode).
 """
 
 from __future__ import annotations
@@ -54,10 +56,20 @@ def editor(params: dict, ctx):
     return Editor(diffusion_models(params, ctx), settings(params), cache)
 
 
-def progress(ctx):
-    """A pipeline progress callback that reports to the client and stops at a cancel."""
-    def report(stage: str, step: int, total: int) -> None:
-        ctx.progress(stage, step, total)
+DEFAULT_THUMBNAIL_EVERY = 10
+
+
+def progress(ctx, params: dict | None = None):
+    """A pipeline progress callback that reports to the client, with a thumbnail every ``thumbnail_every`` steps
+    where the pipeline offers a preview, and stops at a cancel."""
+    every = (params or {}).get("thumbnail_every", DEFAULT_THUMBNAIL_EVERY)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise JobError("bad_params", f"'thumbnail_every' must be a whole number of steps (0 for no thumbnails), "
+                       f"not {every!r}.")
+
+    def report(stage: str, step: int, total: int, preview=None) -> None:
+        thumbnail = preview() if preview is not None and every and step % every == 0 else None
+        ctx.progress(stage, step, total, thumbnail=thumbnail)
         ctx.check_cancelled()
 
     return report
@@ -78,6 +90,22 @@ def user_errors():
         if "ran out of memory" in str(error):  # engine.device.out_of_memory_message, after every fallback
             raise JobError("out_of_memory", str(error)) from None
         raise
+
+
+_INPUTS = {"photo": "photo", "depth": "depth map", "mask": "mask", "bg": "background image",
+           "bg_depth": "background depth map"}
+
+
+def check_outputs(params: dict, outputs: dict) -> None:
+    """Refuse (``output_is_input``) before any work when a file the job writes (``{label: path}``: images and
+    their reports) is one of the photo's files or another of its outputs."""
+    from ..diffusion.outputs import clash
+
+    inputs = {f"{what} file": params[key] for key, what in _INPUTS.items()
+              if isinstance(params.get(key), str) and params[key]}
+    problem = clash(outputs, inputs)
+    if problem:
+        raise JobError("output_is_input", problem)
 
 
 def request(params: dict, transform=None):

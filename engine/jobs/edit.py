@@ -7,7 +7,9 @@ Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``bg_depth`
 ``dtype``; see ``_diffusion_job``), and optional ``perspective`` (vanishing points of the photo's view: the
 vanishing-point guidance term and the report's ``perspective`` figures, see ``engine/perspective/edit_job.py``).
 Each output PNG gets its JSON report beside it (same name, ``.json``).
-Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses"}]}``.
+Outputs and their reports are checked against the photo's files and each other before any work. Progress carries
+a thumbnail of the current estimate every ``thumbnail_every`` steps (default 10) and of each finished frame.
+Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses", "memory_fallbacks"}]}``.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ NAME = "edit"
 
 
 def _frames(params: dict):
-    from . import _photo_inputs
     from .preview import _frames as preview_frames
 
     frames = preview_frames(params)
-    for _, output in frames:
+    outputs = {}
+    for index, (_, output) in enumerate(frames):
         if output.suffix.lower() != ".png":
             raise JobError("bad_params", f"Output '{output}' must be a .png file.")
-        _photo_inputs.check_output_path(output, params)
+        outputs[f"output {index}"] = output
+        outputs[f"report of output {index}"] = output.with_suffix(".json")
+    job.check_outputs(params, outputs)  # images and reports: never over an input, nor over each other
     return frames
 
 
@@ -45,8 +49,8 @@ def run(params: dict, ctx) -> dict:
         terms = perspective.guidance_terms(params, photo=request.image)
     except ValueError as error:
         raise JobError("bad_params", f"Invalid perspective parameters: {error}") from None
+    progress = job.progress(ctx, params)
     editor = job.editor(params, ctx)
-    progress = job.progress(ctx)
     results = []
     for index, (transform, output) in enumerate(frames):
         ctx.check_cancelled()
@@ -64,5 +68,6 @@ def run(params: dict, ctx) -> dict:
         ctx.progress("frame", index + 1, len(frames), thumbnail=result.working_image)
         results.append({"image": str(output), "report": str(report_path),
                         "cache": result.report["cache"]["inversion"], "seconds": result.report["seconds"],
-                        "unet_evals": result.report["unet_evals"], "losses": result.report["losses"]})
+                        "unet_evals": result.report["unet_evals"], "losses": result.report["losses"],
+                        "memory_fallbacks": result.report["memory_fallbacks"]})
     return {"frames": results}

@@ -3,7 +3,8 @@
 
 Params: ``photo``, ``depth``, ``mask`` (optional ``bg_depth``), ``camera`` or ``fov``, ``prompt``, and the common
 diffusion params (``model``, ``settings``, ``cache_dir``, ``device``, ``dtype``; see ``_diffusion_job``).
-Result: ``{"cache": "hit"|"miss", "key", "seconds", "unet_evals", "report"}`` (``report``: path of the JSON report).
+Result: ``{"cache": "hit"|"miss", "key", "seconds", "unet_evals", "report", "memory_fallbacks"}`` (``report``: path
+of the JSON report, never one of the photo's files).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ NAME = "invert"
 def run(params: dict, ctx) -> dict:
     from ..diffusion.report import write_report
 
+    report_path = ctx.workdir / "invert_report.json"
+    job.check_outputs(params, {"report": report_path})
     request = job.request(params)
+    progress = job.progress(ctx, params)
     editor = job.editor(params, ctx)
     ctx.check_cancelled()
     with job.user_errors():
-        report = editor.invert_only(request, progress=job.progress(ctx))
-    path = write_report(report, ctx.workdir / "invert_report.json")
+        report = editor.invert_only(request, progress=progress)
+    path = write_report(report, report_path)
     return {"cache": report["cache"]["inversion"], "key": report["cache"]["key"], "seconds": report["seconds"],
-            "unet_evals": report["unet_evals"], "report": str(path)}
+            "unet_evals": report["unet_evals"], "report": str(path), "memory_fallbacks": report["memory_fallbacks"]}

@@ -34,6 +34,7 @@ class DiffusionModels:
     device: object = None
     dtype: object = None
     low_memory: list = field(default_factory=list)
+    weights: str = ""  # which weights: hub commit, local files' fingerprint or random seed (engine.models.hub)
 
     @property
     def offloaded(self) -> bool:
@@ -54,20 +55,29 @@ class DiffusionModels:
 
     @contextlib.contextmanager
     def using(self, *modules):
-        """Have ``modules`` on the accelerator inside the block (a no-op unless idle models are offloaded)."""
+        """Have ``modules`` on the accelerator inside the block (a no-op unless idle models are offloaded).
+        Nestable: a module an outer block brought is left where it is."""
         if not self.offloaded:
             yield
             return
-        for module in modules:
+        moved = [module for module in modules if next(module.parameters()).device.type == "cpu"]
+        for module in moved:
             module.to(self.device)
         try:
             yield
         finally:
-            for module in modules:
+            for module in moved:
                 module.to("cpu")
-            from ..device import free_memory
+            if moved:
+                from ..device import free_memory
 
-            free_memory()
+                free_memory()
+
+    def can_lower_memory(self) -> bool:
+        """Whether ``enable_low_memory`` has a fallback left."""
+        from ..device import LOW_MEMORY_LEVELS
+
+        return len(self.low_memory) < len(LOW_MEMORY_LEVELS)
 
     def enable_low_memory(self) -> str | None:
         """Apply the next low-memory fallback; returns its name, or None when all are already on."""
@@ -94,11 +104,7 @@ class DiffusionModels:
         digest.update(self.source.encode())
         config = {k: v for k, v in dict(self.unet.config).items() if not k.startswith("_")}  # "_" keys vary by run
         digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-        folder = Path(self.source)
-        if folder.is_dir():  # a local folder can change under the same path: key on the weights' size and time
-            for weights in sorted(folder.glob("*/*.safetensors")):
-                stat = weights.stat()
-                digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(self.weights.encode())  # other weights under the same name and config: another identity
         return f"{self.name}@{digest.hexdigest()[:12]}"
 
     def save(self, folder) -> Path:
@@ -128,13 +134,14 @@ def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> 
     device = pick_device(device if device is None else str(device))
     dtype = dtype if dtype is not None else pick_dtype(device)
     if source == "tiny":
-        from .tiny import build_tiny_diffusion
+        from .tiny import TINY_SEED, build_tiny_diffusion
 
-        parts = build_tiny_diffusion()
+        parts, weights = build_tiny_diffusion(TINY_SEED), f"seed:{TINY_SEED}"
     elif source == "random":
         from .full_size_random import build_full_size_random
 
-        parts = build_full_size_random()
+        seed = 0
+        parts, weights = build_full_size_random(seed), f"seed:{seed}"
     else:
         what = "depth-conditioned diffusion model"
         parts = {
@@ -146,11 +153,12 @@ def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> 
             "scheduler": hub.load(DDIMScheduler, source, what, subfolder="scheduler", safetensors=False),
         }
         source = hub.locate(source)
+        weights = hub.weights_identity(source, "unet/config.json")
         if parts["unet"].config.in_channels != 5:
             raise ValueError(f"'{name}' is not depth-conditioned: its UNet takes {parts['unet'].config.in_channels} "
                              "input channels, Diffusion Handles needs 5 (4 latent + depth), as in SD2-depth.")
     # DDIM as Diffusion Handles uses it: deterministic (eta 0), no clipping, alpha_0 of the first trained step
     parts["scheduler"] = DDIMScheduler.from_config(parts["scheduler"].config, clip_sample=False,
                                                    set_alpha_to_one=False)
-    bundle = DiffusionModels(name=name, source=source, **parts)
+    bundle = DiffusionModels(name=name, source=source, weights=weights, **parts)
     return bundle.to(device, dtype)

@@ -3,6 +3,25 @@ get it, because the user, not the code, has to act (download once, or point the 
 
 from __future__ import annotations
 
+# where Blender's UI takes each kind of model (preferences.py's labels; the Render panel's Settings > Model
+# overrides the diffusion model per scene); kinds missing here have no field in the UI
+BLENDER_FIELDS = {
+    "depth-conditioned diffusion model": "Preferences > Add-ons > Diffusion Handles > Diffusion Model, or the "
+                                         "Render panel's Settings > Model",
+    "depth estimator": "Preferences > Add-ons > Diffusion Handles > Depth Model",
+    "segmentation model": "Preferences > Add-ons > Diffusion Handles > Segmentation Model",
+}
+
+
+def how_to_get(model: str, what: str) -> str:
+    """The sentence that says how to make ``model`` available: download it once, or give a local copy."""
+    field = BLENDER_FIELDS.get(what)
+    places = ([f"in Blender: {field}"] if field else []) + [
+        "on the command line: `--model /path/to/folder`",
+        f"or DHANDLES_MODELS_DIR=/parent/folder holding '{model}'"]
+    return (f"Download it once with `huggingface-cli download {model}` (or `hf download {model}`) while online, "
+            f"or copy it into a folder and give that folder as the model ({'; '.join(places)}).")
+
 
 class ModelMissingError(RuntimeError):
     """Weights for ``model`` could not be loaded (offline and not cached, no safetensors, broken folder...)."""
@@ -12,9 +31,4 @@ class ModelMissingError(RuntimeError):
         self.what = what
         self.reason = reason
         self.detail = detail
-        super().__init__(f"The {what} '{model}' is not available: {reason}. " + (hint or (
-            f"Download it once with "
-            f"`huggingface-cli download {model}` (or `hf download {model}`) while online, or copy it into a folder "
-            f"and give that folder as the model (the add-on's 'Local model folder' preference, "
-            f"`--model /path/to/folder`, or DHANDLES_MODELS_DIR=/parent/folder holding '{model}')."
-        )))
+        super().__init__(f"The {what} '{model}' is not available: {reason}. " + (hint or how_to_get(model, what)))

@@ -30,6 +30,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "Depth Anything V2 small, metric depth in metres, outdoor scenes"),
     Preset("zoedepth", "depth", "Intel/zoedepth-nyu-kitti", "ZoeDepth (the official Diffusion Handles estimator)"),
     Preset("tiny-depth", "depth", "tiny", "Depth Anything architecture, small config, seeded random weights (tests)"),
+    Preset("tiny-zoedepth", "depth", "tiny-zoedepth", "ZoeDepth architecture, small config, random weights (tests)"),
     Preset("clipseg", "segmentation", "CIDAS/clipseg-rd64-refined", "CLIPSeg: a foreground mask from a text prompt"),
     Preset("tiny-segmentation", "segmentation", "tiny", "CLIPSeg architecture, small config, random weights"),
     Preset("sd2-inpainting", "inpainting", "stabilityai/stable-diffusion-2-inpainting",

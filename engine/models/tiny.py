@@ -89,6 +89,33 @@ def build_tiny_depth(seed: int = TINY_SEED):
     return processor, model
 
 
+def build_tiny_zoedepth(seed: int = TINY_SEED):
+    """(image processor, model): ZoeDepth (BEiT backbone, DPT neck, metric bins head), tiny; its processor pads
+    the photo by reflection, as the real one does."""
+    import torch
+    from transformers import BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation
+
+    try:
+        from transformers import ZoeDepthImageProcessorPil as ZoeDepthImageProcessor
+    except ImportError:  # pragma: no cover - older transformers
+        from transformers import ZoeDepthImageProcessor
+
+    state = _seeded(seed)
+    try:
+        backbone = BeitConfig(image_size=64, patch_size=16, num_hidden_layers=4, hidden_size=32, intermediate_size=64,
+                              num_attention_heads=2, use_relative_position_bias=True, reshape_hidden_states=False,
+                              out_features=["stage1", "stage2", "stage3", "stage4"])
+        config = ZoeDepthConfig(backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
+                                bottleneck_features=16, num_relative_features=8, bin_embedding_dim=16,
+                                num_attractors=[4, 4, 2, 1],
+                                bin_configurations=[{"n_bins": 8, "min_depth": 0.001, "max_depth": 10.0}])
+        model = ZoeDepthForDepthEstimation(config).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    processor = ZoeDepthImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=True, ensure_multiple_of=16)
+    return processor, model
+
+
 def build_tiny_segmentation(seed: int = TINY_SEED):
     """(processor, model): CLIPSeg, tiny, with the byte-level tokenizer."""
     import torch
