@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -95,3 +96,23 @@ def test_command_trains_and_never_overwrites(dataset, tmp_path):
     missing = subprocess.run(command[:5] + [str(empty), "--out", str(tmp_path / "x")] + command[8:],
                              capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert missing.returncode == 1 and "no samples" in missing.stderr
+
+
+def test_command_refuses_a_file_as_out_and_a_vps_json_without_vps(dataset, tmp_path):
+    def finetune(data, out):
+        return subprocess.run([sys.executable, "-m", "engine", "finetune-perspective", "--data", str(data), "--out",
+                               str(out), "--model", "tiny", "--steps", "1", "--resolution", str(SIZE),
+                               "--device", "cpu"], capture_output=True, text=True, env=subprocess_env(), timeout=600)
+
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    for out in (existing, existing / "adapters"):
+        done = finetune(dataset, out)
+        assert done.returncode == 1 and "is a file, not a folder" in done.stderr and str(existing) in done.stderr
+        assert "Traceback" not in done.stderr and existing.read_text() == "mine"
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    (broken / "sample_0001" / "vps.json").write_text(json.dumps({"points": [[1, 2, 1]]}))
+    done = finetune(broken, tmp_path / "out")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert str(broken / "sample_0001" / "vps.json") in done.stderr and "no 'vps' key" in done.stderr
