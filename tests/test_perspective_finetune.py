@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,7 +18,7 @@ from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.dataset import read_dataset  # noqa: E402
 from engine.perspective.finetune import (Batches, FinetuneSettings, combined_loss, finetune,  # noqa: E402
                                          load_perspective_lora, save_perspective_lora, unload_perspective_lora)
-from perspective_drawing import draw_room  # noqa: E402
+from perspective_drawing import write_dataset  # noqa: E402
 
 SIZE = 64
 
@@ -27,16 +26,7 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """Three drawn box rooms in the dataset layout Blender writes (image, depth, caption, vps.json)."""
-    folder = tmp_path_factory.mktemp("perspective_data")
-    for i, (yaw, pitch) in enumerate([(20, 5), (-30, 10), (45, -5)]):
-        sample = folder / f"sample_{i:04d}"
-        sample.mkdir()
-        image, vps = draw_room(width=SIZE, height=SIZE, focal=50.0, yaw=yaw, pitch=pitch, seed=i)
-        cv2.imwrite(str(sample / "image.png"), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
-        np.save(sample / "depth.npy", np.linspace(2, 5, SIZE * SIZE, dtype=np.float32).reshape(SIZE, SIZE))
-        (sample / "caption.txt").write_text("a tiled room\n")
-        (sample / "vps.json").write_text(json.dumps({"vps": vps.tolist()}))
-    return folder
+    return write_dataset(tmp_path_factory.mktemp("perspective_data"), SIZE)
 
 
 def test_a_few_steps_lower_the_combined_loss_and_adapters_round_trip(dataset, tmp_path):

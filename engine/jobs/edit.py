@@ -7,6 +7,7 @@ Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``bg_depth`
 ``dtype``; see ``_diffusion_job``), and optional ``perspective`` (vanishing points of the photo's view: the
 vanishing-point guidance term and the report's ``perspective`` figures, see ``engine/perspective/edit_job.py``).
 Each output PNG gets its JSON report beside it (same name, ``.json``).
+The common ``lora`` param (a perspective LoRA, see ``_diffusion_job``) is recorded in each report's ``lora``.
 Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses"}]}``.
 """
 
@@ -37,7 +38,7 @@ def run(params: dict, ctx) -> dict:
 
     from ..diffusion.report import write_report
 
-    from ..perspective import edit_job as perspective
+    from ..perspective import edit_job as perspective, edit_lora
 
     frames = _frames(params)
     request = job.request(params)
@@ -58,6 +59,7 @@ def run(params: dict, ctx) -> dict:
         figures = perspective.report_figures(params, result.image, photo=request.image, terms=terms)
         if figures is not None:
             result.report["perspective"] = figures
+        result.report["lora"] = edit_lora.report_entry(editor.models)
         output.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(result.image).save(output)
         report_path = write_report(result.report, output.with_suffix(".json"))

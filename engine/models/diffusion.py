@@ -34,6 +34,7 @@ class DiffusionModels:
     device: object = None
     dtype: object = None
     low_memory: list = field(default_factory=list)
+    adapter: object = None  # the LoRA on the UNet (engine.perspective.edit_lora.LoraChoice), part of identity()
 
     @property
     def offloaded(self) -> bool:
@@ -99,7 +100,8 @@ class DiffusionModels:
             for weights in sorted(folder.glob("*/*.safetensors")):
                 stat = weights.stat()
                 digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        return f"{self.name}@{digest.hexdigest()[:12]}"
+        identity = f"{self.name}@{digest.hexdigest()[:12]}"
+        return identity if self.adapter is None else f"{identity}+{self.adapter.identity()}"
 
     def save(self, folder) -> Path:
         folder = Path(folder)
