@@ -24,13 +24,7 @@ SIZE = 64
 SETTINGS = {"resolution": SIZE, "num_steps": 4, "guided_steps": 3, "opt_steps": 1, "null_inner_steps": 1}
 MOVE = [[1, 0, 0, 0.1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: OpenMP hand-offs cost more than the maths on a shared CPU
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
