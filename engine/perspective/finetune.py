@@ -6,8 +6,9 @@ vanishing points; the paper uses lambda = 0.01 at every timestep. Only LoRA adap
 projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) train; the VAE and text encoder are frozen, and the
 gradient of the perspective term reaches the adapters through the VAE decoder.
 
-Adapters are saved as ``adapter_model.safetensors`` + ``adapter_config.json`` (+ ``training.json``: settings and
-losses) and load into the engine's UNet with ``load_perspective_lora(unet, folder)``.
+Adapters are saved as ``adapter_model.safetensors`` + ``adapter_config.json`` (+ ``training.json``: settings,
+losses and the base model's identity) and load into a UNet with ``load_perspective_lora(unet, folder)``; edits
+use them through the jobs' ``lora`` parameter (``edit_lora.py``).
 """
 
 from __future__ import annotations
