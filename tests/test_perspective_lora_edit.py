@@ -154,6 +154,7 @@ def test_edit_command_vps_file_and_bad_options(photo, tmp_path, capsys):
     assert report["lora"] is None and "guidance" not in report["perspective"] and not report["extra_terms"]
     assert {"inlier_share_1deg", "median_error_deg", "loss"} <= set(report["perspective"])
     for options, expected in [(["--perspective-weight", "1"], "needs vanishing points"),
+                              (["--vp", "10,10", "--perspective-mode", "sideways"], "use one of no_reference"),
                               (["--lora-scale", "0.5"], "--lora-scale needs --lora"),
                               (["--lora", str(tmp_path)], "is not a LoRA adapter folder"),
                               (["--vps", str(tmp_path / "move.json")], "has no 'vps' key")]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    from ..perspective.guidance import MODES
-
+    # Nothing imported here: the engine's parser is built even in a Python without numpy (to say what is missing).
     group = parser.add_argument_group("perspective (vanishing points, guidance, a fine-tuned LoRA)")
     group.add_argument("--vp", action="append", default=[], metavar="X,Y[,W]",
                        help="a vanishing point in pixels of the photo (repeatable; X,Y,0 is a direction at "
@@ -18,7 +17,7 @@ def add_arguments(parser) -> None:
     group.add_argument("--perspective-weight", type=float, metavar="W",
                        help="guide sampling towards the vanishing points with this weight (default 1.0 with "
                        "--perspective-mode; without either: no guidance, only the figures)")
-    group.add_argument("--perspective-mode", choices=MODES,
+    group.add_argument("--perspective-mode", metavar="MODE",
                        help="guidance loss: no_reference (edges towards the VPs, default) or reference (the paper's "
                        "loss against the photo)")
     group.add_argument("--lora", metavar="DIR", help="a perspective LoRA folder from finetune-perspective")
