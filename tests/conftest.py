@@ -70,3 +70,15 @@ def addon():
 @pytest.fixture
 def python_executable() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost more than the maths.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

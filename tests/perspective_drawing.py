@@ -95,3 +95,21 @@ def perturb_vps(vps: np.ndarray, width: int, height: int, fraction: float = 0.08
             angle = rng.uniform(0, 2 * np.pi)
             row[:2] += distance * np.array([np.cos(angle), np.sin(angle)])
     return out
+
+
+def write_dataset(folder, size: int = 64, views=((20, 5), (-30, 10), (45, -5))):
+    """Drawn box rooms in the fine-tuning layout Blender writes (image.png, depth.npy, caption.txt, vps.json),
+    one sample folder per (yaw, pitch) of ``views``; returns ``folder``."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    for i, (yaw, pitch) in enumerate(views):
+        sample = folder / f"sample_{i:04d}"
+        sample.mkdir(parents=True)
+        image, vps = draw_room(width=size, height=size, focal=50.0 * size / 64, yaw=yaw, pitch=pitch, seed=i)
+        cv2.imwrite(str(sample / "image.png"), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
+        np.save(sample / "depth.npy", np.linspace(2, 5, size * size, dtype=np.float32).reshape(size, size))
+        (sample / "caption.txt").write_text("a tiled room\n")
+        (sample / "vps.json").write_text(json.dumps({"vps": vps.tolist()}))
+    return folder

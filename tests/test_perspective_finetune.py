@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
@@ -18,7 +18,7 @@ from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.dataset import read_dataset  # noqa: E402
 from engine.perspective.finetune import (Batches, FinetuneSettings, combined_loss, finetune,  # noqa: E402
                                          load_perspective_lora, save_perspective_lora, unload_perspective_lora)
-from perspective_drawing import draw_room  # noqa: E402
+from perspective_drawing import write_dataset  # noqa: E402
 
 SIZE = 64
 
@@ -26,16 +26,7 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """Three drawn box rooms in the dataset layout Blender writes (image, depth, caption, vps.json)."""
-    folder = tmp_path_factory.mktemp("perspective_data")
-    for i, (yaw, pitch) in enumerate([(20, 5), (-30, 10), (45, -5)]):
-        sample = folder / f"sample_{i:04d}"
-        sample.mkdir()
-        image, vps = draw_room(width=SIZE, height=SIZE, focal=50.0, yaw=yaw, pitch=pitch, seed=i)
-        cv2.imwrite(str(sample / "image.png"), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
-        np.save(sample / "depth.npy", np.linspace(2, 5, SIZE * SIZE, dtype=np.float32).reshape(SIZE, SIZE))
-        (sample / "caption.txt").write_text("a tiled room\n")
-        (sample / "vps.json").write_text(json.dumps({"vps": vps.tolist()}))
-    return folder
+    return write_dataset(tmp_path_factory.mktemp("perspective_data"), SIZE)
 
 
 def test_a_few_steps_lower_the_combined_loss_and_adapters_round_trip(dataset, tmp_path):
@@ -95,3 +86,23 @@ def test_command_trains_and_never_overwrites(dataset, tmp_path):
     missing = subprocess.run(command[:5] + [str(empty), "--out", str(tmp_path / "x")] + command[8:],
                              capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert missing.returncode == 1 and "no samples" in missing.stderr
+
+
+def test_command_refuses_a_file_as_out_and_a_vps_json_without_vps(dataset, tmp_path):
+    def finetune(data, out):
+        return subprocess.run([sys.executable, "-m", "engine", "finetune-perspective", "--data", str(data), "--out",
+                               str(out), "--model", "tiny", "--steps", "1", "--resolution", str(SIZE),
+                               "--device", "cpu"], capture_output=True, text=True, env=subprocess_env(), timeout=600)
+
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    for out in (existing, existing / "adapters"):
+        done = finetune(dataset, out)
+        assert done.returncode == 1 and "is a file, not a folder" in done.stderr and str(existing) in done.stderr
+        assert "Traceback" not in done.stderr and existing.read_text() == "mine"
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    (broken / "sample_0001" / "vps.json").write_text(json.dumps({"points": [[1, 2, 1]]}))
+    done = finetune(broken, tmp_path / "out")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert str(broken / "sample_0001" / "vps.json") in done.stderr and "no 'vps' key" in done.stderr

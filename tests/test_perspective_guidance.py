@@ -126,3 +126,23 @@ def test_report_figures_restart_the_terms_cost_per_frame():
     term.loss(torch.zeros(1, 4, 12, 16), lambda latents: torch.full((1, 3, 96, 128), 0.5))
     first = report_figures(params, image, terms=[term])
     assert first["guidance"]["evaluations"] == 1 and term.summary()["evaluations"] == 0
+
+
+def test_perspective_param_from_command_line_options(tmp_path):
+    import json
+
+    from engine.perspective.edit_job import build_params, guidance_terms
+
+    assert build_params(64, 48) is None
+    only = build_params(64, 48, [(10.0, 20.0, 1.0)])
+    assert only == {"vps": [[10.0, 20.0, 1.0]], "width": 64, "height": 48}
+    file = tmp_path / "vps.json"  # given for twice the size: rescaled to the photo's pixels (centres aligned)
+    file.write_text(json.dumps({"vps": [[20.5, 40.5, 1.0], [0.0, 1.0, 0.0]], "width": 128, "height": 96}))
+    both = build_params(64, 48, [(10.0, 20.0, 1.0)], file, mode="reference")
+    assert np.allclose(both["vps"], [[10, 20, 1], [10, 20, 1], [0, 1, 0]])
+    assert both["guidance"] == {"weight": 1.0, "mode": "reference"}
+    (term,) = guidance_terms({"perspective": both}, np.zeros((48, 64, 3)))
+    assert term.mode == "reference" and term.image_size == (64, 48)
+    assert build_params(64, 48, [(1.0, 2.0)], weight=0.0)["guidance"]["weight"] == 0.0
+    with pytest.raises(ValueError, match="needs vanishing points"):
+        build_params(64, 48, weight=2.0)

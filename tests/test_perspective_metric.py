@@ -95,3 +95,36 @@ def test_cli_prints_one_json_object(room, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "engine", "perspective", "--image", str(tmp_path / "missing.png"),
                           "--vp", "1,2"], capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert bad.returncode == 2 and "missing.png" in bad.stderr
+
+
+def test_cli_vps_file_errors_name_the_file_and_the_fault(room, tmp_path):
+    image, vps = room
+    path = tmp_path / "room.png"
+    cv2.imwrite(str(path), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    good = tmp_path / "vps.json"
+    good.write_text(json.dumps({"vps": vps.tolist(), "camera": {"width": W}}))
+    cases = {"novps.json": ({"points": vps.tolist()}, "no 'vps' key (keys points)"),
+             "notjson.json": (None, "is not a JSON file"),
+             "badrow.json": ({"vps": [[1.0, 2.0], [3.0]]}, "vps[1]")}
+    base = [sys.executable, "-m", "engine", "perspective", "--image", str(path), "--vps"]
+    done = subprocess.run(base + [str(good)], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["inlier_share_2deg"] > 0.85
+    for name, (content, expected) in cases.items():
+        bad = tmp_path / name
+        bad.write_text("{not json" if content is None else json.dumps(content))
+        done = subprocess.run(base + [str(bad)], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+        assert done.returncode == 2 and str(bad) in done.stderr and expected in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_read_vps_file(tmp_path):
+    from engine.perspective.vanishing import read_vps_file
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"vps": [[10, 20], [1, 0, 0]], "width": 640, "height": 480, "labels": ["x", "z"]}))
+    assert read_vps_file(path) == {"vps": [[10.0, 20.0, 1.0], [1.0, 0.0, 0.0]], "width": 640, "height": 480}
+    path.write_text(json.dumps({"vps": [[10, 20]], "width": 0}))
+    with pytest.raises(ValueError, match="'width'"):
+        read_vps_file(path)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        read_vps_file(tmp_path / "missing.json")

@@ -8,6 +8,8 @@ From files (a 4x4 .npy/.json in --frame, or an official-format {translation, rot
 ``EditSettings`` field (e.g. ``--set guided_steps=20``). The report defaults to OUT with a .json suffix. Before
 any work, the image and the report are checked against every input (every file of the sample folder, or the given
 files) and each other: the command refuses rather than overwrite one.
+``--vp``/``--vps`` (+ ``--perspective-weight``/``--perspective-mode``) and ``--lora``/``--lora-scale``: see
+``_edit_options``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from . import _edit_options
 
 NAME = "edit"
 HELP = "Edit a photo with Diffusion Handles (3D transform of an object) and write the image and a JSON report."
@@ -48,6 +52,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the inversion cache")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"])
+    _edit_options.add_arguments(parser)
 
 
 def settings_from_args(args):
@@ -118,10 +123,19 @@ def run(args) -> int:
         from ..diffusion.pipeline import Editor
         from ..diffusion.report import write_report
         from ..models import load_diffusion
+        from ..perspective import edit_job, edit_lora
 
+        perspective, lora = _edit_options.from_args(args, request.image.shape[1], request.image.shape[0])
         models = load_diffusion(args.model, device=args.device, dtype=args.dtype)
+        edit_lora.apply(models, lora)
         editor = Editor(models, settings, InversionCache(args.cache_dir, enabled=not args.no_cache))
-        result = editor.edit(request, progress=_progress)
+        params = {"perspective": perspective}
+        terms = edit_job.guidance_terms(params, photo=request.image)
+        result = editor.edit(request, progress=_progress, extra_terms=terms)
+        figures = edit_job.report_figures(params, result.image, photo=request.image, terms=terms)
+        if figures is not None:
+            result.report["perspective"] = figures
+        result.report["lora"] = edit_lora.report_entry(models)
     except (ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

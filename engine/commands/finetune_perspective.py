@@ -41,6 +41,11 @@ def run(args) -> int:
     from ..models import ModelMissingError
 
     out = Path(args.out)
+    existing = next(p for p in (out, *out.parents) if p.exists())  # checked now, not after hours of training
+    if not existing.is_dir():
+        print(f"error: --out '{out}': '{existing}' is a file, not a folder; give the path of a new folder for the "
+              "adapters (the file is left as it is).", file=sys.stderr)
+        return 1
     if out.exists() and any(out.iterdir()):
         print(f"error: '{out}' exists and is not empty; choose a new folder (adapters are never overwritten).",
               file=sys.stderr)

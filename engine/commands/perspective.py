@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 NAME = "perspective"
 HELP = "Score an image's straight edges against vanishing points (JSON: inlier shares, median error, loss)."
@@ -37,12 +36,11 @@ def load_image(path: str):
 
 
 def read_vps(args) -> list:
-    from ..perspective.vanishing import parse_vp
+    from ..perspective.vanishing import parse_vp, read_vps_file
 
     vps = [parse_vp(text) for text in args.vp]
     if args.vps:
-        data = json.loads(Path(args.vps).read_text())
-        vps += [parse_vp(",".join(str(c) for c in row)) for row in data["vps"]]
+        vps += [tuple(row) for row in read_vps_file(args.vps)["vps"]]
     return vps
 
 
@@ -55,7 +53,7 @@ def run(args) -> int:
             raise ValueError("give at least one vanishing point with --vp X,Y or --vps FILE")
         image = load_image(args.image)
         reference = load_image(args.reference) if args.reference else None
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError) as error:
         print(f"perspective: {error}", file=sys.stderr)
         return 2
     if reference is not None and reference.shape != image.shape:

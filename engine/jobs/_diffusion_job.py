@@ -6,7 +6,8 @@ Common params: ``model`` (diffusion preset/hub id/folder, default ``sd2-depth``)
 ``cache_dir`` (inversion cache folder; default ``$DHANDLES_CACHE_DIR`` or ``~/.cache/diffusion-handles``),
 ``use_cache`` (default true), ``prompt`` (caption of the whole photo), ``thumbnail_every`` (send a preview
 thumbnail of the current estimate with every N-th step's progress, during the reconstruction and the edit; default
-10, 0 for none: each costs one VAE decode).
+10, 0 for none: each costs one VAE decode), ``lora`` (optional perspective LoRA,
+``{"path": "<adapter folder>", "scale": 1.0}``, see ``engine/perspective/edit_lora.py``; without it the base UNet).
 """
 
 from __future__ import annotations
@@ -29,11 +30,19 @@ def settings(params: dict):
 
 
 def diffusion_models(params: dict, ctx):
+    """The cached diffusion models, with exactly the LoRA ``params`` asks for (or none) on the UNet."""
     from ..models import load_diffusion
+    from ..perspective import edit_lora
 
     model, device, dtype = params.get("model"), params.get("device"), params.get("dtype")
-    key = ("diffusion", model or "sd2-depth", device, dtype)
-    return ctx.models.get_or_load(key, lambda: load_diffusion(model, device=device, dtype=_dtype(dtype)))
+    try:
+        lora = edit_lora.choice_from_param(params.get("lora"))  # checked before a model is loaded
+        key = ("diffusion", model or "sd2-depth", device, dtype)
+        models = ctx.models.get_or_load(key, lambda: load_diffusion(model, device=device, dtype=_dtype(dtype)))
+        edit_lora.apply(models, lora)
+    except edit_lora.LoraError as error:
+        raise JobError("bad_lora", str(error)) from None
+    return models
 
 
 def _dtype(name):

@@ -1,8 +1,11 @@
-"""Classical inpainting of the background an object leaves behind, for previews with no background image.
+"""Inpainting of the background an object leaves behind, for previews and scenes with no background image.
 
-OpenCV's Telea inpainting costs time in proportion to the hole's area, so large photos are inpainted at a reduced
-size (at most ``MAX_SIDE`` pixels on the long side) and only the hole is pasted back, upsampled; the rest of the
-photo keeps its full resolution.
+By default OpenCV's Telea inpainting: it costs time in proportion to the hole's area, so large photos are inpainted
+at a reduced size (at most ``MAX_SIDE`` pixels on the long side) and only the hole is pasted back, upsampled; the
+rest of the photo keeps its full resolution. With the param ``inpaint_model`` (a preset such as ``sd2-inpainting``,
+a hub id or a folder) the ``scene`` and ``preview`` jobs complete it with that diffusers inpainting model instead
+(``model_fill``; ``inpaint_prompt``, ``inpaint_steps``, ``inpaint_seed``, ``inpaint_resolution``, and
+``device``/``dtype`` as for the diffusion jobs), as the ``inpaint`` job does.
 """
 
 from __future__ import annotations
@@ -52,13 +55,88 @@ def inpaint(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
-def fill_background(photo: np.ndarray, hole: np.ndarray, background: np.ndarray | None) -> np.ndarray:
-    """The photo with ``hole`` replaced by the background image there, or inpainted when there is none."""
+def fill_background(photo: np.ndarray, hole: np.ndarray, background: np.ndarray | None,
+                    complete=None) -> np.ndarray:
+    """The photo with ``hole`` replaced by the background image there; without one, completed by ``complete``
+    (a function (photo, hole) -> image, e.g. ``model_fill``'s) or else by OpenCV inpainting."""
     if background is None:
-        return inpaint(photo, hole)
+        return inpaint(photo, hole) if complete is None else complete(photo, hole)
     out = photo.copy()
     out[hole] = background[hole]
     return out
+
+
+def inpainter(ctx, model: str | None, device=None, dtype=None):
+    """The diffusers inpainting model ``model`` (default ``sd2-inpainting``), kept warm in ``ctx.models``."""
+    from ..models import load_inpainter, resolve
+    from . import JobError
+    from ._diffusion_job import _dtype
+
+    try:
+        name = resolve(model, "inpainting")[0]
+    except ValueError as error:
+        raise JobError("bad_params", f"Invalid inpainting model: {error}") from None
+    return ctx.models.get_or_load(("inpainting", name, device, dtype),
+                                  lambda: load_inpainter(model, device=device, dtype=_dtype(dtype)))
+
+
+def whole_number(params: dict, key: str, default: int, low: int, high: int) -> int:
+    from . import JobError
+
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise JobError("bad_params", f"'{key}' must be a whole number from {low} to {high}, not {value!r}.")
+    return value
+
+
+def completion_options(params: dict, prefix: str = "") -> dict:
+    """``prompt``, ``steps``, ``seed``, ``resolution`` of a diffusion completion from ``params`` (keys
+    ``<prefix>prompt``...; defaults "", 30, 0 and 512, the working size of the longer side)."""
+    from . import JobError
+
+    prompt = params.get(f"{prefix}prompt", "") or ""
+    if not isinstance(prompt, str):
+        raise JobError("bad_params", f"'{prefix}prompt' must be a string (what the completed background shows).")
+    options = {"prompt": prompt}
+    for key, default, low, high in (("steps", 30, 1, 1000), ("seed", 0, 0, 2**63 - 1), ("resolution", 512, 64, 4096)):
+        options[key] = whole_number(params, f"{prefix}{key}", default, low, high)
+    return options
+
+
+# The last diffusion completion: every preview of one photo completes the same hole, at seconds to minutes each.
+_completion_cache: dict = {}
+
+
+def model_fill(params: dict, ctx):
+    """A ``complete`` function for ``fill_background`` that uses the model of ``params["inpaint_model"]``, or
+    None without that param (OpenCV then). The model loads on the first call, and the last result is reused
+    while the photo, hole and options stay the same."""
+    from . import JobError
+
+    model = params.get("inpaint_model")
+    if model is None:
+        return None
+    if not isinstance(model, str) or not model:
+        raise JobError("bad_params", "'inpaint_model' must name an inpainting model (e.g. sd2-inpainting), a hub "
+                       "id or a folder; leave it out for classical inpainting.")
+    options = completion_options(params, "inpaint_")
+    device, dtype = params.get("device"), params.get("dtype")
+
+    def complete(photo: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        import hashlib
+
+        if not hole.any():
+            return photo.copy()
+        digest = hashlib.sha1(np.ascontiguousarray(photo).tobytes())
+        digest.update(np.packbits(hole).tobytes())
+        key = (model, device, dtype, tuple(sorted(options.items())), photo.shape, digest.hexdigest())
+        if key not in _completion_cache:
+            filled = inpainter(ctx, model, device, dtype).complete(photo, hole, **options)
+            _completion_cache.clear()
+            _completion_cache[key] = filled
+        return _completion_cache[key].copy()
+
+    return complete
 
 
 def save_png(path, image: np.ndarray) -> None:

@@ -9,6 +9,7 @@ vanishing-point guidance term and the report's ``perspective`` figures, see ``en
 Each output PNG gets its JSON report beside it (same name, ``.json``).
 Outputs and their reports are checked against the photo's files and each other before any work. Progress carries
 a thumbnail of the current estimate every ``thumbnail_every`` steps (default 10) and of each finished frame.
+The common ``lora`` param (a perspective LoRA, see ``_diffusion_job``) is recorded in each report's ``lora``.
 Result: ``{"frames": [{"image", "report", "cache", "seconds", "unet_evals", "losses", "memory_fallbacks"}]}``.
 """
 
@@ -41,7 +42,7 @@ def run(params: dict, ctx) -> dict:
 
     from ..diffusion.report import write_report
 
-    from ..perspective import edit_job as perspective
+    from ..perspective import edit_job as perspective, edit_lora
 
     frames = _frames(params)
     request = job.request(params)
@@ -62,6 +63,7 @@ def run(params: dict, ctx) -> dict:
         figures = perspective.report_figures(params, result.image, photo=request.image, terms=terms)
         if figures is not None:
             result.report["perspective"] = figures
+        result.report["lora"] = edit_lora.report_entry(editor.models)
         output.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(result.image).save(output)
         report_path = write_report(result.report, output.with_suffix(".json"))

@@ -2,7 +2,7 @@
 "Render Edit" later costs only the guided pass.
 
 Params: ``photo``, ``depth``, ``mask`` (optional ``bg_depth``), ``camera`` or ``fov``, ``prompt``, and the common
-diffusion params (``model``, ``settings``, ``cache_dir``, ``device``, ``dtype``; see ``_diffusion_job``).
+diffusion params (``model``, ``settings``, ``cache_dir``, ``device``, ``dtype``, ``lora``; see ``_diffusion_job``).
 Result: ``{"cache": "hit"|"miss", "key", "seconds", "unet_evals", "report", "memory_fallbacks"}`` (``report``: path
 of the JSON report, never one of the photo's files).
 """

@@ -9,7 +9,8 @@ intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene w
 list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
 or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
 object entirely out of view is an error; true, for animations: that frame shows the background only);
-``save_arrays`` (default false; a 4K frame's correspondences take tens of MB).
+``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
+revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction"}``, with ``save_arrays`` also
 ``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
@@ -92,7 +93,7 @@ def run(params: dict, ctx) -> dict:
         raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
     hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
-    base = _inpaint.fill_background(inputs.photo, hole, inputs.background)
+    base = _inpaint.fill_background(inputs.photo, hole, inputs.background, _inpaint.model_fill(params, ctx))
     ctx.check_cancelled()
 
     results = []

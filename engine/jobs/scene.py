@@ -6,7 +6,8 @@ across the larger side, outermost pixel centres, as the official test set; null:
 length, else 55), ``output_dir`` (where the outputs go; default the job's workdir), ``max_grid`` (most cells on the
 long side of the background mesh, default 1024), ``object_grid`` (the same across the object's bounding box, default
 512), ``tear`` (relative depth jump at which the meshes tear, default 0.05), ``hole_dilate`` (pixels the background
-depth's hole extends beyond the mask, default the official 15 at 512, scaled to the photo).
+depth's hole extends beyond the mask, default the official 15 at 512, scaled to the photo), optional
+``inpaint_model`` (complete the texture's hole with a diffusion inpainting model, see ``_inpaint``).
 
 Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif" or "default"), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
@@ -45,10 +46,10 @@ def _float_param(params: dict, key: str, default: float, low: float, high: float
     return float(value)
 
 
-def _write_texture(inputs, out_dir: Path) -> Path:
+def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
     """The background mesh's texture: the photo, with the background image (or inpainting) where the object was."""
     texture_hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
-    texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background)
+    texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background, complete)
     return _inpaint.save_texture(out_dir / "background_texture", texture)
 
 
@@ -74,7 +75,7 @@ def run(params: dict, ctx) -> dict:
     for suffix in (".png", ".jpg"):
         _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix), params)
     pool = ThreadPoolExecutor(max_workers=1)
-    texture_job = pool.submit(_write_texture, inputs, out_dir)
+    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
     pool.shutdown(wait=False)
 
     ctx.progress("background", 2, 4)

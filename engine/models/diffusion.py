@@ -35,6 +35,7 @@ class DiffusionModels:
     dtype: object = None
     low_memory: list = field(default_factory=list)
     weights: str = ""  # which weights: hub commit, local files' fingerprint or random seed (engine.models.hub)
+    adapter: object = None  # the LoRA on the UNet (engine.perspective.edit_lora.LoraChoice), part of identity()
 
     @property
     def offloaded(self) -> bool:
@@ -105,7 +106,8 @@ class DiffusionModels:
         config = {k: v for k, v in dict(self.unet.config).items() if not k.startswith("_")}  # "_" keys vary by run
         digest.update(json.dumps(config, sort_keys=True, default=str).encode())
         digest.update(self.weights.encode())  # other weights under the same name and config: another identity
-        return f"{self.name}@{digest.hexdigest()[:12]}"
+        identity = f"{self.name}@{digest.hexdigest()[:12]}"
+        return identity if self.adapter is None else f"{identity}+{self.adapter.identity()}"
 
     def save(self, folder) -> Path:
         folder = Path(folder)

@@ -9,7 +9,8 @@
 - ``guidance``: the loss as an extra term of the guided sampler; ``edit_job``: what an edit job does with its
   ``perspective`` parameter (the term, and the figures of its report).
 - ``dataset``, ``finetune``: reading a folder of (image, depth, caption, VPs) samples; LoRA fine-tuning of the
-  depth UNet with noise MSE + lambda x the loss, and loading the adapters.
+  depth UNet with noise MSE + lambda x the loss, and loading the adapters; ``edit_lora``: the adapters on the
+  engine's warm model for edits that ask for them (the jobs' ``lora`` parameter).
 
 Conventions (everywhere in this package, as in ``engine.geometry.camera``): vanishing points are in pixels of the
 image they belong to, u right, v down, integer coordinates at pixel centres, so the image covers

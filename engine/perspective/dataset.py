@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-import json
 
 import numpy as np
 
@@ -47,6 +46,7 @@ def read_sample(folder, size: int | None = None) -> PerspectiveSample:
 
     from ..diffusion.inputs import read_depth
     from .guidance import scale_vps
+    from .vanishing import read_vps_file
 
     folder = Path(folder)
     with Image.open(folder / "image.png") as image:
@@ -57,8 +57,7 @@ def read_sample(folder, size: int | None = None) -> PerspectiveSample:
         array = np.asarray(image, np.float32) / 255.0
     depth_path = folder / "depth.npy" if (folder / "depth.npy").is_file() else folder / "depth.exr"
     depth = read_depth(depth_path)
-    meta = json.loads((folder / "vps.json").read_text())
-    vps = scale_vps(meta["vps"], original, (array.shape[1], array.shape[0]))
+    vps = scale_vps(read_vps_file(folder / "vps.json")["vps"], original, (array.shape[1], array.shape[0]))
     caption = (folder / "caption.txt").read_text(encoding="utf-8").strip()
     return PerspectiveSample(folder.name, array, depth, caption, vps)
 

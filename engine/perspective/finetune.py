@@ -6,8 +6,9 @@ vanishing points; the paper uses lambda = 0.01 at every timestep. Only LoRA adap
 projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) train; the VAE and text encoder are frozen, and the
 gradient of the perspective term reaches the adapters through the VAE decoder.
 
-Adapters are saved as ``adapter_model.safetensors`` + ``adapter_config.json`` (+ ``training.json``: settings and
-losses) and load into the engine's UNet with ``load_perspective_lora(unet, folder)``.
+Adapters are saved as ``adapter_model.safetensors`` + ``adapter_config.json`` (+ ``training.json``: settings,
+losses and the base model's identity) and load into a UNet with ``load_perspective_lora(unet, folder)``; edits
+use them through the jobs' ``lora`` parameter (``edit_lora.py``).
 """
 
 from __future__ import annotations
@@ -80,28 +81,74 @@ def save_perspective_lora(unet, folder, extra: dict | None = None) -> Path:
 
 
 def load_perspective_lora(unet, folder, scale: float = 1.0):
-    """Load adapters saved by ``save_perspective_lora`` into ``unet`` (frozen, active, scaled by ``scale``)."""
-    from peft import LoraConfig
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
+    """Load adapters saved by ``save_perspective_lora`` into ``unet`` (frozen, active, scaled by ``scale``).
 
+    Raises FileNotFoundError for a folder without the adapter files, ValueError for adapters that do not fit
+    ``unet`` (trained for another architecture) or unreadable files; ``unet`` is then left without adapters."""
     folder = Path(folder)
     if not (folder / WEIGHTS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"'{folder}' holds no perspective LoRA ({WEIGHTS_FILE} and {CONFIG_FILE}); train "
                                 "one with 'python -m engine finetune-perspective'.")
-    config = json.loads((folder / CONFIG_FILE).read_text())
     unload_perspective_lora(unet)  # loading again replaces, e.g. in an engine that keeps the model warm
-    unet.add_adapter(LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"],
-                                target_modules=config["target_modules"]), adapter_name=ADAPTER_NAME)
-    state = load_file(str(folder / WEIGHTS_FILE))
-    result = set_peft_model_state_dict(unet, state, adapter_name=ADAPTER_NAME)
-    unexpected = getattr(result, "unexpected_keys", None)
-    if unexpected:
-        raise ValueError(f"The LoRA in '{folder}' does not fit this UNet ({len(unexpected)} unexpected weights, "
-                         f"e.g. {unexpected[0]}); was it trained for another model?")
+    try:
+        _load_adapter(unet, folder)
+    except BaseException:
+        unload_perspective_lora(unet)  # never leave a half-loaded adapter on a model that stays warm
+        raise
     unet.set_adapters([ADAPTER_NAME], weights=[scale])
     unet.requires_grad_(False)
     return unet
+
+
+def _load_adapter(unet, folder: Path) -> None:
+    from peft import LoraConfig
+    from peft.utils import set_peft_model_state_dict
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        lora = LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"], target_modules=config["target_modules"])
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, SafetensorError, OSError) as error:
+        raise ValueError(f"The LoRA in '{folder}' cannot be read ({type(error).__name__}: {error}); train it again "
+                         "with 'python -m engine finetune-perspective'.") from None
+    unet.add_adapter(lora, adapter_name=ADAPTER_NAME)
+    try:
+        result = set_peft_model_state_dict(unet, state, adapter_name=ADAPTER_NAME)
+    except RuntimeError as error:  # load_state_dict: weights shaped for another UNet
+        if "size mismatch" not in str(error):
+            raise
+        raise ValueError(_mismatch(folder, "its weights have other shapes than this UNet's")) from None
+    unexpected = list(getattr(result, "unexpected_keys", None) or [])
+    missing = [key for key in getattr(result, "missing_keys", None) or [] if f".{ADAPTER_NAME}." in key]
+    if unexpected or missing:
+        example = (unexpected or missing)[0]
+        raise ValueError(_mismatch(folder, f"{len(unexpected)} of its weights have no place in this UNet and "
+                                           f"{len(missing)} of this UNet's adapter weights are not in it "
+                                           f"(e.g. {example})"))
+
+
+def _mismatch(folder: Path, what: str) -> str:
+    trained_on = ""
+    try:
+        trained_on = f" It was trained on '{json.loads((folder / 'training.json').read_text())['model']}'."
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return (f"The LoRA in '{folder}' was trained for another model: {what}.{trained_on} Use it with the model it "
+            "was trained on, or train one for this model with 'python -m engine finetune-perspective --model ...'.")
+
+
+def adapter_fingerprint(folder) -> str:
+    """A short hash of the adapter's weights and configuration: its identity in cache keys and reports."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        with open(Path(folder) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def unload_perspective_lora(unet) -> None:

@@ -8,8 +8,8 @@ the edges to converge to the vanishing points; ``mode="reference"`` compares lin
 (the paper's loss), e.g. the original photo when only the background matters.
 
 It keeps its own cost (evaluations, seconds in the forward and the backward of decoder + loss) for the edit
-report: ``summary()``. ``from_params`` builds the term from an edit job's ``perspective`` parameters, and
-``edit_figures`` gives the metric figures every edit report carries.
+report: ``summary()``. ``from_params`` builds the term from an edit job's ``perspective`` parameter, and
+``edit_figures`` gives the metric figures of the report of an edit whose job has that parameter.
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def reference_loss(image: np.ndarray, reference: np.ndarray, vps) -> float:
 
 def perspective_report(image: np.ndarray, vps, reference: np.ndarray | None = None,
                        min_length: float = DEFAULT_MIN_LENGTH) -> dict:
-    """The figures every edit report carries: the agreement of ``image`` with ``vps``, and the loss against
-    ``reference`` when one is given. Images are HxWxC float in [0, 1] or uint8."""
+    """The figures of an edit report's ``perspective`` entry (an edit whose job has a ``perspective`` parameter):
+    the agreement of ``image`` with ``vps``, and the loss against ``reference`` when one is given. Images are
+    HxWxC float in [0, 1] or uint8."""
     report = vp_agreement(image, vps, min_length)
     if reference is not None:
         as_float = (lambda a: a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32))

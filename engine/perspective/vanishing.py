@@ -70,3 +70,42 @@ def parse_vp(text: str) -> tuple[float, ...]:
     if len(values) == 3 and values[:2] == (0.0, 0.0):
         raise ValueError(f"vanishing point {text!r}: X and Y cannot both be 0 in homogeneous form")
     return values if len(values) == 3 else values + (1.0,)
+
+
+def read_vps_file(path) -> dict:
+    """A vps.json file: ``{"vps": [[x, y, w] ...], "width": W, "height": H}``, ``width``/``height`` (the size of
+    the image the VPs are pixels of) None when the file does not give them. Rows may be [x, y] (w = 1). A
+    ValueError (FileNotFoundError for a missing file) names the file and what is wrong with it."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"The vanishing-point file '{path}' does not exist.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"'{path}' is not a JSON file ({error}); a vps.json holds {{\"vps\": [[x, y, w], ...]}}.") \
+            from None
+    if not isinstance(data, dict) or "vps" not in data:
+        found = f"keys {', '.join(sorted(map(str, data)))}" if isinstance(data, dict) and data else "no keys"
+        raise ValueError(f"'{path}' has no 'vps' key ({found}); a vps.json holds {{\"vps\": [[x, y, w], ...]}}: "
+                         "vanishing points in pixels, w = 0 for a direction at infinity.")
+    rows = data["vps"]
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"'vps' in '{path}' must be a non-empty list of [x, y] or [x, y, w] rows.")
+    vps = []
+    for index, row in enumerate(rows):
+        try:
+            if not isinstance(row, (list, tuple)):
+                raise ValueError("expected a row [x, y] or [x, y, w]")
+            vps.append(parse_vp(",".join(str(c) for c in row)))
+        except ValueError as error:
+            raise ValueError(f"'{path}', vps[{index}] = {row!r}: {error}.") from None
+    size = {}
+    for key in ("width", "height"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1):
+            raise ValueError(f"'{key}' in '{path}' must be a positive number of pixels, not {value!r}.")
+        size[key] = None if value is None else int(value)
+    return {"vps": [list(v) for v in vps], **size}

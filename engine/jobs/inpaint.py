@@ -1,0 +1,47 @@
+"""``inpaint``: complete a photo where a mask is, with a diffusers inpainting model (Stable Diffusion 2 inpainting
+by default), e.g. the background behind an object. The rest of the photo keeps its pixels.
+
+Params: ``photo`` and ``mask`` (paths; the mask white where to complete, as an image or an NPY, the photo's size),
+``output`` (a PNG path to write; never one of the inputs), optional ``prompt`` (what the completed region shows,
+default ""), ``model`` (an inpainting preset such as ``sd2-inpainting`` or ``tiny-inpainting``, a hub id or a
+folder), ``steps`` (default 30), ``seed`` (default 0), ``resolution`` (working size of the longer side, default
+512), ``dilate`` (pixels the hole extends beyond the mask, default 0), ``device``, ``dtype``.
+Result: ``{"image", "hole_pixels", "model", "seconds"}``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import JobError, require_file
+from . import _inpaint, _photo_inputs
+
+NAME = "inpaint"
+
+
+def run(params: dict, ctx) -> dict:
+    output = params.get("output")
+    if not isinstance(output, str) or not output.lower().endswith(".png"):
+        raise JobError("bad_params", "'output' must be the path of a .png file to write.")
+    output = Path(output)
+    _photo_inputs.check_output_path(output, params)
+    options = _inpaint.completion_options(params)
+    dilate = _inpaint.whole_number(params, "dilate", 0, 0, 256)
+    photo = _photo_inputs.read_rgb(require_file(params, "photo", "photo"), "photo")
+    mask = _photo_inputs.read_mask(require_file(params, "mask", "mask"))
+    _photo_inputs.check_size(mask, photo.shape[:2], "mask")
+    hole = _inpaint.dilate(mask, dilate)
+    if not hole.any():
+        raise JobError("empty_mask", "The mask selects no pixels, so there is nothing to complete. Paint the region "
+                       "to complete white and try again.")
+    ctx.progress("load", 1, 2)
+    model = _inpaint.inpainter(ctx, params.get("model"), params.get("device"), params.get("dtype"))
+    ctx.check_cancelled()
+    ctx.progress("inpaint", 2, 2)
+    start = time.perf_counter()
+    image = model.complete(photo, hole, **options)
+    seconds = time.perf_counter() - start
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _inpaint.save_png(output, image)
+    return {"image": str(output), "hole_pixels": int(hole.sum()), "model": model.name, "seconds": round(seconds, 3)}
