@@ -71,7 +71,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         "of at the world origin looking along +Y")
     tear: bpy.props.FloatProperty(
         name="Tear Threshold", default=0.05, min=0.0, max=10.0,
-        description="Relative depth jump across a face at which the mesh tears instead of stretching")
+        description="Relative depth jump between neighbouring mesh cells at which the mesh tears instead of "
+        "stretching (never within a plane, however slanted)")
 
     def invoke(self, context, event):
         return ImportHelper.invoke(self, context, event)

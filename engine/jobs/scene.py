@@ -5,8 +5,9 @@ object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the obje
 across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF 35 mm focal
 length, else 55), ``output_dir`` (where the outputs go; default the job's workdir), ``max_grid`` (most cells on the
 long side of the background mesh, default 1024), ``object_grid`` (the same across the object's bounding box, default
-512), ``tear`` (relative depth jump at which the meshes tear, default 0.05), ``hole_dilate`` (pixels the background
-depth's hole extends beyond the mask, default the official 15 at 512, scaled to the photo).
+512), ``tear`` (relative depth jump between neighbouring cells at which the meshes tear, except within a plane,
+however slanted; default 0.05), ``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default
+the official 15 at 512, scaled to the photo).
 
 Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif" or "default"), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
