@@ -55,7 +55,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         name="Background Depth", subtype="FILE_PATH", description="Optional: the depth of the background image")
     fov: bpy.props.FloatProperty(
         name="Field of View", default=55.0, min=1.0, max=170.0,
-        description="Degrees across the photo's longer side. Unset: from the photo's EXIF focal length, else 55")
+        description="Degrees across the photo's longer side. Unset: from the photo's EXIF (35 mm equivalent "
+        "focal length, or focal length and focal plane resolution), else 55")
     max_grid: bpy.props.IntProperty(
         name="Mesh Resolution", default=1024, min=16, max=8192,
         description="Most vertices along the background mesh's longer side (the texture stays full resolution)")
@@ -154,7 +155,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))
         rig.fg_prompt = photo_files.read_text(photo_files.find_side_file(photo, "fg_prompt"))
         self.report({"INFO"}, f"Imported {photo.name}: {result['width']}x{result['height']}, field of view "
-                    f"{result['fov_deg']:.1f} degrees ({result['fov_source']})")
+                    f"{result['fov_deg']:.1f} degrees ({result['fov_note']})")
         return {"FINISHED"}
 
     def build(self, context, photo: Path, result: dict, folder: Path):

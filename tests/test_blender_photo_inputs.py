@@ -138,19 +138,28 @@ def test_mask_painted_in_blender(bpy, tmp_path):
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
 
 
-def test_exif_focal_length_sets_the_field_of_view(bpy, tmp_path):
+@pytest.mark.parametrize("tags, source, fov, said", [
+    ({41989: 24}, "exif_35mm", math.degrees(2 * math.atan(36 / 48)), "35 mm equivalent focal length, 24 mm"),
+    ({37386: 4.0, 41486: 300 / 0.6, 41487: 200 / 0.4, 41488: 3}, "exif_focal_plane",
+     math.degrees(2 * math.atan(6 / 8)), "focal length, 4 mm, on a 6.00 mm wide sensor"),
+    ({37386: 4.0}, "default", 55.0, "no focal plane resolution"),
+], ids=["35 mm tag", "focal plane", "focal length only"])
+def test_exif_focal_length_sets_the_field_of_view(bpy, tmp_path, capfd, tags, source, fov, said):
+    """FocalLengthIn35mmFilm, else FocalLength with FocalPlaneX/YResolution (pixels per cm here), else 55; the
+    import's report says which."""
     files, _, _ = write_scene(tmp_path / "photo", 300, 200)
     photo = Image.open(files["filepath"])
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[41989] = 24  # FocalLengthIn35mmFilm
+    exif.get_ifd(0x8769).update(tags)
     jpeg = tmp_path / "photo" / "photo.jpg"
     photo.save(jpeg, exif=exif, quality=95)
     files["filepath"] = str(jpeg)
+    capfd.readouterr()
     assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    assert said in capfd.readouterr().out  # the operator's report, as background Blender prints it
     rig = bpy.context.scene.dhandles_rig.dhandles
-    long_side_mm = math.hypot(36, 24) * 300 / math.hypot(300, 200)  # 36 mm for a 3:2 photo
-    assert rig.fov_source == "exif"
-    assert math.isclose(rig.fov, math.degrees(2 * math.atan(long_side_mm / 48)), rel_tol=1e-6)
+    assert rig.fov_source == source
+    assert math.isclose(rig.fov, fov, rel_tol=1e-6)
 
 
 def _bad(files, tmp_path, kind):
