@@ -147,9 +147,15 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                   "tear": float(self.tear)}
         result = run_job(context, "scene", params, label="Scene")
         rig = self.build(context, photo, result, folder)
-        for part in ("background", "object"):  # the meshes hold them now; the texture is packed in the .blend
-            for path in result[part].values():
+        # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
+        # .blend still reads (an estimated depth map)
+        for path in [*result["background"].values(), *result["object"].values(), result["background_texture"],
+                     engine_mask if self.mask_image else ""]:
+            if path:
                 Path(path).unlink(missing_ok=True)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+            rig.workdir = ""
         rig.depth_path, rig.mask_path, rig.mask_image = depth, mask, self.mask_image
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))

@@ -5,7 +5,6 @@ and where outputs go (never over the user's photo, masks or .blend)."""
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -47,11 +46,9 @@ def read_text(path: Path | None) -> str:
 
 
 def cache_root(context) -> Path:
-    """The add-on's cache folder from the preferences, else one in the system's temporary folder."""
-    prefs = preferences.get(context)
-    if prefs is not None and prefs.cache_dir:
-        return Path(bpy.path.abspath(prefs.cache_dir))
-    return Path(tempfile.gettempdir()) / "dhandles"
+    """The add-on's cache folder (``preferences.cache_dir``): persistent, since a saved .blend refers to the
+    estimated depth in it."""
+    return preferences.cache_dir(preferences.get(context))
 
 
 def new_scene_folder(context, photo: Path) -> Path:

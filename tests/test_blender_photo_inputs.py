@@ -7,7 +7,7 @@ clear operator error and leave the scene exactly as it was.
 from __future__ import annotations
 
 import math
-import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 
@@ -197,7 +197,8 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(bpy, tmp_path, kind):
         bpy.ops.dhandles.import_photo(**params)
     assert scene_state(bpy) == before
     assert bpy.context.scene.dhandles_rig == rig_before
-    assert len(list((tmp_path / "dhandles" / "scenes").iterdir())) == 1  # the first import's files only
+    # nothing of the failed import stays behind (nor of the good one: its meshes and the packed texture hold it all)
+    assert list((tmp_path / "diffusion_handles" / "scenes").iterdir()) == []
 
 
 def test_operators_without_a_photo_say_what_to_do(bpy, tmp_path):
@@ -231,9 +232,33 @@ def test_depth_estimated_by_the_engine(bpy, tmp_path):
     files["depth_path"] = "estimate"
     assert bpy.ops.dhandles.import_photo(**files, depth_model="tiny-depth") == {"FINISHED"}
     rig = bpy.context.scene.dhandles_rig.dhandles
-    assert rig.depth_path.endswith("estimated_depth.npy") and str(tmp_path / "photo") not in rig.depth_path
+    # in the persistent user cache (here the test's XDG_CACHE_HOME), which a saved .blend can rely on after a
+    # reboot, not in the system's temporary folder
+    depth = Path(rig.depth_path)
+    assert depth.name == "estimated_depth.npy" and depth.parent.parent == tmp_path / "diffusion_handles" / "scenes"
+    assert Path(rig.workdir) == depth.parent
     assert np.load(rig.depth_path).shape == (64, 96)
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
+
+
+def test_the_default_cache_is_persistent(bpy, tmp_path, monkeypatch):
+    """Empty Cache Folder preference: the extension's user folder when installed as an extension (Blender's user
+    resources are a temporary folder in tests), else $XDG_CACHE_HOME or ~/.cache; the preference wins."""
+    import os
+
+    from diffusion_handles import preferences
+
+    extension = preferences.default_cache_dir("bl_ext.user_default.diffusion_handles")
+    assert extension == Path(os.environ["BLENDER_USER_RESOURCES"]) / "extensions" / ".user" / "user_default" / \
+        "diffusion_handles" / "cache" and extension.is_dir()
+    assert preferences.cache_dir() == tmp_path / "diffusion_handles"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert preferences.default_cache_dir() == tmp_path / "home" / ".cache" / "diffusion_handles"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec ignores relative values
+    assert preferences.default_cache_dir() == tmp_path / "home" / ".cache" / "diffusion_handles"
+    prefs = type("Prefs", (), {"cache_dir": str(tmp_path / "mine")})()
+    assert preferences.cache_dir(prefs) == tmp_path / "mine"
 
 
 def test_new_mask_image_shows_the_photo_dimmed_and_reads_as_mask_once_painted(bpy, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 
 import numpy as np
@@ -42,7 +41,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 
