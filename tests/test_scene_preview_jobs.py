@@ -252,3 +252,18 @@ def test_scene_result_says_where_the_field_of_view_came_from(tmp_path, ctx):
     result = scene.run(dict(params, photo=str(jpeg)), ctx)
     assert result["fov_source"] == "exif_focal_plane" and "focal plane" in result["fov_note"]
     assert math.isclose(result["fov_deg"], math.degrees(2 * math.atan(6.0 / 10.0)), rel_tol=1e-4)
+
+
+def test_preview_reports_visible_share_and_on_screen_size_apart(tmp_path, ctx):
+    """Brought to half its distance the box is 4x its size on screen, all of it visible (the geometry's
+    visible_fraction says 4); moved until half of it leaves the frame, half of it is visible at 1x."""
+    params, _, _, _ = write_inputs(tmp_path)
+    camera = Camera.official(120, 80, 55.0)
+    closer = make_transform(translation=[0.0, 0.0, -1.5])  # the box is at 3 m
+    sideways = make_transform(translation=[(119.5 - 59.5) * 3.0 / camera.fx, 0.0, 0.0])  # its centre to the edge
+    frames = preview.run(dict(params, camera=camera.to_dict(), transforms=[closer.tolist(), sideways.tolist()],
+                              outputs=[str(tmp_path / "a.png"), str(tmp_path / "b.png")]), ctx)["frames"]
+    assert math.isclose(frames[0]["visible_fraction"], 4.0, rel_tol=0.02)
+    assert math.isclose(frames[0]["screen_scale"], 4.0, rel_tol=1e-9) and frames[0]["visible_share"] == 1.0
+    assert math.isclose(frames[1]["screen_scale"], 1.0, rel_tol=1e-9)
+    assert 0.45 < frames[1]["visible_share"] < 0.55
