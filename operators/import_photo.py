@@ -27,6 +27,12 @@ from .edit_transform import camera_pose
 from .engine_session import EngineError
 
 ESTIMATE = "estimate"
+SIDE_FILE_HINTS = {  # kind: (what it is, what to do when the path given is wrong)
+    "depth": ("depth map", "Choose an EXR, NPY or 16-bit PNG, or set Depth to 'estimate'."),
+    "mask": ("mask", "Choose the mask image (the object white on black), or paint one and set Mask Image."),
+    "bg": ("background image", "Choose the photo without the object, or leave Background empty."),
+    "bg_depth": ("background depth map", "Choose its EXR, NPY or 16-bit PNG, or leave Background Depth empty."),
+}
 
 
 class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
@@ -38,23 +44,27 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: bpy.props.StringProperty(default="*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.webp;*.bmp", options={"HIDDEN"})
+    # the files and the field of view are never remembered from the last import (SKIP_SAVE): left unset, they come
+    # from the files beside this photo and its EXIF
     depth_path: bpy.props.StringProperty(
-        name="Depth", subtype="FILE_PATH",
+        name="Depth", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Metric z-depth: EXR, NPY or 16-bit PNG in millimetres; 'estimate' estimates it with the "
         "engine's depth model. Empty: depth.exr (or <photo>_depth.*) beside the photo")
     mask_path: bpy.props.StringProperty(
-        name="Mask", subtype="FILE_PATH",
+        name="Mask", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Object mask image, white on black. Empty: mask.png (or <photo>_mask.*) beside the photo")
     mask_image: bpy.props.StringProperty(
-        name="Mask Image", description="Name of an image in this .blend to use as the mask (e.g. one painted in "
-        "the Image Editor), instead of a mask file")
+        name="Mask Image", options={"SKIP_SAVE"},
+        description="Name of an image in this .blend to use as the mask (e.g. one painted in the Image Editor), "
+        "instead of a mask file")
     bg_path: bpy.props.StringProperty(
-        name="Background", subtype="FILE_PATH",
+        name="Background", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Optional: the photo with the object removed, shown where the object was")
     bg_depth_path: bpy.props.StringProperty(
-        name="Background Depth", subtype="FILE_PATH", description="Optional: the depth of the background image")
+        name="Background Depth", subtype="FILE_PATH", options={"SKIP_SAVE"},
+        description="Optional: the depth of the background image")
     fov: bpy.props.FloatProperty(
-        name="Field of View", default=55.0, min=1.0, max=170.0,
+        name="Field of View", default=55.0, min=1.0, max=170.0, options={"SKIP_SAVE"},
         description="Degrees across the photo's longer side. Unset: from the photo's EXIF (35 mm equivalent "
         "focal length, or focal length and focal plane resolution), else 55")
     max_grid: bpy.props.IntProperty(
@@ -87,24 +97,26 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
-        """The path given for ``prop``, else (only when the caller did not set it) the side file found."""
+        """The absolute path of the file given for ``prop`` (which must exist), else (only when the caller did not
+        set it) the side file found; "" for none."""
         value = getattr(self, prop)
         if value or self.properties.is_property_set(prop):
-            return bpy.path.abspath(value) if value and value != ESTIMATE else value
+            if not value or value == ESTIMATE:
+                return value
+            what, hint = SIDE_FILE_HINTS[kind]
+            return str(photo_files.input_file(value, what, hint))
         found = photo_files.find_side_file(photo, kind)
         return str(found) if found else ""
 
     def execute(self, context):
         try:
             return self._execute(context)
-        except (ValueError, EngineError) as error:
+        except (ValueError, EngineError, RuntimeError) as error:  # RuntimeError: Blender could not load a file
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
 
     def _execute(self, context):
-        photo = Path(bpy.path.abspath(self.filepath))
-        if not self.filepath or not photo.is_file():
-            raise ValueError(f"The photo '{self.filepath}' does not exist. Choose an image file.")
+        photo = photo_files.input_file(self.filepath, "photo", "Choose an image file.")
         depth = self.side_file(photo, "depth_path", "depth")
         mask = "" if self.mask_image else self.side_file(photo, "mask_path", "mask")
         bg = self.side_file(photo, "bg_path", "bg")
@@ -133,7 +145,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             engine_mask = str(photo_files.export_mask_image(image, folder))
         if depth == ESTIMATE:
             prefs = preferences.get(context)
-            model = self.depth_model or (prefs.depth_model if prefs is not None else "")
+            model = photo_files.model_reference(self.depth_model or (prefs.depth_model if prefs is not None else ""))
             params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
             if model:
                 params["model"] = model
@@ -186,7 +198,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         collection = track("collections", bpy.data.collections.new(f"DHandles {name}"))
         scene.collection.children.link(collection)
 
-        existed = any(Path(bpy.path.abspath(image.filepath)) == photo for image in bpy.data.images)
+        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
+                      for image in bpy.data.images)
         photo_image = bpy.data.images.load(str(photo), check_existing=True)
         if not existed:
             track("images", photo_image)

@@ -5,6 +5,7 @@ and where outputs go (never over the user's photo, masks or .blend)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,34 @@ SIDE_FILES = {
     "prompt": (("prompt",), (".txt",)),
     "fg_prompt": (("fg_prompt",), (".txt",)),
 }
+
+
+def absolute_path(value: str) -> Path:
+    """``value`` as an absolute path: '//' is the .blend's folder (Blender's convention), '~' the home folder, and
+    any other relative path the current folder of this process. The engine runs in a folder of its own, so nothing
+    relative is ever sent to it."""
+    return Path(os.path.abspath(os.path.expanduser(bpy.path.abspath(value))))
+
+
+def input_file(value: str, what: str, hint: str) -> Path:
+    """The existing file ``value`` names, as an absolute path; ValueError saying what is wrong and ``hint``."""
+    if not value:
+        raise ValueError(f"No {what} given. {hint}")
+    path = absolute_path(value)
+    where = "" if str(path) == value else f" ({path})"
+    if path.is_dir():
+        raise ValueError(f"The {what} '{value}'{where} is a folder, not a file. {hint}")
+    if not path.is_file():
+        raise ValueError(f"The {what} '{value}'{where} does not exist. {hint}")
+    return path
+
+
+def model_reference(value: str) -> str:
+    """A model as the engine takes it (preset, hub id or folder), with a folder given relative to the .blend ('//')
+    or to the current folder made absolute."""
+    if value.startswith("//") or (value and not os.path.isabs(value) and os.path.isdir(value)):
+        return str(absolute_path(value))
+    return value
 
 
 def find_side_file(photo: Path, kind: str) -> Path | None:
@@ -87,8 +116,12 @@ def default_output_base(context, photo: Path) -> Path:
 
 
 def protected_paths(rig) -> list[Path]:
+    """Every file the photo's rig reads (the painted mask's own file too) and the .blend."""
     paths = [rig.photo_path, rig.depth_path, rig.mask_path, rig.bg_path, rig.bg_depth_path, bpy.data.filepath]
-    return [Path(bpy.path.abspath(p)).resolve() for p in paths if p]
+    image = bpy.data.images.get(rig.mask_image) if rig.mask_image else None
+    if image is not None and image.filepath:
+        paths.append(bpy.path.abspath(image.filepath, library=image.library))
+    return [absolute_path(p).resolve() for p in paths if p]
 
 
 def check_not_input(rig, output: Path) -> None:
