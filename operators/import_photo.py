@@ -111,7 +111,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         try:
             return self._execute(context)
-        except (ValueError, EngineError, RuntimeError) as error:  # RuntimeError: Blender could not load a file
+        # RuntimeError: Blender could not load a file; OSError: a file could not be written
+        except (ValueError, EngineError, RuntimeError, OSError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
 

@@ -80,10 +80,18 @@ def cache_root(context) -> Path:
     return preferences.cache_dir(preferences.get(context))
 
 
-def new_scene_folder(context, photo: Path) -> Path:
-    folder = cache_root(context) / "scenes" / f"{photo.stem}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
+def make_folder(folder: Path) -> Path:
+    """``folder``, made if needed; ValueError saying what to do when it cannot be (an unwritable cache)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"The folder '{folder}' cannot be made ({error.strerror}). Set the Cache Folder preference "
+                         "(or the output path) to a folder you can write to.") from None
     return folder
+
+
+def new_scene_folder(context, photo: Path) -> Path:
+    return make_folder(cache_root(context) / "scenes" / f"{photo.stem}-{uuid.uuid4().hex[:8]}")
 
 
 def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
@@ -98,7 +106,7 @@ def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
     image.pixels.foreach_get(pixels)
     pixels = pixels.reshape(height, width, image.channels)[::-1]
     mask = pixels[..., : min(3, image.channels)].max(axis=2) > 0.5
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     path = folder / f"mask_image_{hashlib.sha1(image.name.encode()).hexdigest()[:10]}.npy"
     np.save(path, mask)
     return path
@@ -110,9 +118,7 @@ def default_output_base(context, photo: Path) -> Path:
     if blend:
         blend_path = Path(blend)
         return blend_path.with_name(f"{blend_path.stem}_{photo.stem}_preview")
-    folder = cache_root(context) / "previews"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{photo.stem}_preview"
+    return make_folder(cache_root(context) / "previews") / f"{photo.stem}_preview"
 
 
 def protected_paths(rig) -> list[Path]:

@@ -127,7 +127,7 @@ class _PreviewOperator:
     def _start(self, context) -> bool:
         try:
             params = self.prepare(context)
-        except ValueError as error:
+        except (ValueError, OSError) as error:  # OSError: a file in the cache folder cannot be written
             self.report({"ERROR"}, str(error))
             return False
         self._task = EngineTask("preview", params, label=self.bl_label)

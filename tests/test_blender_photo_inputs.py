@@ -395,3 +395,20 @@ def test_16_bit_png_depth_in_millimetres(bpy, tmp_path):
     rig = bpy.context.scene.dhandles_rig.dhandles
     assert np.allclose(rig.centroid, from_npy, atol=1e-4) and math.isclose(rig.centroid[2], 4.0, rel_tol=1e-6)
     assert len(rig.target.data.polygons) == mask.sum()
+
+
+def test_unwritable_places_are_errors_not_tracebacks(bpy, tmp_path, monkeypatch):
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RuntimeError) as error:  # the engine cannot make the output's folder
+        bpy.ops.dhandles.preview_edit(output_path=str(blocker / "preview.png"))
+    assert "a_file" in str(error.value) and "Traceback" not in str(error.value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache folder cannot be made
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.dhandles.import_photo(**files)
+    assert "Cache Folder preference" in str(error.value) and "Traceback" not in str(error.value)
+    with pytest.raises(RuntimeError) as error:  # an unsaved file's default preview goes to the cache
+        bpy.ops.dhandles.preview_edit()
+    assert "Cache Folder preference" in str(error.value) and "Traceback" not in str(error.value)
