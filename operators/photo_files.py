@@ -113,12 +113,13 @@ def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
 
 
 def default_output_base(context, photo: Path) -> Path:
-    """Beside the .blend (named after it and the photo), or in the cache folder for an unsaved file."""
+    """Beside the .blend (named after it and the photo), or in the cache folder for an unsaved file (whose folder
+    the caller makes, with ``make_folder``, when it writes there)."""
     blend = bpy.data.filepath
     if blend:
         blend_path = Path(blend)
         return blend_path.with_name(f"{blend_path.stem}_{photo.stem}_preview")
-    return make_folder(cache_root(context) / "previews") / f"{photo.stem}_preview"
+    return cache_root(context) / "previews" / f"{photo.stem}_preview"
 
 
 def protected_paths(rig) -> list[Path]:

@@ -212,7 +212,8 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
     def prepare(self, context) -> dict:
         rig = checked_rig(context)
         default = photo_files.default_output_base(context, Path(rig.photo_path))
-        output = output_png(self.output_path, default.name) if self.output_path else default.with_suffix(".png")
+        output = output_png(self.output_path, default.name) if self.output_path else \
+            photo_files.make_folder(default.parent) / f"{default.name}.png"
         photo_files.check_not_input(rig, output)
         context.view_layer.update()
         params = engine_inputs(context, rig)
@@ -245,7 +246,7 @@ class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
         rig = checked_rig(context)
         default = photo_files.default_output_base(context, Path(rig.photo_path))
         pattern = frame_pattern(self.output_path, default.name) if self.output_path else \
-            default.with_name(f"{default.name}_####.png")
+            photo_files.make_folder(default.parent) / f"{default.name}_####.png"
         frame_now = scene.frame_current
         transforms, outputs = [], []
         try:

@@ -343,6 +343,12 @@ def test_preview_output_paths(bpy, tmp_path):
     assert not (tmp_path / "new.png").exists() and not (tmp_path / "out.v1").exists()
     assert bpy.ops.dhandles.preview_animation(output_path=str(tmp_path / "existing")) == {"FINISHED"}
     assert (tmp_path / "existing" / "photo_preview_0001.png").is_file()
+    assert not (tmp_path / "diffusion_handles" / "previews").exists()  # the unsaved file's default is not used
+    assert bpy.ops.dhandles.preview_edit() == {"FINISHED"}
+    assert rig.last_preview == str(tmp_path / "diffusion_handles" / "previews" / "photo_preview.png")
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.v2.blend"))  # a dot in the name stays
+    assert bpy.ops.dhandles.preview_edit() == {"FINISHED"}
+    assert rig.last_preview == str(tmp_path / "shot.v2_photo_preview.png")
 
 
 def test_preview_never_overwrites_the_painted_masks_file(bpy, tmp_path):
