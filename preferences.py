@@ -19,6 +19,7 @@ ENGINE_PYTHON_ENV = "DHANDLES_ENGINE_PYTHON"
 DEFAULT_DIFFUSION_MODEL = "stabilityai/stable-diffusion-2-depth"
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
 DEFAULT_SEGMENTATION_MODEL = "CIDAS/clipseg-rd64-refined"
+CACHE_NAME = "diffusion_handles"  # the cache's folder under the user cache when not installed as an extension
 
 
 def default_engine_python() -> Path:
@@ -55,7 +56,10 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
     )
     cache_dir: bpy.props.StringProperty(
         name="Cache Folder",
-        description="Where the engine keeps inversions and activations. Empty: the engine's default cache",
+        description="Where imported photos keep what they need later (scene files, estimated depth maps, painted "
+        "masks handed to the engine, previews of unsaved files) and, in its 'inversions' folder, the diffusion "
+        "inversions. Empty: this extension's folder in Blender's user folder (~/.cache/diffusion_handles when not "
+        "installed as an extension), and the engine's own inversion cache",
         subtype="DIR_PATH",
         default="",
     )
@@ -77,6 +81,37 @@ def get(context=None):
     context = context or bpy.context
     addon = context.preferences.addons.get(__package__)
     return addon.preferences if addon is not None else None
+
+
+def user_cache_home() -> Path:
+    """The platform's per-user cache folder: $XDG_CACHE_HOME, else ~/.cache (Windows: %LOCALAPPDATA%, macOS:
+    ~/Library/Caches)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec ignores a relative value
+        return Path(xdg)
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path.home() / ".cache"
+
+
+def default_cache_dir(package: str = __package__) -> Path:
+    """The cache when the preference is empty: persistent (a saved .blend still finds its estimated depth after a
+    reboot), in the extension's own user folder when installed as one, else in the user cache."""
+    if package.startswith("bl_ext."):
+        folder = bpy.utils.extension_path_user(package, path="cache", create=True)
+        if folder:
+            return Path(folder)
+    return user_cache_home() / CACHE_NAME
+
+
+def cache_dir(prefs=None) -> Path:
+    """The add-on's cache folder: the preference (an absolute path; relative ones are taken from the current
+    folder), else ``default_cache_dir``."""
+    if prefs is not None and prefs.cache_dir:
+        return Path(os.path.abspath(bpy.path.abspath(prefs.cache_dir)))
+    return default_cache_dir()
 
 
 def resolve_engine_python(prefs=None) -> str:

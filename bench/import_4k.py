@@ -53,7 +53,8 @@ def main() -> int:
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="dhandles-bench-blender-"))
     os.environ.setdefault("DHANDLES_ENGINE_PYTHON", sys.executable)
     folder = Path(tempfile.mkdtemp(prefix="dhandles-bench-4k-"))
-    os.environ["TMPDIR"] = str(folder)  # scene files go to the cache under it
+    os.environ["TMPDIR"] = str(folder)  # the engine's job files go under it
+    os.environ["XDG_CACHE_HOME"] = str(folder)  # and so do the scene files, in the add-on's cache
     files = synthesise(folder)
 
     import bpy

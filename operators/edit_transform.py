@@ -24,6 +24,7 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from ..engine.geometry import frames
+from . import photo_files
 from .photo_rig import active_rig
 
 F = frames.BLENDER_TO_ENGINE  # its own inverse
@@ -124,7 +125,8 @@ class DHANDLES_OT_apply_official_edit(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, problem)
             return {"CANCELLED"}
         try:
-            edit = read_official_edit(bpy.path.abspath(self.filepath), self.edit)
+            path = photo_files.input_file(self.filepath, "edit file", "Choose the photo's transforms.json.")
+            edit = read_official_edit(str(path), self.edit)
             matrix = official_edit_matrix(rig, edit)
         except ValueError as error:  # GeometryError is a ValueError
             self.report({"ERROR"}, str(error))

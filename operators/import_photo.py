@@ -27,6 +27,12 @@ from .edit_transform import camera_pose
 from .engine_session import EngineError
 
 ESTIMATE = "estimate"
+SIDE_FILE_HINTS = {  # kind: (what it is, what to do when the path given is wrong)
+    "depth": ("depth map", "Choose an EXR, NPY or 16-bit PNG, or set Depth to 'estimate'."),
+    "mask": ("mask", "Choose the mask image (the object white on black), or paint one and set Mask Image."),
+    "bg": ("background image", "Choose the photo without the object, or leave Background empty."),
+    "bg_depth": ("background depth map", "Choose its EXR, NPY or 16-bit PNG, or leave Background Depth empty."),
+}
 
 
 class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
@@ -38,24 +44,29 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: bpy.props.StringProperty(default="*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.webp;*.bmp", options={"HIDDEN"})
+    # the files and the field of view are never remembered from the last import (SKIP_SAVE): left unset, they come
+    # from the files beside this photo and its EXIF
     depth_path: bpy.props.StringProperty(
-        name="Depth", subtype="FILE_PATH",
+        name="Depth", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Metric z-depth: EXR, NPY or 16-bit PNG in millimetres; 'estimate' estimates it with the "
         "engine's depth model. Empty: depth.exr (or <photo>_depth.*) beside the photo")
     mask_path: bpy.props.StringProperty(
-        name="Mask", subtype="FILE_PATH",
+        name="Mask", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Object mask image, white on black. Empty: mask.png (or <photo>_mask.*) beside the photo")
     mask_image: bpy.props.StringProperty(
-        name="Mask Image", description="Name of an image in this .blend to use as the mask (e.g. one painted in "
-        "the Image Editor), instead of a mask file")
+        name="Mask Image", options={"SKIP_SAVE"},
+        description="Name of an image in this .blend to use as the mask (e.g. one painted in the Image Editor), "
+        "instead of a mask file")
     bg_path: bpy.props.StringProperty(
-        name="Background", subtype="FILE_PATH",
+        name="Background", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Optional: the photo with the object removed, shown where the object was")
     bg_depth_path: bpy.props.StringProperty(
-        name="Background Depth", subtype="FILE_PATH", description="Optional: the depth of the background image")
+        name="Background Depth", subtype="FILE_PATH", options={"SKIP_SAVE"},
+        description="Optional: the depth of the background image")
     fov: bpy.props.FloatProperty(
-        name="Field of View", default=55.0, min=1.0, max=170.0,
-        description="Degrees across the photo's longer side. Unset: from the photo's EXIF focal length, else 55")
+        name="Field of View", default=55.0, min=1.0, max=170.0, options={"SKIP_SAVE"},
+        description="Degrees across the photo's longer side. Unset: from the photo's EXIF (35 mm equivalent "
+        "focal length, or focal length and focal plane resolution), else 55")
     max_grid: bpy.props.IntProperty(
         name="Mesh Resolution", default=1024, min=16, max=8192,
         description="Most vertices along the background mesh's longer side (the texture stays full resolution)")
@@ -71,7 +82,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         "of at the world origin looking along +Y")
     tear: bpy.props.FloatProperty(
         name="Tear Threshold", default=0.05, min=0.0, max=10.0,
-        description="Relative depth jump across a face at which the mesh tears instead of stretching")
+        description="Relative depth jump between neighbouring mesh cells at which the mesh tears instead of "
+        "stretching (never within a plane, however slanted)")
 
     def invoke(self, context, event):
         return ImportHelper.invoke(self, context, event)
@@ -85,24 +97,27 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
-        """The path given for ``prop``, else (only when the caller did not set it) the side file found."""
+        """The absolute path of the file given for ``prop`` (which must exist), else (only when the caller did not
+        set it) the side file found; "" for none."""
         value = getattr(self, prop)
         if value or self.properties.is_property_set(prop):
-            return bpy.path.abspath(value) if value and value != ESTIMATE else value
+            if not value or value == ESTIMATE:
+                return value
+            what, hint = SIDE_FILE_HINTS[kind]
+            return str(photo_files.input_file(value, what, hint))
         found = photo_files.find_side_file(photo, kind)
         return str(found) if found else ""
 
     def execute(self, context):
         try:
             return self._execute(context)
-        except (ValueError, EngineError) as error:
+        # RuntimeError: Blender could not load a file; OSError: a file could not be written
+        except (ValueError, EngineError, RuntimeError, OSError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
 
     def _execute(self, context):
-        photo = Path(bpy.path.abspath(self.filepath))
-        if not self.filepath or not photo.is_file():
-            raise ValueError(f"The photo '{self.filepath}' does not exist. Choose an image file.")
+        photo = photo_files.input_file(self.filepath, "photo", "Choose an image file.")
         depth = self.side_file(photo, "depth_path", "depth")
         mask = "" if self.mask_image else self.side_file(photo, "mask_path", "mask")
         bg = self.side_file(photo, "bg_path", "bg")
@@ -131,7 +146,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             engine_mask = str(photo_files.export_mask_image(image, folder))
         if depth == ESTIMATE:
             prefs = preferences.get(context)
-            model = self.depth_model or (prefs.depth_model if prefs is not None else "")
+            model = photo_files.model_reference(self.depth_model or (prefs.depth_model if prefs is not None else ""))
             params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
             if model:
                 params["model"] = model
@@ -145,15 +160,21 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                   "tear": float(self.tear)}
         result = run_job(context, "scene", params, label="Scene")
         rig = self.build(context, photo, result, folder)
-        for part in ("background", "object"):  # the meshes hold them now; the texture is packed in the .blend
-            for path in result[part].values():
+        # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
+        # .blend still reads (an estimated depth map)
+        for path in [*result["background"].values(), *result["object"].values(), result["background_texture"],
+                     engine_mask if self.mask_image else ""]:
+            if path:
                 Path(path).unlink(missing_ok=True)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+            rig.workdir = ""
         rig.depth_path, rig.mask_path, rig.mask_image = depth, mask, self.mask_image
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))
         rig.fg_prompt = photo_files.read_text(photo_files.find_side_file(photo, "fg_prompt"))
         self.report({"INFO"}, f"Imported {photo.name}: {result['width']}x{result['height']}, field of view "
-                    f"{result['fov_deg']:.1f} degrees ({result['fov_source']})")
+                    f"{result['fov_deg']:.1f} degrees ({result['fov_note']})")
         return {"FINISHED"}
 
     def build(self, context, photo: Path, result: dict, folder: Path):
@@ -178,7 +199,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         collection = track("collections", bpy.data.collections.new(f"DHandles {name}"))
         scene.collection.children.link(collection)
 
-        existed = any(Path(bpy.path.abspath(image.filepath)) == photo for image in bpy.data.images)
+        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
+                      for image in bpy.data.images)
         photo_image = bpy.data.images.load(str(photo), check_existing=True)
         if not existed:
             track("images", photo_image)

@@ -14,6 +14,8 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
+from . import photo_files
+
 GUIDE_BRIGHTNESS = 0.3  # below the mask threshold (0.5) for every photo pixel
 
 
@@ -61,11 +63,8 @@ class DHANDLES_OT_new_mask_image(bpy.types.Operator, ImportHelper):
     name: bpy.props.StringProperty(name="Name", description="Name of the new image. Empty: '<photo> mask'")
 
     def execute(self, context):
-        photo = Path(bpy.path.abspath(self.filepath))
-        if not self.filepath or not photo.is_file():
-            self.report({"ERROR"}, f"The photo '{self.filepath}' does not exist. Choose the photo to mask.")
-            return {"CANCELLED"}
         try:
+            photo = photo_files.input_file(self.filepath, "photo", "Choose the photo to mask.")
             image = new_mask_image(photo, self.name or f"{photo.stem} mask")
         except (ValueError, RuntimeError) as error:
             self.report({"ERROR"}, str(error))

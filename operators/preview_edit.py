@@ -11,6 +11,7 @@ usable, Esc cancels); from scripts they wait for the engine.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -25,23 +26,25 @@ from .photo_rig import active_rig
 
 TIMER_S = 0.1
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".tga")
 PREVIEW_IMAGE = "DHandles Preview"
 ANIMATION_IMAGE = "DHandles Preview Animation"
 
 
 def engine_inputs(context, rig) -> dict:
-    """The photo's files as the engine's jobs take them (a painted mask exported afresh)."""
-    mask = bpy.path.abspath(rig.mask_path) if rig.mask_path else ""
+    """The photo's files as the engine's jobs take them: absolute paths (a painted mask exported afresh)."""
+    def absolute(path: str) -> str:
+        return str(photo_files.absolute_path(path)) if path else ""
+
+    mask = absolute(rig.mask_path)
     if rig.mask_image:
         image = bpy.data.images.get(rig.mask_image)
         if image is None:
             raise ValueError(f"The mask image '{rig.mask_image}' this photo was imported with is gone. Import the "
                              "photo again.")
         mask = str(photo_files.export_mask_image(image, photo_files.cache_root(context) / "masks"))
-    return {"photo": bpy.path.abspath(rig.photo_path), "depth": bpy.path.abspath(rig.depth_path), "mask": mask,
-            "bg": bpy.path.abspath(rig.bg_path) if rig.bg_path else "",
-            "bg_depth": bpy.path.abspath(rig.bg_depth_path) if rig.bg_depth_path else "",
-            "camera": rig.camera_dict()}
+    return {"photo": absolute(rig.photo_path), "depth": absolute(rig.depth_path), "mask": mask,
+            "bg": absolute(rig.bg_path), "bg_depth": absolute(rig.bg_depth_path), "camera": rig.camera_dict()}
 
 
 def checked_rig(context):
@@ -72,20 +75,40 @@ def show_image(context, path: str, name: str, sequence: bool = False) -> bpy.typ
     return image
 
 
-def frame_path(pattern: str, frame: int) -> Path:
-    """``pattern`` with its run of '#' replaced by the zero-padded frame (Blender's convention)."""
-    match = list(re.finditer(r"#+", pattern))
-    if not match:
-        stem, suffix = Path(pattern).with_suffix(""), Path(pattern).suffix or ".png"
-        pattern = f"{stem}_####{suffix}"
-        match = list(re.finditer(r"#+", pattern))
-    run = match[-1]
-    return Path(pattern[: run.start()] + str(frame).zfill(len(run.group())) + pattern[run.end():])
+def output_png(value: str, default_name: str) -> Path:
+    """The PNG an Output path names, absolute: a folder (one that exists, or a path ending in a separator) gets
+    ``default_name``.png in it; another image type's suffix becomes .png, any other suffix stays and gets .png
+    added ('out.jpg' -> 'out.png', 'out.v1' -> 'out.v1.png')."""
+    path = photo_files.absolute_path(value)
+    if value.endswith(("/", os.sep)) or path.is_dir():
+        return path / f"{default_name}.png"
+    if path.suffix.lower() == ".png":
+        return path
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return path.with_suffix(".png")
+    return path.with_name(path.name + ".png")
 
 
-def output_png(path: str) -> Path:
-    out = Path(bpy.path.abspath(path))
-    return out if out.suffix.lower() == ".png" else out.with_suffix(".png")
+def frame_pattern(value: str, default_name: str) -> Path:
+    """An Output pattern as ``output_png`` makes it, with a run of '#' in its file name (added before the
+    extension when missing) for the frame number."""
+    path = output_png(value, f"{default_name}_####")
+    return path if "#" in path.name else path.with_name(f"{path.stem}_####{path.suffix}")
+
+
+def frame_path(pattern: Path, frame: int) -> Path:
+    """``pattern`` with the last run of '#' in its file name replaced by the zero-padded frame (Blender's
+    convention)."""
+    run = list(re.finditer(r"#+", pattern.name))[-1]
+    return pattern.with_name(pattern.name[: run.start()] + str(frame).zfill(len(run.group())) +
+                             pattern.name[run.end():])
+
+
+def describe_visibility(frame: dict) -> str:
+    """How much of the moved object the preview shows and how large it is on screen, in words. (The engine's
+    ``visible_fraction``, visible pixels over the object's pixels in the photo, mixes the two: it is above 1 when
+    the object comes closer.)"""
+    return f"{frame['visible_share']:.0%} of the object visible, at {frame['screen_scale']:.2f}x its size in the photo"
 
 
 class _PreviewOperator:
@@ -104,7 +127,7 @@ class _PreviewOperator:
     def _start(self, context) -> bool:
         try:
             params = self.prepare(context)
-        except ValueError as error:
+        except (ValueError, OSError) as error:  # OSError: a file in the cache folder cannot be written
             self.report({"ERROR"}, str(error))
             return False
         self._task = EngineTask("preview", params, label=self.bl_label)
@@ -117,7 +140,11 @@ class _PreviewOperator:
         if workspace is not None:
             workspace.status_text_set(None)
         if task.state == FINISHED:
-            self.finished(context, task.result or {})
+            try:
+                self.finished(context, task.result or {})
+            except (ValueError, RuntimeError) as error:  # the image was written but Blender cannot show it
+                self.report({"ERROR"}, f"The preview was written but could not be shown: {error}")
+                return {"CANCELLED"}
             return {"FINISHED"}
         message = task.error_message or f"{self.bl_label} was cancelled."
         self.report({"WARNING"} if task.state == CANCELLED else {"ERROR"}, message)
@@ -178,13 +205,15 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     output_path: bpy.props.StringProperty(
-        name="Output", subtype="FILE_PATH",
-        description="PNG to write. Empty: beside the .blend (or in the cache folder for an unsaved file)")
+        name="Output", subtype="FILE_PATH", options={"SKIP_SAVE"},
+        description="PNG to write (a folder: the default name in it). Empty: beside the .blend (or in the cache "
+        "folder for an unsaved file)")
 
     def prepare(self, context) -> dict:
         rig = checked_rig(context)
-        output = output_png(self.output_path) if self.output_path else \
-            photo_files.default_output_base(context, Path(rig.photo_path)).with_suffix(".png")
+        default = photo_files.default_output_base(context, Path(rig.photo_path))
+        output = output_png(self.output_path, default.name) if self.output_path else \
+            photo_files.make_folder(default.parent) / f"{default.name}.png"
         photo_files.check_not_input(rig, output)
         context.view_layer.update()
         params = engine_inputs(context, rig)
@@ -196,8 +225,7 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
         rig = checked_rig(context)
         rig.last_preview = frame["image"]
         show_image(context, frame["image"], PREVIEW_IMAGE)
-        self.report({"INFO"}, f"Preview written to {frame['image']} ({frame['visible_fraction']:.0%} of the object "
-                    "visible)")
+        self.report({"INFO"}, f"Preview written to {frame['image']} ({describe_visibility(frame)})")
 
 
 class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
@@ -209,15 +237,16 @@ class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     output_path: bpy.props.StringProperty(
-        name="Output", subtype="FILE_PATH",
-        description="PNG path pattern; '#' marks the frame number (added before the extension when missing). "
-        "Empty: beside the .blend (or in the cache folder for an unsaved file)")
+        name="Output", subtype="FILE_PATH", options={"SKIP_SAVE"},
+        description="PNG path pattern; '#' marks the frame number (added before the extension when missing); a "
+        "folder: the default name in it. Empty: beside the .blend (or in the cache folder for an unsaved file)")
 
     def prepare(self, context) -> dict:
         scene = context.scene
         rig = checked_rig(context)
-        pattern = bpy.path.abspath(self.output_path) if self.output_path else \
-            str(photo_files.default_output_base(context, Path(rig.photo_path))) + "_####.png"
+        default = photo_files.default_output_base(context, Path(rig.photo_path))
+        pattern = frame_pattern(self.output_path, default.name) if self.output_path else \
+            photo_files.make_folder(default.parent) / f"{default.name}_####.png"
         frame_now = scene.frame_current
         transforms, outputs = [], []
         try:

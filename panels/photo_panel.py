@@ -12,6 +12,8 @@ from ..operators.edit_transform import describe, edit_matrix
 from ..operators.photo_rig import active_rig
 
 CATEGORY = "Diffusion Handles"
+FOV_SOURCES = {"given": "given", "exif_35mm": "EXIF 35 mm focal length", "exif_focal_plane": "EXIF focal plane",
+               "default": "default, no usable EXIF"}
 
 
 def _file_label(path: str) -> str:
@@ -42,7 +44,8 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         box.label(text=f"Depth: {_file_label(rig.depth_path)}", icon="MOD_DISPLACE")
         if rig.bg_path:
             box.label(text=f"Background: {_file_label(rig.bg_path)}", icon="IMAGE_BACKGROUND")
-        box.label(text=f"Field of view: {rig.fov:.1f} degrees ({rig.fov_source})", icon="CAMERA_DATA")
+        source = FOV_SOURCES.get(rig.fov_source, rig.fov_source)
+        box.label(text=f"Field of view: {rig.fov:.1f} degrees ({source})", icon="CAMERA_DATA")
         layout.prop(rig, "prompt")
         layout.prop(rig, "fg_prompt")
 

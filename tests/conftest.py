@@ -1,7 +1,8 @@
 """Shared test set-up.
 
-Environment first: bpy reads BLENDER_USER_RESOURCES when it is imported, and the engine must never reach the
-network, so both are set before any test module imports either.
+Environment first: bpy reads BLENDER_USER_RESOURCES when it is imported, the add-on's cache defaults to the user
+cache (XDG_CACHE_HOME), and the engine must never reach the network, so all are set before any test module imports
+either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 _USER_RESOURCES = tempfile.mkdtemp(prefix="dhandles-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dhandles-user-cache-")  # the add-on's persistent cache
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="dhandles-hf-home-"))

@@ -7,7 +7,7 @@ clear operator error and leave the scene exactly as it was.
 from __future__ import annotations
 
 import math
-import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 
@@ -138,19 +138,28 @@ def test_mask_painted_in_blender(bpy, tmp_path):
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
 
 
-def test_exif_focal_length_sets_the_field_of_view(bpy, tmp_path):
+@pytest.mark.parametrize("tags, source, fov, said", [
+    ({41989: 24}, "exif_35mm", math.degrees(2 * math.atan(36 / 48)), "35 mm equivalent focal length, 24 mm"),
+    ({37386: 4.0, 41486: 300 / 0.6, 41487: 200 / 0.4, 41488: 3}, "exif_focal_plane",
+     math.degrees(2 * math.atan(6 / 8)), "focal length, 4 mm, on a 6.00 mm wide sensor"),
+    ({37386: 4.0}, "default", 55.0, "no focal plane resolution"),
+], ids=["35 mm tag", "focal plane", "focal length only"])
+def test_exif_focal_length_sets_the_field_of_view(bpy, tmp_path, capfd, tags, source, fov, said):
+    """FocalLengthIn35mmFilm, else FocalLength with FocalPlaneX/YResolution (pixels per cm here), else 55; the
+    import's report says which."""
     files, _, _ = write_scene(tmp_path / "photo", 300, 200)
     photo = Image.open(files["filepath"])
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[41989] = 24  # FocalLengthIn35mmFilm
+    exif.get_ifd(0x8769).update(tags)
     jpeg = tmp_path / "photo" / "photo.jpg"
     photo.save(jpeg, exif=exif, quality=95)
     files["filepath"] = str(jpeg)
+    capfd.readouterr()
     assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    assert said in capfd.readouterr().out  # the operator's report, as background Blender prints it
     rig = bpy.context.scene.dhandles_rig.dhandles
-    long_side_mm = math.hypot(36, 24) * 300 / math.hypot(300, 200)  # 36 mm for a 3:2 photo
-    assert rig.fov_source == "exif"
-    assert math.isclose(rig.fov, math.degrees(2 * math.atan(long_side_mm / 48)), rel_tol=1e-6)
+    assert rig.fov_source == source
+    assert math.isclose(rig.fov, fov, rel_tol=1e-6)
 
 
 def _bad(files, tmp_path, kind):
@@ -159,6 +168,10 @@ def _bad(files, tmp_path, kind):
         return dict(files, filepath=str(folder / "nope.png")), "does not exist"
     if kind == "missing depth":
         return dict(files, depth_path=str(folder / "nope.exr")), "does not exist"
+    if kind == "photo is a folder":
+        return dict(files, filepath=str(folder)), "is a folder, not a file"
+    if kind == "depth is a folder":
+        return dict(files, depth_path=str(folder)), "The depth map .* is a folder, not a file"
     if kind == "mask of the wrong size":
         Image.new("L", (50, 40), 255).save(folder / "small.png")
         return dict(files, mask_path=str(folder / "small.png")), "50x40 pixels but the photo is 160x120"
@@ -176,8 +189,8 @@ def _bad(files, tmp_path, kind):
     return dict(files, depth_path=str(folder / "bad_depth.npy")), expected
 
 
-@pytest.mark.parametrize("kind", ["missing photo", "missing depth", "mask of the wrong size", "empty mask",
-                                  "depth with NaNs", "depth with zeros"])
+@pytest.mark.parametrize("kind", ["missing photo", "missing depth", "photo is a folder", "depth is a folder",
+                                  "mask of the wrong size", "empty mask", "depth with NaNs", "depth with zeros"])
 def test_bad_input_is_a_clear_error_and_changes_nothing(bpy, tmp_path, kind):
     files, _, _ = write_scene(tmp_path / "photo", 160, 120)
     assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}  # a scene to keep intact
@@ -188,7 +201,8 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(bpy, tmp_path, kind):
         bpy.ops.dhandles.import_photo(**params)
     assert scene_state(bpy) == before
     assert bpy.context.scene.dhandles_rig == rig_before
-    assert len(list((tmp_path / "dhandles" / "scenes").iterdir())) == 1  # the first import's files only
+    # nothing of the failed import stays behind (nor of the good one: its meshes and the packed texture hold it all)
+    assert list((tmp_path / "diffusion_handles" / "scenes").iterdir()) == []
 
 
 def test_operators_without_a_photo_say_what_to_do(bpy, tmp_path):
@@ -222,9 +236,33 @@ def test_depth_estimated_by_the_engine(bpy, tmp_path):
     files["depth_path"] = "estimate"
     assert bpy.ops.dhandles.import_photo(**files, depth_model="tiny-depth") == {"FINISHED"}
     rig = bpy.context.scene.dhandles_rig.dhandles
-    assert rig.depth_path.endswith("estimated_depth.npy") and str(tmp_path / "photo") not in rig.depth_path
+    # in the persistent user cache (here the test's XDG_CACHE_HOME), which a saved .blend can rely on after a
+    # reboot, not in the system's temporary folder
+    depth = Path(rig.depth_path)
+    assert depth.name == "estimated_depth.npy" and depth.parent.parent == tmp_path / "diffusion_handles" / "scenes"
+    assert Path(rig.workdir) == depth.parent
     assert np.load(rig.depth_path).shape == (64, 96)
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
+
+
+def test_the_default_cache_is_persistent(bpy, tmp_path, monkeypatch):
+    """Empty Cache Folder preference: the extension's user folder when installed as an extension (Blender's user
+    resources are a temporary folder in tests), else $XDG_CACHE_HOME or ~/.cache; the preference wins."""
+    import os
+
+    from diffusion_handles import preferences
+
+    extension = preferences.default_cache_dir("bl_ext.user_default.diffusion_handles")
+    assert extension == Path(os.environ["BLENDER_USER_RESOURCES"]) / "extensions" / ".user" / "user_default" / \
+        "diffusion_handles" / "cache" and extension.is_dir()
+    assert preferences.cache_dir() == tmp_path / "diffusion_handles"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert preferences.default_cache_dir() == tmp_path / "home" / ".cache" / "diffusion_handles"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec ignores relative values
+    assert preferences.default_cache_dir() == tmp_path / "home" / ".cache" / "diffusion_handles"
+    prefs = type("Prefs", (), {"cache_dir": str(tmp_path / "mine")})()
+    assert preferences.cache_dir(prefs) == tmp_path / "mine"
 
 
 def test_new_mask_image_shows_the_photo_dimmed_and_reads_as_mask_once_painted(bpy, tmp_path):
@@ -243,3 +281,140 @@ def test_new_mask_image_shows_the_photo_dimmed_and_reads_as_mask_once_painted(bp
     assert bpy.ops.dhandles.import_photo(filepath=files["filepath"], depth_path=files["depth_path"],
                                          mask_image="photo mask") == {"FINISHED"}
     assert len(bpy.context.scene.dhandles_rig.dhandles.target.data.polygons) == mask.sum()
+
+
+def test_relative_paths_are_taken_from_the_current_folder(bpy, tmp_path, monkeypatch):
+    """A script's plain relative paths mean its current folder, although the engine runs in the add-on's: the
+    photo (its side files found beside it), the preview and an animation pattern."""
+    from diffusion_handles import preferences
+
+    write_scene(tmp_path / "work" / "shot", 160, 120)
+    monkeypatch.chdir(tmp_path / "work")  # restored after the test
+    assert bpy.ops.dhandles.import_photo(filepath="shot/photo.png") == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    assert rig.photo_path == str(tmp_path / "work" / "shot" / "photo.png")
+    assert (rig.depth_path, rig.mask_path) == (str(tmp_path / "work" / "shot" / "depth.npy"),
+                                               str(tmp_path / "work" / "shot" / "mask.png"))
+    rig.target.location.x += 0.2
+    bpy.context.view_layer.update()
+    assert bpy.ops.dhandles.preview_edit(output_path="out/preview.png") == {"FINISHED"}
+    assert (tmp_path / "work" / "out" / "preview.png").is_file()
+    assert not (preferences.ADDON_ROOT / "out" / "preview.png").exists()
+    assert bpy.data.images["DHandles Preview"].filepath == str(tmp_path / "work" / "out" / "preview.png")
+    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 2
+    assert bpy.ops.dhandles.preview_animation(output_path="anim/f_##.png") == {"FINISHED"}
+    assert sorted(p.name for p in (tmp_path / "work" / "anim").iterdir()) == ["f_01.png", "f_02.png"]
+
+    explicit = dict(filepath="shot/photo.png", depth_path="shot/depth.npy", mask_path="shot/mask.png")
+    assert bpy.ops.dhandles.import_photo(**explicit) == {"FINISHED"}
+    assert bpy.context.scene.dhandles_rig.dhandles.depth_path == str(tmp_path / "work" / "shot" / "depth.npy")
+    with pytest.raises(RuntimeError, match=r"'nope/depth.npy' \(.*/work/nope/depth.npy\) does not exist"):
+        bpy.ops.dhandles.import_photo(**dict(explicit, depth_path="nope/depth.npy"))
+
+
+def test_readme_headless_snippet_runs_as_written(bpy, tmp_path, monkeypatch, repo_root):
+    """The README's own script, run as it stands from a folder holding photo.png, depth.exr and mask.png."""
+    from engine.geometry.io import write_depth_exr
+
+    readme = (repo_root / "README.md").read_text()
+    start = readme.index("```python", readme.index("A script of your own")) + len("```python")
+    snippet = readme[start:readme.index("```", start)]
+    assert "import_photo" in snippet and "preview_edit" in snippet
+    files, depth, _ = write_scene(tmp_path / "shot", 160, 120)
+    write_depth_exr(tmp_path / "shot" / "depth.exr", depth)
+    Path(files["depth_path"]).unlink()
+    monkeypatch.chdir(tmp_path / "shot")
+    exec(compile(snippet, "README.md", "exec"), {"__name__": "__main__"})
+    preview = np.asarray(Image.open(tmp_path / "shot" / "preview.png").convert("RGB"))
+    assert not np.array_equal(preview, np.asarray(Image.open(files["filepath"]).convert("RGB")))
+
+
+def test_preview_output_paths(bpy, tmp_path):
+    """A folder gets the default name in it, another image type's suffix becomes .png, any other suffix stays."""
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    (tmp_path / "existing").mkdir()
+    for given, written in ((f"{tmp_path}/new/", "new/photo_preview.png"), (tmp_path / "existing",
+                           "existing/photo_preview.png"), (tmp_path / "out.v1", "out.v1.png"),
+                           (tmp_path / "out.jpg", "out.png"), (tmp_path / "out.PNG", "out.PNG")):
+        assert bpy.ops.dhandles.preview_edit(output_path=str(given)) == {"FINISHED"}
+        assert rig.last_preview == str(tmp_path / written) and Path(rig.last_preview).is_file()
+    assert not (tmp_path / "new.png").exists() and not (tmp_path / "out.v1").exists()
+    assert bpy.ops.dhandles.preview_animation(output_path=str(tmp_path / "existing")) == {"FINISHED"}
+    assert (tmp_path / "existing" / "photo_preview_0001.png").is_file()
+    assert not (tmp_path / "diffusion_handles" / "previews").exists()  # the unsaved file's default is not used
+    assert bpy.ops.dhandles.preview_edit() == {"FINISHED"}
+    assert rig.last_preview == str(tmp_path / "diffusion_handles" / "previews" / "photo_preview.png")
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.v2.blend"))  # a dot in the name stays
+    assert bpy.ops.dhandles.preview_edit() == {"FINISHED"}
+    assert rig.last_preview == str(tmp_path / "shot.v2_photo_preview.png")
+
+
+def test_preview_never_overwrites_the_painted_masks_file(bpy, tmp_path):
+    """A mask image loaded from a file (then perhaps painted on) is one of the photo's inputs too."""
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    mask_file = Path(files.pop("mask_path"))
+    before = mask_file.read_bytes()
+    image = bpy.data.images.load(str(mask_file))
+    assert bpy.ops.dhandles.import_photo(**files, mask_image=image.name, mask_path="") == {"FINISHED"}
+    with pytest.raises(RuntimeError, match="never overwrite"):
+        bpy.ops.dhandles.preview_edit(output_path=str(mask_file))
+    assert mask_file.read_bytes() == before
+
+
+def test_preview_report_separates_visibility_from_size(bpy, tmp_path, capfd):
+    """Brought from 4 m to 2.5 m the box is 2.56x its size on screen and all of it shows; the report says so
+    instead of '256% of the object visible'."""
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    rig.target.location.y -= 1.5  # the camera looks along world +Y
+    bpy.context.view_layer.update()
+    capfd.readouterr()
+    assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "p.png")) == {"FINISHED"}
+    assert "(100% of the object visible, at 2.56x its size in the photo)" in capfd.readouterr().out
+
+
+def test_dialogs_never_remember_the_last_files(bpy):
+    """Blender pre-fills an operator's dialog with the properties of its last run unless they are SKIP_SAVE; a
+    remembered depth or mask (or field of view) would stop the next photo's side files (and EXIF) from being used.
+    (Background Blender remembers nothing, so the properties' flags are what can be checked.)"""
+    def skip_save(operator):
+        return {name for name, prop in operator.get_rna_type().properties.items() if prop.is_skip_save}
+
+    assert {"depth_path", "mask_path", "mask_image", "bg_path", "bg_depth_path", "fov"} <= \
+        skip_save(bpy.ops.dhandles.import_photo)
+    assert "tear" not in skip_save(bpy.ops.dhandles.import_photo)  # settings are still remembered
+    assert "output_path" in skip_save(bpy.ops.dhandles.preview_edit)
+    assert "output_path" in skip_save(bpy.ops.dhandles.preview_animation)
+
+
+def test_16_bit_png_depth_in_millimetres(bpy, tmp_path):
+    files, depth, mask = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    from_npy = np.asarray(bpy.context.scene.dhandles_rig.dhandles.centroid)
+    png = tmp_path / "photo" / "depth_mm.png"
+    Image.fromarray(np.round(depth * 1000).astype(np.uint16)).save(png)
+    assert Image.open(png).mode.startswith("I;16")
+    assert bpy.ops.dhandles.import_photo(**dict(files, depth_path=str(png))) == {"FINISHED"}
+    rig = bpy.context.scene.dhandles_rig.dhandles
+    assert np.allclose(rig.centroid, from_npy, atol=1e-4) and math.isclose(rig.centroid[2], 4.0, rel_tol=1e-6)
+    assert len(rig.target.data.polygons) == mask.sum()
+
+
+def test_unwritable_places_are_errors_not_tracebacks(bpy, tmp_path, monkeypatch):
+    files, _, _ = write_scene(tmp_path / "photo", 160, 120)
+    assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RuntimeError) as error:  # the engine cannot make the output's folder
+        bpy.ops.dhandles.preview_edit(output_path=str(blocker / "preview.png"))
+    assert "a_file" in str(error.value) and "Traceback" not in str(error.value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache folder cannot be made
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.dhandles.import_photo(**files)
+    assert "Cache Folder preference" in str(error.value) and "Traceback" not in str(error.value)
+    with pytest.raises(RuntimeError) as error:  # an unsaved file's default preview goes to the cache
+        bpy.ops.dhandles.preview_edit()
+    assert "Cache Folder preference" in str(error.value) and "Traceback" not in str(error.value)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 
 import numpy as np
@@ -42,7 +41,7 @@ def bpy(addon, tmp_path, monkeypatch):
     import bpy as module
 
     module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache (scene files, previews of unsaved files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the cache (scene files, previews of unsaved files)
     return module
 
 
@@ -286,6 +285,30 @@ def test_panel_shows_the_photo_and_the_current_edit(bpy, sample):
     assert "Photo: input.png (512x512)" in labels and "Mask: mask.png" in labels
     assert "Move: +0.500  -0.000  +0.000" in labels or "Move: +0.500  +0.000  +0.000" in labels
     assert {"dhandles.preview_edit", "dhandles.apply_official_edit", "dhandles.reset_edit"} <= set(operators)
+
+
+def test_file_import_menu_entry(bpy, addon):
+    """File > Import lists the import (the menu's own draw, with every entry appended to it), and unregistering
+    the add-on takes it out again."""
+    from diffusion_handles.operators import import_photo
+
+    menu = bpy.types.TOPBAR_MT_file_import
+
+    def drawn_operators():
+        log = []
+        menu.draw(type("M", (), {"layout": FakeLayout(log)})(), bpy.context)
+        return {args[0]: kwargs.get("text") for name, args, kwargs in log if name == "operator"}
+
+    assert import_photo.menu_func_import in menu.draw._draw_funcs
+    assert drawn_operators()["dhandles.import_photo"] == "Photo as 3D Scene (Diffusion Handles)"
+    addon.unregister()
+    try:
+        assert import_photo.menu_func_import not in menu.draw._draw_funcs
+        assert "dhandles.import_photo" not in drawn_operators()
+        assert not hasattr(bpy.types, "DHANDLES_OT_import_photo")
+    finally:
+        addon.register()
+    assert drawn_operators()["dhandles.import_photo"] == "Photo as 3D Scene (Diffusion Handles)"
 
 
 def test_saved_and_reopened_scene_still_previews(bpy, sample, tmp_path):

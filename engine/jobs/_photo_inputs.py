@@ -19,7 +19,14 @@ DEFAULT_FOV_DEG = 55.0
 DEPTH_PNG_UNITS_PER_METRE = 1000.0  # 16-bit PNG depth is stored in millimetres (the common Kinect/NYU convention)
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 _EXIF_IFD = 0x8769
-_FOCAL_35MM = 41989
+_FOCAL_LENGTH = 37386          # mm, a rational
+_FOCAL_35MM = 41989            # FocalLengthIn35mmFilm
+_PIXEL_X_DIMENSION = 40962     # the image the camera wrote, in pixels
+_PIXEL_Y_DIMENSION = 40963
+_FOCAL_PLANE_X_RES = 41486     # sensor pixels per FocalPlaneResolutionUnit
+_FOCAL_PLANE_Y_RES = 41487
+_FOCAL_PLANE_UNIT = 41488
+_RESOLUTION_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # inch, centimetre; mm and um as some cameras write
 
 
 @dataclass
@@ -235,43 +242,81 @@ def check_depth(depth: np.ndarray, what: str) -> None:
                        "everywhere. Fill its holes (or re-estimate the depth) and import again.")
 
 
-def exif_fov_deg(path: Path, width: int, height: int) -> float | None:
-    """Field of view across the larger image side from the EXIF 35 mm-equivalent focal length, if there is one.
-
-    The 35 mm equivalent is defined on the diagonal of a 36x24 mm frame, so the larger side of this photo spans
-    43.27 mm * max(W, H) / hypot(W, H) at that focal length.
-    """
+def _exif_tags(path: Path) -> dict:
+    """The photo's EXIF tags (the Exif sub-IFD merged over IFD0), or {} when it has none or they cannot be read."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:  # opening reads the headers only; the pixels are not decoded
             if image.format == "PNG" and "exif" not in image.info:
-                return None  # an eXIf chunk after the pixels is rare, and finding it means decoding them all
+                return {}  # an eXIf chunk after the pixels is rare, and finding it means decoding them all
             exif = image.getexif()
-            focal = exif.get_ifd(_EXIF_IFD).get(_FOCAL_35MM) or exif.get(_FOCAL_35MM)
-    except Exception:  # noqa: BLE001 - no or broken EXIF: fall back to the default
-        return None
+            return {**dict(exif), **dict(exif.get_ifd(_EXIF_IFD))}
+    except Exception:  # noqa: BLE001 - no or broken EXIF: the caller falls back to the default
+        return {}
+
+
+def _positive(tags: dict, tag: int) -> float | None:
     try:
-        focal = float(focal)
-    except (TypeError, ValueError):
+        value = float(tags[tag])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
-    if not focal > 0:
-        return None
-    side_mm = FULL_FRAME_DIAGONAL_MM * max(width, height) / math.hypot(width, height)
-    return math.degrees(2.0 * math.atan(side_mm / (2.0 * focal)))
+    return value if math.isfinite(value) and value > 0 else None
 
 
-def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tuple[float, str]:
-    """The field of view to use and where it came from: "given", "exif" or "default"."""
+def _fov_across(side_mm: float, focal_mm: float) -> float:
+    return math.degrees(2.0 * math.atan(side_mm / (2.0 * focal_mm)))
+
+
+def exif_fov(path: Path, width: int, height: int) -> tuple[float | None, str, str]:
+    """(field of view across the larger side or None, source, a sentence saying where it came from).
+
+    First the 35 mm-equivalent focal length: defined on the diagonal of a 36x24 mm frame, so the larger side of this
+    photo spans 43.27 mm * max(W, H) / hypot(W, H) at that focal length. Else the focal length with the focal plane
+    resolution (sensor pixels per unit), which give the sensor's size: the resolution counts pixels of the image the
+    camera wrote (PixelXDimension x PixelYDimension when present and of the photo's aspect; a resized photo keeps
+    the same sensor), so the side is those pixels over the resolution.
+    """
+    tags = _exif_tags(path)
+    if not tags:
+        return None, "default", "the default: the photo has no EXIF data"
+    focal_35 = _positive(tags, _FOCAL_35MM)
+    if focal_35 is not None:
+        side_mm = FULL_FRAME_DIAGONAL_MM * max(width, height) / math.hypot(width, height)
+        return _fov_across(side_mm, focal_35), "exif_35mm", \
+            f"from the EXIF 35 mm equivalent focal length, {focal_35:g} mm"
+    focal = _positive(tags, _FOCAL_LENGTH)
+    if focal is None:
+        return None, "default", "the default: the photo's EXIF has no focal length"
+    across = width >= height
+    resolution = _positive(tags, _FOCAL_PLANE_X_RES if across else _FOCAL_PLANE_Y_RES)
+    unit_mm = _RESOLUTION_UNIT_MM.get(tags.get(_FOCAL_PLANE_UNIT, 2))  # the EXIF default unit is the inch
+    if resolution is None or unit_mm is None:
+        return None, "default", (f"the default: the photo's EXIF has a focal length ({focal:g} mm) but no focal "
+                                 "plane resolution, so the sensor size is unknown")
+    original_w, original_h = _positive(tags, _PIXEL_X_DIMENSION), _positive(tags, _PIXEL_Y_DIMENSION)
+    if original_w is None or original_h is None or abs(original_w * height - original_h * width) > \
+            0.01 * original_w * height:
+        original_w, original_h = width, height  # no or cropped dimensions: assume the photo as the camera wrote it
+    side_mm = (original_w if across else original_h) / resolution * unit_mm
+    return _fov_across(side_mm, focal), "exif_focal_plane", \
+        f"from the EXIF focal length, {focal:g} mm, on a {side_mm:.2f} mm wide sensor (focal plane resolution)"
+
+
+def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tuple[float, str, str]:
+    """The field of view to use, where it came from ("given", "exif_35mm", "exif_focal_plane" or "default") and a
+    sentence saying so for the user."""
     fov = params.get("fov")
     if fov is not None:
         if not isinstance(fov, (int, float)) or isinstance(fov, bool) or not 1.0 <= float(fov) <= 170.0:
             raise JobError("bad_params", f"The field of view must be between 1 and 170 degrees, not {fov!r}.")
-        return float(fov), "given"
-    from_exif = exif_fov_deg(photo_path, width, height)
-    if from_exif is not None and 1.0 <= from_exif <= 170.0:
-        return from_exif, "exif"
-    return DEFAULT_FOV_DEG, "default"
+        return float(fov), "given", "as given"
+    from_exif, source, note = exif_fov(photo_path, width, height)
+    if from_exif is None:
+        return DEFAULT_FOV_DEG, source, note
+    if not 1.0 <= from_exif <= 170.0:
+        return DEFAULT_FOV_DEG, "default", f"the default: the EXIF gives {from_exif:.1f} degrees ({note})"
+    return from_exif, source, note
 
 
 def same_file(a: Path, b: Path) -> bool:

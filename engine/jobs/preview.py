@@ -12,9 +12,14 @@ object entirely out of view is an error; true, for animations: that frame shows 
 ``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
 revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
 
-Result: ``frames``, one per output: ``{"image", "visible_fraction"}``, with ``save_arrays`` also
+Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
+``save_arrays`` also
 ``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW).
+(.npy bool HxW). ``visible_fraction`` is the geometry's: the object's visible pixels over its pixels in the photo, so
+above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
+object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
+behind the camera count nothing), and ``visible_share`` (0 to 1) the share of that area that shows: inside the frame
+and not hidden behind the background.
 """
 
 from __future__ import annotations
@@ -76,6 +81,37 @@ def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
     return frames
 
 
+class _ScreenArea:
+    """The object's surface (the per-pixel quads ``reproject`` moves), to measure its area on screen after an
+    edit: each quad covers one pixel in the photo, so the mean projected area is the on-screen scale; the quads
+    whose centre lands in the frame give the share of that area inside it."""
+
+    def __init__(self, depth: np.ndarray, mask: np.ndarray, camera):
+        import torch
+
+        from ..geometry.surface_mesh import build_pixel_quads
+
+        self.camera = camera
+        self.quads = build_pixel_quads(torch.as_tensor(depth, dtype=torch.float64), torch.as_tensor(mask), camera)
+        self.near = float(depth.min()) * 1e-3  # as reproject: nearer than this is behind the camera
+
+    def measure(self, transform: np.ndarray) -> tuple[float, float]:
+        """(screen scale, share of the on-screen area inside the frame) after ``transform``."""
+        import torch
+
+        from ..geometry.lifting import transform_project_columns
+
+        u, v, z = transform_project_columns(self.quads.points, torch.as_tensor(transform), self.camera)
+        # shoelace over the corners TL, TR, BR, BL; a quad with a corner behind the camera shows nothing
+        area = 0.5 * torch.abs((u * v.roll(-1, 0) - u.roll(-1, 0) * v).sum(0))
+        area = torch.where((z > self.near).all(0), area, 0.0)
+        cu, cv = u.mean(0), v.mean(0)
+        inside = (cu >= -0.5) & (cu <= self.camera.width - 0.5) & (cv >= -0.5) & (cv <= self.camera.height - 0.5)
+        total = float(area.sum())
+        in_frame = float(torch.where(inside, area, 0.0).sum()) / total if total > 0 else 0.0
+        return total / max(1, len(self.quads)), in_frame
+
+
 def run(params: dict, ctx) -> dict:
     from ..geometry import Camera, GeometryError, reproject
 
@@ -97,6 +133,7 @@ def run(params: dict, ctx) -> dict:
     ctx.check_cancelled()
 
     results = []
+    screen = _ScreenArea(inputs.depth, inputs.mask, camera)
     key = _background_key(params, inputs)
     background_depth = _background_cache.get(key)  # filled once, reused by every frame and later previews
     for index, (transform, output) in enumerate(frames):
@@ -120,7 +157,10 @@ def run(params: dict, ctx) -> dict:
                                                                            correspondences[:, 0]]
         output.parent.mkdir(parents=True, exist_ok=True)
         _inpaint.save_png(output, image)
-        frame = {"image": str(output), "visible_fraction": visible}
+        scale, in_frame = screen.measure(transform)
+        drawn = float(r.drawn_fraction[0])  # in the frame; what the background hides is the rest of it
+        share = min(1.0, in_frame * visible / drawn) if drawn > 0 else 0.0
+        frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
         if save_arrays:
             stem = ctx.workdir / f"frame_{index:04d}"
             frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")

@@ -2,14 +2,17 @@
 
 Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
 object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
-across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF 35 mm focal
-length, else 55), ``output_dir`` (where the outputs go; default the job's workdir), ``max_grid`` (most cells on the
-long side of the background mesh, default 1024), ``object_grid`` (the same across the object's bounding box, default
-512), ``tear`` (relative depth jump at which the meshes tear, default 0.05), ``hole_dilate`` (pixels the background
-depth's hole extends beyond the mask, default the official 15 at 512, scaled to the photo), optional
+across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF, its 35 mm
+equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (where the
+outputs go; default the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
+1024), ``object_grid`` (the same across the object's bounding box, default 512), ``tear`` (relative depth jump
+between neighbouring cells at which the meshes tear, except within a plane, however slanted; default 0.05),
+``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default the official 15 at 512, scaled
+to the photo), optional
 ``inpaint_model`` (complete the texture's hole with a diffusion inpainting model, see ``_inpaint``).
 
-Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif" or "default"), ``camera`` (engine
+Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm", "exif_focal_plane" or
+"default"), ``fov_note`` (a sentence for the user: where the field of view came from), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
 frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
@@ -67,7 +70,7 @@ def run(params: dict, ctx) -> dict:
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
     height, width = inputs.height, inputs.width
-    fov, fov_source = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
+    fov, fov_source, fov_note = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
     camera = Camera.official(width, height, fov)
     ctx.check_cancelled()
 
@@ -124,6 +127,7 @@ def run(params: dict, ctx) -> dict:
         "height": height,
         "fov_deg": fov,
         "fov_source": fov_source,
+        "fov_note": fov_note,
         "camera": camera.to_dict(),
         "centroid": [float(c) for c in centroid],
         "mask_pixels": int(inputs.mask.sum()),
