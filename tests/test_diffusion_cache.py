@@ -21,13 +21,7 @@ from engine.models import load_diffusion  # noqa: E402
 CHEAP = dict(resolution=64, num_steps=4, guided_steps=3, opt_steps=1, inversion="ddim")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost 50x the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

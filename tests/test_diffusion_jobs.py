@@ -15,13 +15,7 @@ from engine.jobs import JobContext, JobError, load_job  # noqa: E402
 SETTINGS = {"resolution": 64, "num_steps": 4, "guided_steps": 3, "opt_steps": 1, "null_inner_steps": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost 50x the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

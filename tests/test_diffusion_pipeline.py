@@ -22,13 +22,7 @@ FAST = dict(resolution=64, num_steps=6, guided_steps=4, opt_steps=2, null_inner_
 CHEAP = dict(FAST, inversion="ddim")  # where the inversion method is not what a test is about
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost 50x the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
