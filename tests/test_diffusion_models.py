@@ -223,3 +223,31 @@ def test_tiny_zoedepth_runs():
     depth = estimator.estimate(photo)
     assert type(estimator.model).__name__ == "ZoeDepthForDepthEstimation"
     assert depth.shape == (40, 60) and depth.dtype == np.float32 and (depth > 0).all() and np.isfinite(depth).all()
+
+
+def test_inpainting_keeps_a_wide_photos_aspect():
+    """A 16:9 photo is inpainted in the edit's working frame (aspect kept, padded to 64s), not squashed: what the
+    model sees is the photo at its own aspect, and what comes back lines up with the photo."""
+    import numpy as np
+
+    inpainter = load_inpainter("tiny-inpainting", device="cpu")
+    seen = {}
+    model = inpainter.pipeline
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return model(**kwargs)
+
+    inpainter.pipeline = spy
+    photo = np.zeros((90, 160, 3), np.uint8)
+    photo[:45] = 200  # top half bright: a squashed or shifted frame would move this edge
+    hole = np.zeros((90, 160), bool)
+    hole[30:60, 100:130] = True
+    out = inpainter.complete(photo, hole, "a wall", steps=1, resolution=128)
+    assert (seen["width"], seen["height"]) == (128, 128)
+    sent = np.asarray(seen["image"])
+    # the photo's 72 rows are centred (28 rows of edge padding above): its top half ends on row 28 + 36
+    assert (sent[:64, 10, 0] == 200).all() and (sent[64:, 10, 0] == 0).all()
+    sent_hole = np.asarray(seen["mask_image"]) > 0
+    assert sent_hole[:28].all() and sent_hole[100:].all() and not sent_hole[28:100, :75].any()
+    assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])

@@ -61,14 +61,6 @@ def working_layout(width: int, height: int, resolution: int) -> WorkingLayout:
     return WorkingLayout(content=(w, h), padded=(pw, ph), offset=((pw - w) // 2, (ph - h) // 2))
 
 
-def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
-    """(w, h) with the longer side ``resolution`` and both sides multiples of 64, keeping the aspect ratio only as
-    closely as that allows (a 16:9 photo at 512 becomes 512x256). The edit uses ``working_layout`` instead;
-    this stays for the inpainter, which pastes only its hole back."""
-    scale = resolution / max(width, height)
-    return (max(64, int(round(width * scale / 64)) * 64), max(64, int(round(height * scale / 64)) * 64))
-
-
 def resize(array, size: tuple[int, int], kind: str):
     """Resize HxW[xC] to ``size`` = (w, h). kind: 'image' (area down, cubic up), 'mask' (area, > 0.5 for bool),
     'nearest' (depth: never mixes a near and a far value across an edge), 'soft' (float mask, linear)."""

@@ -2,7 +2,8 @@
 (Stable Diffusion 2 inpainting by default, ``tiny-inpainting`` for tests). Optional: the edit itself needs only
 depth, and classical inpainting serves previews without any model.
 
-``complete(image, hole, prompt)`` works at a working resolution (longer side ``resolution``, multiples of 64) and
+``complete(image, hole, prompt)`` works in the edit's working frame (longer side ``resolution``, the aspect kept,
+edge-padded to multiples of 64; the padding is part of the hole so the model continues the photo there) and
 pastes only the hole back into the full-resolution photo, so the rest keeps its pixels.
 """
 
@@ -26,19 +27,22 @@ class Inpainter:
         import torch
         from PIL import Image
 
-        from ..diffusion.composite import resize, working_size
+        from ..diffusion.composite import resize, working_layout
 
         image = np.asarray(image)
         hole = np.asarray(hole, bool)
         height, width = image.shape[:2]
-        size = working_size(width, height, resolution)
-        small = Image.fromarray(resize(image, size, "image"))
-        small_hole = Image.fromarray((resize(hole.astype(np.float32), size, "soft") > 0).astype(np.uint8) * 255)
+        layout = working_layout(width, height, resolution)
+        small = layout.pad(resize(image, layout.content, "image"))
+        small_hole = layout.pad(resize(hole.astype(np.float32), layout.content, "soft") > 0, fill=True)
         generator = torch.Generator("cpu").manual_seed(seed)
         with torch.inference_mode():
-            out = self.pipeline(prompt=prompt, image=small, mask_image=small_hole, height=size[1], width=size[0],
-                                num_inference_steps=steps, generator=generator, output_type="np").images[0]
-        filled = resize((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), (width, height), "image")
+            out = self.pipeline(prompt=prompt, image=Image.fromarray(small),
+                                mask_image=Image.fromarray(small_hole.astype(np.uint8) * 255),
+                                height=layout.padded[1], width=layout.padded[0], num_inference_steps=steps,
+                                generator=generator, output_type="np").images[0]
+        out = layout.crop((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8))
+        filled = resize(out, (width, height), "image")
         result = image.copy()
         result[hole] = filled[hole]
         return result
