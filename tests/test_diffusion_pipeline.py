@@ -123,6 +123,23 @@ def test_non_square_photo(models, shared_cache):
     assert result.report["visible_fraction"][0] > 0.5
 
 
+def test_an_object_moved_into_the_padding_band_is_out_of_view(models, shared_cache):
+    """The working frame pads a wide photo to 64s; an object moved off the photo's top edge but still inside that
+    band is out of the photo's view all the same."""
+    from dataclasses import replace as replaced
+
+    from engine.geometry import GeometryError, make_transform
+
+    # 330x200 at 128: rows 25..102 of the 128x128 frame are the photo; the box (rows ~23..54 of the photo's 78, at
+    # depth 2.5, f ~123 px) moved up by 1.15 m lands ~57 px higher, inside the 25 rows of padding above the photo
+    request = _non_square_request()
+    request = replaced(request, depth=np.full_like(request.depth, 2.5),  # flat, so no mask-edge pixel lags behind
+                       transform=make_transform(translation=[0.0, -1.15, 0.0]))
+    settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 4, "guided_steps": 3})
+    with pytest.raises(GeometryError, match="out of the frame"):
+        Editor(models, settings, shared_cache).edit(request)
+
+
 def test_working_layout_keeps_the_aspect():
     from engine.diffusion.composite import working_layout
     from engine.geometry import Camera
