@@ -18,8 +18,8 @@ from pathlib import Path
 
 import bpy
 
-from . import photo_files
-from .blocking_job import POLL_S
+from . import engine_session, photo_files
+from .blocking_job import POLL_S, RENDER_RUNNING
 from .edit_transform import edit_matrix
 from .engine_task import CANCELLED, FINISHED, EngineTask
 from .photo_rig import active_rig
@@ -151,6 +151,9 @@ class _PreviewOperator:
         return {"CANCELLED"}
 
     def execute(self, context):
+        if engine_session.rendering():  # waiting here would freeze Blender for the whole render
+            self.report({"ERROR"}, RENDER_RUNNING)
+            return {"CANCELLED"}
         if not self._start(context):
             return {"CANCELLED"}
         while not self._task.done:

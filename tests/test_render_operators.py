@@ -412,8 +412,9 @@ def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
         render_status.register_extra()
 
 
-def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene, photogen):
-    """A blocking engine job (the import's scene job) would wait, with Blender frozen, for the whole render."""
+def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene, photogen, tmp_path):
+    """A blocking engine job (the import's scene job, a scripted preview) would wait, with Blender frozen, for the
+    whole render."""
     import bpy
 
     from diffusion_handles.operators import render_edit
@@ -431,6 +432,10 @@ def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene,
         bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
                                       mask_path=str(sample / "mask.png"))
     assert scene_contents() == before
+    preview = tmp_path / "behind_render.png"
+    with pytest.raises(RuntimeError, match="A render is running"):  # a scripted preview would wait as long
+        bpy.ops.dhandles.preview_edit(output_path=str(preview))
+    assert not preview.exists()
     assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED"  # unaffected
     assert bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
                                          mask_path=str(sample / "mask.png")) == {"FINISHED"}  # once it ended
