@@ -135,7 +135,9 @@ def _keep_frame(run: AnimationRun, context) -> None:
     frame = run.frames[run.index]
     path = render_output.keep_file(result["image"], run.folder / f"frame_{frame:04d}.png")
     run.reused_inversion.append(result.get("cache") == "hit")
-    render_output.write_sidecar(path, dict(run.record, image=str(path), result=result, report=read_report(result)))
+    record = render_output.settle_job_files(dict(run.record, result=result, report=read_report(result)), path,
+                                            run.task.workdir)
+    render_output.write_sidecar(path, dict(record, image=str(path)))
     run.done_frames.append(frame)
 
 

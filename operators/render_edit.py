@@ -142,7 +142,7 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> di
     if rig.bg_depth_path:
         params["bg_depth"] = bpy.path.abspath(rig.bg_depth_path)
     if prefs is not None and prefs.cache_dir:
-        params["cache_dir"] = str(Path(bpy.path.abspath(prefs.cache_dir)) / "inversions")
+        params["cache_dir"] = str(photo_files.absolute_path(prefs.cache_dir) / "inversions")
     if len(matrices) == 1:
         params.update(transform=np.asarray(matrices[0], dtype=float).tolist(), output=str(workdir / "edit.png"))
     else:
@@ -250,8 +250,8 @@ def tick(run: RenderRun, context) -> str:
 def finish(run: RenderRun, context) -> None:
     frame = result_frame(run.task.result or {})
     record = dict(run.record, result=frame, report=read_report(frame))
-    image = render_output.store_result(context, frame["image"], record, stem=run.stem)
-    run.record = dict(record, image=image.filepath)
+    image = render_output.store_result(context, frame["image"], record, stem=run.stem, workdir=run.task.workdir)
+    run.record = json.loads(image[render_output.RENDER_PROPERTY])
     run.image = image
     settings = context.scene.dhandles_render
     if settings.show_in_image_editor and not render_output.show_in_image_editor(context, image):

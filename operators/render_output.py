@@ -49,6 +49,27 @@ def keep_file(source: str | Path, target: Path) -> Path:
     return target
 
 
+def settle_job_files(record: dict, image_path: Path, workdir) -> dict:
+    """``record`` made independent of the job's work folder, which is then removed (the cache would fill up
+    with them): a file the job read from there (a mask painted in Blender, exported for the engine) is kept beside
+    the result, and the output points at a re-run name there, so the sidecar re-runs the render later too."""
+    params = dict(record.get("params") or {})
+    workdir = Path(workdir) if workdir else None
+    if workdir is not None:
+        for key in ("mask",):
+            source = Path(params.get(key) or "")
+            if source.is_file() and workdir in source.parents:
+                params[key] = str(keep_file(source, image_path.with_name(f"{image_path.stem}_{key}{source.suffix}")))
+        progress = bpy.data.images.get(PROGRESS_IMAGE)
+        if progress is not None and progress.packed_file is None and workdir in Path(progress.filepath).parents:
+            progress.pack()  # its thumbnail file goes with the folder
+    if "output" in params:
+        params["output"] = str(image_path.with_name(f"{image_path.stem}_rerun.png"))
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return dict(record, params=params) if params else dict(record)
+
+
 def load_reused_image(path: Path, name: str) -> bpy.types.Image:
     """Show ``path`` in the image called ``name``, creating it once and re-pointing it afterwards, so materials,
     planes and editors that use it update in place."""
@@ -74,10 +95,11 @@ def tag_image(image: bpy.types.Image, record: dict) -> None:
 
 
 def store_result(context, result_png: str | Path, record: dict, stem: str = "edit",
-                 image_name: str = RESULT_IMAGE) -> bpy.types.Image:
-    """Keep the result file and its sidecar, load it into the reused image and tag it with ``record``."""
+                 image_name: str = RESULT_IMAGE, workdir=None) -> bpy.types.Image:
+    """Keep the result file and its sidecar, load it into the reused image and tag it with ``record``; the job's
+    ``workdir`` is settled and removed (``settle_job_files``)."""
     path = keep_file(result_png, next_path(output_folder(context), stem))
-    record = dict(record, image=str(path))
+    record = dict(settle_job_files(record, path, workdir), image=str(path))
     write_sidecar(path, record)
     image = load_reused_image(path, image_name)
     tag_image(image, record)

@@ -167,16 +167,38 @@ def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
 
     assert render_output.PROGRESS_IMAGE in bpy.data.images  # the engine's thumbnail reached Blender
 
-    # The sidecar reproduces the result exactly with the one-shot command.
-    sidecar["params"]["output"] = str(tmp_path / "again.png")
-    (tmp_path / "sidecar.json").write_text(json.dumps(sidecar))
+    # The job's work folder is gone (the cache would fill up), and nothing the sidecar needs was in it.
+    assert not Path(run.task.workdir).exists()
+    again = Path(sidecar["params"]["output"])
+    assert again == tmp_path / "edit_renders" / "edit_0001_rerun.png" and not again.exists()
+    # The sidecar reproduces the result exactly with the one-shot command, as it is.
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "engine", "job", "edit", "--params", str(tmp_path / "sidecar.json"),
+    done = subprocess.run([sys.executable, "-m", "engine", "job", "edit", "--params", record["image"][:-4] + ".json",
                            "--key", "params"], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(record["image"])))
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(record["image"])))
+
+
+def test_a_painted_mask_is_kept_beside_the_render(rig_scene, photogen, tmp_path):
+    """A mask painted in Blender reaches the engine as a file in the job's work folder; that folder is removed after
+    the render, so the file is kept beside the result and the sidecar points there."""
+    import bpy
+    import numpy as np
+
+    from diffusion_handles.operators import render_edit
+
+    context = rig_scene
+    rig = context.scene.dhandles_rig.dhandles
+    painted = bpy.data.images.load(str(photogen / SAMPLE / "mask.png"), check_existing=False)
+    painted.name = "painted"
+    rig.mask_image = painted.name
+    run = render_edit.start(context)
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED", run.message
+    mask = Path(run.record["params"]["mask"])
+    assert mask == tmp_path / "edit_renders" / "edit_0001_mask.npy"
+    assert np.load(mask).any() and not Path(run.task.workdir).exists()
 
 
 def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_scene, tmp_path):
