@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _params
+
 MAX_SIDE = 1024
 RADIUS_PX = 5
 
@@ -80,15 +82,6 @@ def inpainter(ctx, model: str | None, device=None, dtype=None):
                                   lambda: load_inpainter(model, device=device, dtype=_dtype(dtype)))
 
 
-def whole_number(params: dict, key: str, default: int, low: int, high: int) -> int:
-    from . import JobError
-
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise JobError("bad_params", f"'{key}' must be a whole number from {low} to {high}, not {value!r}.")
-    return value
-
-
 def completion_options(params: dict, prefix: str = "") -> dict:
     """``prompt``, ``steps``, ``seed``, ``resolution`` of a diffusion completion from ``params`` (keys
     ``<prefix>prompt``...; defaults "", 30, 0 and 512, the working size of the longer side)."""
@@ -99,7 +92,7 @@ def completion_options(params: dict, prefix: str = "") -> dict:
         raise JobError("bad_params", f"'{prefix}prompt' must be a string (what the completed background shows).")
     options = {"prompt": prompt}
     for key, default, low, high in (("steps", 30, 1, 1000), ("seed", 0, 0, 2**63 - 1), ("resolution", 512, 64, 4096)):
-        options[key] = whole_number(params, f"{prefix}{key}", default, low, high)
+        options[key] = _params.whole_number(params, f"{prefix}{key}", default, low, high)
     return options
 
 

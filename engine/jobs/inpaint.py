@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import JobError, require_file
-from . import _inpaint, _photo_inputs
+from . import _inpaint, _params, _photo_inputs
 
 NAME = "inpaint"
 
@@ -27,7 +27,7 @@ def run(params: dict, ctx) -> dict:
     output = Path(output)
     _photo_inputs.check_output_path(output, params)
     options = _inpaint.completion_options(params)
-    dilate = _inpaint.whole_number(params, "dilate", 0, 0, 256)
+    dilate = _params.whole_number(params, "dilate", 0, 0, 256)
     photo = _photo_inputs.read_rgb(require_file(params, "photo", "photo"), "photo")
     mask = _photo_inputs.read_mask(require_file(params, "mask", "mask"))
     _photo_inputs.check_size(mask, photo.shape[:2], "mask")

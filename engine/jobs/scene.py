@@ -29,24 +29,10 @@ import numpy as np
 
 from . import JobError
 from . import _grid_mesh as grid
-from . import _inpaint, _photo_inputs
+from . import _inpaint, _params, _photo_inputs
 
 NAME = "scene"
 
-
-
-def _int_param(params: dict, key: str, default: int, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise JobError("bad_params", f"'{key}' must be a whole number from {low} to {high}, not {value!r}.")
-    return value
-
-
-def _float_param(params: dict, key: str, default: float, low: float, high: float) -> float:
-    value = params.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= float(value) <= high:
-        raise JobError("bad_params", f"'{key}' must be a number from {low} to {high}, not {value!r}.")
-    return float(value)
 
 
 def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
@@ -60,10 +46,10 @@ def run(params: dict, ctx) -> dict:
     from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
     from ..geometry.depth_fill import default_hole_dilation
 
-    max_grid = _int_param(params, "max_grid", 1024, 2, 16384)
-    object_grid = _int_param(params, "object_grid", 512, 2, 16384)
+    max_grid = _params.whole_number(params, "max_grid", 1024, 2, 16384)
+    object_grid = _params.whole_number(params, "object_grid", 512, 2, 16384)
     hole_dilate = params.get("hole_dilate")
-    tear = _float_param(params, "tear", 0.05, 0.0, 100.0)
+    tear = _params.number(params, "tear", 0.05, 0.0, 100.0)
     out_dir = Path(params.get("output_dir") or ctx.workdir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -84,7 +70,7 @@ def run(params: dict, ctx) -> dict:
     ctx.progress("background", 2, 4)
     if hole_dilate is None:
         hole_dilate = default_hole_dilation(height, width)
-    hole_dilate = _int_param({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
+    hole_dilate = _params.whole_number({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
     rows, cols = np.nonzero(inputs.mask.any(axis=1))[0], np.nonzero(inputs.mask.any(axis=0))[0]
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way); the work
