@@ -29,3 +29,12 @@ def to_tensor(a, device: torch.device, dtype=torch.float32) -> torch.Tensor:
 def like_input(t: torch.Tensor, as_torch: bool):
     """Return a result tensor as torch (same device) or as a numpy array, matching the caller's input kind."""
     return t if as_torch else t.detach().cpu().numpy()
+
+
+def float_le(a, b) -> torch.Tensor:
+    """a <= b as 0/1 floats shaped like the tensor operand (b: a tensor of the same shape, or a number; or a number
+    and a tensor): on the CPU a float-valued comparison, and products of such masks, are several times cheaper than
+    bool masks and torch.where."""
+    if not isinstance(a, torch.Tensor):
+        return torch.ge(b, a, out=torch.empty_like(b))
+    return torch.le(a, b, out=torch.empty_like(a))
