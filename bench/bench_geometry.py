@@ -38,6 +38,7 @@ import scipy.sparse.linalg  # noqa: E402
 import torch  # noqa: E402
 
 from engine.geometry import Camera, GeometryError, object_centroid, official_edit_to_matrix  # noqa: E402
+from engine.geometry.arrays import keep_freed_memory  # noqa: E402
 from engine.geometry.depth_fill import clear_cache, default_hole_dilation, dilate, fill_depth_hole  # noqa: E402
 from engine.geometry.io import read_sample  # noqa: E402
 from engine.geometry.official_edit import run_official_edit  # noqa: E402
@@ -165,6 +166,7 @@ def main() -> int:
     ap.add_argument("--stretch-sweep", type=float, nargs="+", help="only the surface quality, for these values")
     args = ap.parse_args()
     stretch = args.max_stretch or None
+    keep_freed_memory()   # as the geometry command does
     if args.threads:
         torch.set_num_threads(args.threads)
     if not PHOTOGEN.is_dir():

@@ -128,6 +128,15 @@ def test_an_object_pushed_too_far_to_cover_a_pixel_is_reported_as_such(tmp_path,
     assert not line["ok"] and "too small to cover a pixel" in line["error"] and "bring it closer" in line["error"]
 
 
+def test_keep_freed_memory_takes_effect_on_glibc():
+    import platform
+
+    from engine.geometry.arrays import keep_freed_memory
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+
+
 def test_exr_round_trip(tmp_path):
     d = np.random.default_rng(0).random((5, 7)).astype(np.float32) + 1
     write_depth_exr(tmp_path / "d.exr", d)

@@ -161,6 +161,20 @@ def test_silhouette_ramp_turned_face_on_is_cut_but_the_object_is_not():
             assert cut_ramp == kept_ramp > 0
 
 
+def test_quads_cut_loose_still_show_where_their_centres_land():
+    # a checkerboard of two depths 30 % apart: every quad is cut loose; pushed far back each shrinks below a
+    # pixel, and the centre splats keep every source pixel visible where its centre lands
+    v, u = np.mgrid[0:96, 0:96]
+    mask = _box(CAM, 40, 55, 40, 55)
+    depth = np.where(mask, np.where((u + v) % 2 == 0, 2.0, 2.6), FAR).astype(np.float32)
+    t = np.array([0.0, 0.0, 9.0])
+    r = reproject(depth, mask, make_transform(translation=t), CAM, background_depth=np.full_like(depth, 1e3))
+    z = depth[mask] + t[2]
+    cu = np.floor((u[mask] - CAM.cx) * depth[mask] / z + CAM.cx + 0.5).astype(int)
+    cv = np.floor((v[mask] - CAM.cy) * depth[mask] / z + CAM.cy + 0.5).astype(int)
+    assert r.target_masks[0][cv, cu].all()
+
+
 needs_photogen = pytest.mark.skipif(not PHOTOGEN.is_dir(), reason=f"photogen test data not found at {PHOTOGEN}")
 
 

@@ -58,6 +58,9 @@ def run(args) -> int:
         return 2
     import torch
 
+    from ..geometry.arrays import keep_freed_memory
+
+    keep_freed_memory()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = _device(args.device)

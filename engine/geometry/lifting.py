@@ -61,7 +61,9 @@ def project(points: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.T
     return points[..., 0] / z * camera.fx + camera.cx, points[..., 1] / z * camera.fy + camera.cy, z
 
 
-def check_depth(depth: torch.Tensor, camera: Camera | None = None, name: str = "depth") -> None:
+def check_depth(depth: torch.Tensor, camera: Camera | None = None, name: str = "depth") -> float:
+    """GeometryError unless depth is one HxW map (of the camera's size) that is positive and finite; returns its
+    minimum."""
     if depth.dim() != 2:
         raise GeometryError(f"{name} must be a single HxW map, got shape {tuple(depth.shape)}")
     if camera is not None and tuple(depth.shape) != camera.shape:
@@ -73,6 +75,7 @@ def check_depth(depth: torch.Tensor, camera: Camera | None = None, name: str = "
         n = int((~(torch.isfinite(depth) & (depth > 0))).sum())
         raise GeometryError(f"{name} has {n} non-positive or non-finite pixels: metric z-depth must be > 0 "
                             "everywhere; re-estimate the depth or fill its holes first")
+    return float(lo)
 
 
 def lift(depth, camera: Camera):

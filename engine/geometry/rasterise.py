@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .arrays import float_le
+from .arrays import flat_nonzero, float_le
 from .errors import GeometryError
 
 _NO_ID = 0xFFFFFFFF                  # the id half of a key that is no triangle or point (background, nothing)
@@ -52,7 +52,7 @@ def rasterise(u: torch.Tensor, v: torch.Tensor, inv_z: torch.Tensor, ok: torch.T
     Q = u.shape[1]
     HW = height * width
     P = 0 if points is None else int(points[0].numel())
-    if 2 * Q + P >= _NO_ID:
+    if 2 * Q + P >= 1 << 31:
         raise ValueError("too many triangles for the packed z-buffer key")
     # the slack past HW swallows candidates outside the image (never drawn)
     buf = torch.full((HW + 2 * width + 2,), _key_of(_FAR, _NO_ID), dtype=torch.int64, device=dev)
@@ -62,9 +62,10 @@ def rasterise(u: torch.Tensor, v: torch.Tensor, inv_z: torch.Tensor, ok: torch.T
     ok = ok.to(torch.uint8).to(u.dtype) if ok.dtype == torch.bool else ok
     big = []
     for first, (a, b, c) in enumerate(((0, 1, 2), (0, 2, 3))):
-        tri = _setup((u[a], u[b], u[c]), (v[a], v[b], v[c]), (inv_z[a], inv_z[b], inv_z[c]), ok, height, width)
-        _draw_small(tri, _keys(torch.arange(first * Q, first * Q + Q, device=dev)), width, eps, buf)
-        big.append(torch.nonzero(tri.big).squeeze(1))
+        tri = _setup((u[a], u[b], u[c]), (v[a], v[b], v[c]), (inv_z[a], inv_z[b], inv_z[c]), ok, height, width,
+                     eps)
+        _draw_small(tri, _keys(torch.arange(first * Q, first * Q + Q, device=dev)), width, buf)
+        big.append(flat_nonzero(tri.big))
         if big[-1].numel():
             big[-1] = (big[-1], tri, first * Q)
         else:
@@ -74,13 +75,13 @@ def rasterise(u: torch.Tensor, v: torch.Tensor, inv_z: torch.Tensor, ok: torch.T
         raise GeometryError("the moved object comes so close to the camera that its surface would cover the image "
                             f"{total // HW} times over: move it further away from the camera")
     for i, t, offset in big:
-        _draw_boxes(i, t, offset, width, eps, buf, max_candidates)
+        _draw_boxes(i, t, offset, width, buf, max_candidates)
     if P:
         _draw_points(points, 2 * Q, height, width, buf)
     ids = halves[:HW, _LO]
-    pixel = torch.nonzero(ids != -1).squeeze(1)
+    pixel = flat_nonzero(ids != -1)
     depth = halves[:HW, _HI].index_select(0, pixel).view(torch.float32)
-    return RasterHits(pixel, ids.index_select(0, pixel).to(torch.int64) & _NO_ID, depth)
+    return RasterHits(pixel, ids.index_select(0, pixel).to(torch.int64), depth)
 
 
 def _key_of(depth: float, ident: int) -> int:
@@ -111,7 +112,7 @@ class _Triangles:
         self.__dict__.update(fields)
 
 
-def _setup(x, y, iz, ok, height, width) -> _Triangles:
+def _setup(x, y, iz, ok, height, width, eps) -> _Triangles:
     (xa, xb, xc), (ya, yb, yc), (za, zb, zc) = x, y, iz
     e1x, e1y, e2x, e2y = xb - xa, yb - ya, xc - xa, yc - ya
     area2 = e1x * e2y - e1y * e2x
@@ -134,7 +135,8 @@ def _setup(x, y, iz, ok, height, width) -> _Triangles:
     b1 = ox * a1 - oy * c1
     b2 = oy * a2 - ox * c2
     d1, d2 = zb - za, zc - za
-    return _Triangles(b1=b1, b2=b2, b3=1.0 - b1 - b2, iz=za + b1 * d1 + b2 * d2,
+    # the barycentrics carry the edge tolerance: a centre is inside when all three are >= 0
+    return _Triangles(b1=b1 + eps, b2=b2 + eps, b3=(1.0 + eps) - b1 - b2, iz=za + b1 * d1 + b2 * d2,
                       b1x=a1, b2x=-c2, b3x=c2 - a1, izx=a1 * d1 - c2 * d2,
                       b1y=-c1, b2y=a2, b3y=c1 - a2, izy=a2 * d2 - c1 * d1,
                       pix0=_flat_index(x0, y0, width, height), bw=bw, bh=bh,
@@ -148,23 +150,24 @@ def _flat_index(x0, y0, width, height):
     return (y0 * width + x0).to(torch.int64)
 
 
-def _test(b1, b2, b3, iz, ok, key, pix, eps, buf):
-    """z-buffer the candidates inside their triangle, in front of the camera and in `ok`."""
-    inside = float_le(0.0, torch.minimum(torch.minimum(torch.minimum(b1, b2), b3) + eps, iz))
+def _test(b1, b2, b3, iz, ok, key, pix, buf):
+    """z-buffer the candidates inside their triangle (barycentrics with the tolerance added), in front of the camera
+    and in `ok`."""
+    inside = float_le(0.0, torch.minimum(torch.minimum(torch.minimum(b1, b2), b3), iz))
     _scatter(key, torch.reciprocal(iz * (inside * ok)).abs_(), pix, buf)  # +inf (or NaN > inf): not drawn
 
 
-def _draw_small(t: _Triangles, key, width, eps, buf):
+def _draw_small(t: _Triangles, key, width, buf):
     """The up to 2 x 2 centres of every small box, each in one pass over all triangles."""
     right = (t.b1 + t.b1x, t.b2 + t.b2x, t.b3 + t.b3x, t.iz + t.izx)
-    _test(t.b1, t.b2, t.b3, t.iz, t.ok00, key, t.pix0, eps, buf)
-    _test(*right, t.okx, key, t.pix0 + 1, eps, buf)
-    _test(t.b1 + t.b1y, t.b2 + t.b2y, t.b3 + t.b3y, t.iz + t.izy, t.oky, key, t.pix0 + width, eps, buf)
+    _test(t.b1, t.b2, t.b3, t.iz, t.ok00, key, t.pix0, buf)
+    _test(*right, t.okx, key, t.pix0 + 1, buf)
+    _test(t.b1 + t.b1y, t.b2 + t.b2y, t.b3 + t.b3y, t.iz + t.izy, t.oky, key, t.pix0 + width, buf)
     _test(right[0] + t.b1y, right[1] + t.b2y, right[2] + t.b3y, right[3] + t.izy, t.okxy, key,
-          t.pix0 + (width + 1), eps, buf)
+          t.pix0 + (width + 1), buf)
 
 
-def _draw_boxes(big, t: _Triangles, offset, width, eps, buf, max_candidates):
+def _draw_boxes(big, t: _Triangles, offset, width, buf, max_candidates):
     """Every centre of the larger boxes, enumerated in chunks of at most max_candidates (a huge triangle alone)."""
     dev = big.device
     bw = t.bw.index_select(0, big).to(torch.int64)
@@ -191,7 +194,7 @@ def _draw_boxes(big, t: _Triangles, offset, width, eps, buf, max_candidates):
         fx, fy = dx.to(f["b1"].dtype), dy.to(f["b1"].dtype)
         vals = [f[n] + fx * f[n + "x"] + fy * f[n + "y"] for n in ("b1", "b2", "b3", "iz")]
         pix = t.pix0.index_select(0, which) + dx + dy * width
-        _test(*vals, 1.0, _keys(which + offset), pix, eps, buf)
+        _test(*vals, 1.0, _keys(which + offset), pix, buf)
 
 
 def _draw_points(points, first_id, height, width, buf):

@@ -90,7 +90,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     as_torch = is_torch(depth)
     dev = pick_device(device if device is not None else (depth.device if as_torch else None))
     d = to_tensor(depth, dev)
-    check_depth(d, camera)
+    near = check_depth(d, camera) * 1e-3
     H, W = camera.shape
     mask_list = masks if isinstance(masks, (list, tuple)) else (
         list(masks) if _ndim(masks) == 3 else [masks])
@@ -106,10 +106,11 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
     if not bool(torch.isfinite(M).all()):
         raise GeometryError("a transform has non-finite entries")
-    counts = m.reshape(K, -1).view(torch.uint8).sum(1, dtype=torch.int64).tolist()
+    quads = [build_pixel_quads(d, m[k], discontinuity, silhouette_px(H, W)) for k in range(K)]
     for k in range(K):
-        if counts[k] == 0:
+        if quads[k] is None:
             raise GeometryError(f"the mask of {names[k]} is empty: select the object (paint or load a mask) first")
+    counts = [len(q) for q in quads]
 
     if background_depth is not None:
         bg = to_tensor(background_depth, dev)
@@ -121,10 +122,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
         check_depth(bg, camera, "filled background depth")
 
-    near = float(d.min()) * 1e-3
-    rim = silhouette_px(H, W)
-    parts = [_move(build_pixel_quads(d, m[k], discontinuity, rim), M[k], camera, near, max_stretch)
-             for k in range(K)]
+    parts = [_move(quads[k], M[k], camera, near, max_stretch) for k in range(K)]
     one = parts[0] if K == 1 else _concat(parts)
     hits = rasterise(one.u, one.v, one.inv_z, one.ok, H, W, points=one.centres, background=bg)
     pix, t_id = hits.pixel, hits.triangle

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .arrays import float_le
+from .arrays import flat_nonzero, float_le
 
 CORNER_DXY = ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))  # (du, dv) of TL, TR, BR, BL
 
@@ -50,13 +50,15 @@ class PixelQuads:
 
 
 def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, discontinuity: float = 0.1,
-                      rim_px: int = 3) -> PixelQuads:
-    """Quads for the pixels of `mask` (HxW bool, not empty) on `depth` (HxW, > 0).
+                      rim_px: int = 3) -> PixelQuads | None:
+    """Quads for the pixels of `mask` (HxW bool) on `depth` (HxW, > 0); None for an empty mask.
 
     discontinuity: neighbours whose depths differ by more than this fraction of the nearer one are not joined.
     """
     H, W = depth.shape
-    flat = torch.nonzero(mask.reshape(-1)).squeeze(1)
+    flat = flat_nonzero(mask.reshape(-1))
+    if flat.numel() == 0:
+        return None
     pix_y = torch.div(flat, W, rounding_mode="floor")
     pix_x = flat - pix_y * W
     # the mask's bounding box, padded by one unmasked pixel all round: neighbours are plain shifted slices
@@ -66,14 +68,15 @@ def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, discontinuity: fl
     k = 1.0 + float(discontinuity)
     joins = _joins(inv, m, k)
     c = inv[1:-1, 1:-1]
-    va, vb, vc, vd = _corner_values(c, *_gradient(inv, joins), joins, k)  # on the (h+1) x (w+1) corner grid
+    gx, gy, n_joined = _gradient(inv, joins)
+    va, vb, vc, vd = _corner_values(c, gx, gy, joins, k)                 # on the (h+1) x (w+1) corner grid
     h, w = c.shape
     local = (pix_y - y0) * (w + 1) + (pix_x - x0)                         # TL corner of each pixel, corner grid
     # a pixel is node d of its TL corner, c of its TR, a of its BR and b of its BL
     corner_inv = torch.stack([g.reshape(-1).index_select(0, local + o)
                               for g, o in ((vd, 0), (vc, 1), (va, w + 2), (vb, w + 1))])
     in_box = (pix_y - y0) * w + (pix_x - x0)
-    split = _split(m, joins).reshape(-1).index_select(0, in_box) > 0
+    split = (_masked_neighbours(m) - n_joined).reshape(-1).index_select(0, in_box) > 0.5
     rim = _near_outline(m, rim_px).reshape(-1).index_select(0, in_box)
     return PixelQuads(pix_x, pix_y, depth.reshape(-1).index_select(0, flat), corner_inv, split, rim)
 
@@ -117,7 +120,7 @@ def _gradient(inv, joins):
     inv_tr = (1.0 - full) / (sxx + syy).clamp(min=1.0)
     gx = (syy * bx - sxy * by) * inv_det + bx * inv_tr
     gy = (sxx * by - sxy * bx) * inv_det + by * inv_tr
-    return gx, gy
+    return gx, gy, nh + nv + nd + na
 
 
 def _corner_values(c, gx, gy, joins, k):
@@ -170,12 +173,7 @@ def _near_outline(m, r):
     return out
 
 
-def _split(m, joins):
-    """Per box pixel: how many masked 8-neighbours it is not joined to."""
-    jh, jv, jd, ja = joins
-    ch = m[:, :-1] * m[:, 1:] - jh
-    cv = m[:-1, :] * m[1:, :] - jv
-    cd = m[:-1, :-1] * m[1:, 1:] - jd
-    ca = m[:-1, 1:] * m[1:, :-1] - ja
-    return (ch[1:-1, 1:] + ch[1:-1, :-1] + cv[1:, 1:-1] + cv[:-1, 1:-1]
-            + cd[1:, 1:] + cd[:-1, :-1] + ca[1:, :-1] + ca[:-1, 1:]) * m[1:-1, 1:-1]
+def _masked_neighbours(m):
+    """Per box pixel: how many of its 8 neighbours are masked (a separable 3 x 3 box sum, less the pixel)."""
+    rows = m[:, :-2] + m[:, 1:-1] + m[:, 2:]
+    return rows[:-2] + rows[1:-1] + rows[2:] - m[1:-1, 1:-1]
