@@ -21,20 +21,20 @@ EDITS = {
 }
 
 
-def _sample(folder, mask_box=(20, 44, 16, 40), shape=(64, 80)):
+def _sample(folder, mask_box=(20, 44, 16, 40), shape=(64, 80), edits=EDITS, far=6.0):
     folder.mkdir(parents=True, exist_ok=True)
     H, W = shape
-    depth = np.full((H, W), 6.0, np.float32)
+    depth = np.full((H, W), far, np.float32)
     mask = np.zeros((H, W), np.uint8)
     if mask_box:
         v0, v1, u0, u1 = mask_box
         mask[v0:v1, u0:u1] = 255
         depth[v0:v1, u0:u1] = 2.5
     write_depth_exr(folder / "depth.exr", depth, half=True)
-    write_depth_exr(folder / "bg_depth.exr", np.full((H, W), 6.0, np.float32), half=True)
+    write_depth_exr(folder / "bg_depth.exr", np.full((H, W), far, np.float32), half=True)
     Image.fromarray(mask).save(folder / "mask.png")
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(folder / "input.png")
-    (folder / "transforms.json").write_text(json.dumps(EDITS))
+    (folder / "transforms.json").write_text(edits if isinstance(edits, str) else json.dumps(edits))
     return folder
 
 
@@ -50,9 +50,13 @@ def test_all_edits_write_npz_and_report_bad_ones(tmp_path, capsys):
     lines = [json.loads(x) for x in captured.out.splitlines()]
     assert [x["edit"] for x in lines] == ["edit_000", "edit_001", "edit_002"]
     good, side, behind = lines
+    assert all({"edit", "ms", "visible_fraction"} <= set(x) for x in lines)   # error lines too
     assert good["ok"] and good["ms"] > 0 and 0.5 < good["visible_fraction"] < 2.0
     assert not side["ok"] and "out of the frame" in side["error"]
     assert not behind["ok"] and "behind the camera" in behind["error"]
+    assert side["visible_fraction"] == 0.0 and side["ms"] >= 0
+    # the object is named by its mask, never "object 0"
+    assert f"the object in {sample / 'mask.png'}" in side["error"] and "object 0" not in captured.err
     assert "edit_001" in captured.err and "edit_002" in captured.err
     assert sorted(p.name for p in out.iterdir()) == ["edit_000.npz"]
     z = np.load(out / "edit_000.npz")
@@ -84,6 +88,53 @@ def test_single_edit_and_bad_samples(tmp_path, capsys):
     assert main(["geometry", "--sample", str(empty), "--out-dir", str(tmp_path / "e")]) == 1
     lines = _lines(capsys)
     assert len(lines) == 3 and all(not x["ok"] and "empty" in x["error"] for x in lines)
+
+
+def test_a_malformed_entry_fails_only_its_edit(tmp_path, capsys):
+    edits = ('{"short": {"translation": [0.1, 0.0], "rotation_axis": [0, 1, 0], "rotation_angle": 0},'
+             ' "nan": {"translation": [NaN, 0, 0]}, "words": {"translation": "left"},'
+             ' "fine": {"translation": [0.1, 0.0, 0.0], "rotation_axis": [0, 1, 0], "rotation_angle": 10}}')
+    sample = _sample(tmp_path / "toy", edits=edits)
+    out = tmp_path / "out"
+    assert main(["geometry", "--sample", str(sample), "--out-dir", str(out)]) == 1
+    lines = {x["edit"]: x for x in _lines(capsys)}
+    assert list(lines) == ["short", "nan", "words", "fine"]
+    for bad in ("short", "nan", "words"):
+        assert not lines[bad]["ok"] and f"edit '{bad}' needs translation [x, y, z]" in lines[bad]["error"]
+    assert "2 numbers" in lines["short"]["error"] and "nan" in lines["nan"]["error"]
+    assert lines["fine"]["ok"] and sorted(p.name for p in out.iterdir()) == ["fine.npz"]
+
+
+def test_a_failed_edit_removes_its_npz_from_an_earlier_run(tmp_path, capsys):
+    sample = _sample(tmp_path / "toy")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "edit_001.npz"
+    stale.write_bytes(b"an earlier run's result")
+    assert main(["geometry", "--sample", str(sample), "--edit", "edit_001", "--out-dir", str(out)]) == 1
+    captured = capsys.readouterr()
+    line = json.loads(captured.out.splitlines()[0])
+    assert not stale.exists() and line["removed"] == str(stale)
+    assert f"removed {stale}" in captured.err
+
+
+def test_an_object_pushed_too_far_to_cover_a_pixel_is_reported_as_such(tmp_path, capsys):
+    # a very far background, so the object stays in front of it, in the frame, but smaller than a pixel
+    sample = _sample(tmp_path / "toy", far=60000.0,
+                     edits={"far": {"translation": [0.0, 0.0, 5000.0], "rotation_axis": [0, 1, 0],
+                                    "rotation_angle": 0}})
+    assert main(["geometry", "--sample", str(sample), "--out-dir", str(tmp_path / "out")]) == 1
+    line = _lines(capsys)[0]
+    assert not line["ok"] and "too small to cover a pixel" in line["error"] and "bring it closer" in line["error"]
+
+
+def test_keep_freed_memory_takes_effect_on_glibc():
+    import platform
+
+    from engine.geometry.arrays import keep_freed_memory
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
 
 
 def test_exr_round_trip(tmp_path):

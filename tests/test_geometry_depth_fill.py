@@ -132,3 +132,32 @@ def test_repeated_holes_reuse_their_system_and_stay_exact():
     for r in range(10, 16):               # new holes push old ones out; the cache stays small
         fill_depth_hole(_ramp(H, W), _blob(H, W, 60, 70, r))
     assert len(depth_fill._SYSTEMS) == depth_fill._KEEP
+
+
+def test_repeated_fills_are_served_from_the_kept_result_only_for_identical_inputs(monkeypatch):
+    from engine.geometry import depth_fill
+
+    depth_fill.clear_cache()
+    solves = []
+    real = depth_fill._harmonic
+    monkeypatch.setattr(depth_fill, "_harmonic", lambda v, h: solves.append(1) or real(v, h))
+    H, W = 60, 70
+    hole = _blob(H, W, 30, 35, 12)
+    d = _ramp(H, W).astype(np.float32)
+    d[hole] = 9.0
+    guide = (_ramp(H, W) + 0.25).astype(np.float32)
+    first = fill_depth_hole(d, hole, guide=guide)
+    again = fill_depth_hole(d.copy(), hole.copy(), guide=guide.copy())   # equal content, new arrays
+    assert len(solves) == 1
+    np.testing.assert_array_equal(first, again)
+    again[:] = -1.0                                   # what the caller does to its result stays its own
+    np.testing.assert_array_equal(fill_depth_hole(d, hole, guide=guide), first)
+    t = fill_depth_hole(torch.from_numpy(d), torch.from_numpy(hole), guide=torch.from_numpy(guide))
+    assert isinstance(t, torch.Tensor) and len(solves) == 1
+    # any change to any input is a new fill
+    d2 = d.copy()
+    d2[0, 0] += 1e-3
+    for args in ((d2, hole, guide), (d, _blob(H, W, 30, 35, 11), guide), (d, hole, guide + 1e-3), (d, hole, None)):
+        fill_depth_hole(args[0], args[1], guide=args[2])
+    assert len(solves) == 5
+    assert len(depth_fill._FILLS) == depth_fill._KEEP  # bounded: the oldest went

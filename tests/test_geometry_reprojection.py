@@ -222,11 +222,13 @@ def test_hole_is_filled_when_no_background_is_given():
 def test_rasteriser_refuses_surfaces_covering_the_image_hundreds_of_times():
     from engine.geometry.rasterise import rasterise
 
-    n = 300   # every triangle covers the whole 96 x 96 image
-    x = torch.tensor([[-10.0], [500.0], [-10.0]]).expand(3, n).contiguous()
-    y = torch.tensor([[-10.0], [-10.0], [500.0]]).expand(3, n).contiguous()
-    iz = torch.full((3, n), 0.5)
+    n = 150   # every quad (two triangles) covers the whole 96 x 96 image
+    u = torch.tensor([[-10.0], [500.0], [500.0], [-10.0]]).expand(4, n).contiguous()
+    v = torch.tensor([[-10.0], [-10.0], [500.0], [500.0]]).expand(4, n).contiguous()
+    iz = torch.full((4, n), 0.5)
     with pytest.raises(GeometryError, match="close to the camera"):
-        rasterise(x, y, iz, torch.ones(n, dtype=torch.bool), 96, 96)
-    hits = rasterise(x[:, :5], y[:, :5], iz[:, :5], torch.ones(5, dtype=torch.bool), 96, 96, max_candidates=5000)
-    assert hits.pixel.numel() == 96 * 96 and int(hits.triangle.max()) == 0   # ties go to the lowest id
+        rasterise(u, v, iz, torch.ones(n, dtype=torch.bool), 96, 96)
+    hits = rasterise(u[:, :5], v[:, :5], iz[:, :5], torch.ones(5, dtype=torch.bool), 96, 96, max_candidates=5000)
+    # ties go to the lowest id: quad 0's triangles, 0 above its diagonal and 5 (= Q + 0) below
+    assert hits.pixel.numel() == 96 * 96 and set(hits.triangle.tolist()) == {0, 5}
+    np.testing.assert_allclose(hits.depth.numpy(), 2.0)

@@ -1,14 +1,17 @@
 """``python -m engine geometry``: run the geometry of official test-set edits (one sample folder).
 
 For each edit it writes OUT/<edit>.npz (depth, disparity, target_mask, correspondences) and prints one JSON line
-with the edit, its in-process geometry time in ms (no file I/O) and the visible fraction. An edit that leaves
-the object out of view or behind the camera is reported (JSON line with "error", message on stderr, exit status 1)
-while the other edits still run; an unreadable sample or an unknown edit exits with status 2.
+with at least the edit, its in-process time in ms (no file I/O) and the visible fraction. An edit that fails (a
+malformed transforms.json entry, an object moved out of view, behind the camera, too far away to cover a pixel)
+is reported on its own line ("ok": false, "error"; the message also on stderr, exit status 1) while the other
+edits still run, and an OUT/<edit>.npz left by an earlier run is removed so that it cannot pass for this one's.
+An unreadable sample or an unknown edit exits with status 2.
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 NAME = "geometry"
@@ -31,12 +34,16 @@ def add_arguments(parser) -> None:
                              "threads spin-wait badly when other work shares the cores; 0 = torch's choice)")
     parser.add_argument("--discontinuity", type=float, default=0.1,
                         help="relative depth jump that splits the object's surface (default 0.1)")
+    parser.add_argument("--max-stretch", type=float, default=None,
+                        help="silhouette ramps the edit stretches more than this are not drawn (default "
+                             "12; 0 = always drawn)")
 
 
 def run(args) -> int:
     from ..geometry import Camera, GeometryError
-    from ..geometry.io import read_sample, write_edit_npz
+    from ..geometry.io import edit_parameters, read_sample, write_edit_npz
     from ..geometry.official_edit import run_official_edit
+    from ..geometry.reprojection import DEFAULT_MAX_STRETCH
 
     try:
         sample = read_sample(args.sample)
@@ -51,6 +58,9 @@ def run(args) -> int:
         return 2
     import torch
 
+    from ..geometry.arrays import keep_freed_memory
+
+    keep_freed_memory()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
@@ -59,19 +69,30 @@ def run(args) -> int:
         return 2
     H, W = sample.shape
     camera = (Camera.official if args.camera == "official" else Camera.from_fov)(W, H, fov_deg=args.fov)
+    stretch = DEFAULT_MAX_STRETCH if args.max_stretch is None else (args.max_stretch or None)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _warm_up(camera, device)
     failed = 0
     for name in names:
+        out = args.out_dir / f"{name}.npz"
+        t0 = time.perf_counter()
         try:
-            r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, sample.transforms[name], camera,
-                                  device=device, discontinuity=args.discontinuity)
+            edit = edit_parameters(args.sample / "transforms.json", name, sample.transforms[name])
+            r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, edit, camera, device=device,
+                                  discontinuity=args.discontinuity, max_stretch=stretch,
+                                  name=f"the object in {args.sample / 'mask.png'}")
         except GeometryError as e:
             failed += 1
-            print(json.dumps({"edit": name, "ok": False, "error": str(e), "visible_fraction": 0.0}), flush=True)
-            print(f"error: {args.sample.name}/{name}: {e}", file=sys.stderr)
+            line = {"edit": name, "ok": False, "ms": round((time.perf_counter() - t0) * 1000, 2),
+                    "visible_fraction": 0.0, "error": str(e)}
+            message = f"error: {args.sample.name}/{name}: {e}"
+            if out.exists():
+                out.unlink()
+                line["removed"] = str(out)
+                message += f" (removed {out} from an earlier run)"
+            print(json.dumps(line), flush=True)
+            print(message, file=sys.stderr)
             continue
-        out = args.out_dir / f"{name}.npz"
         write_edit_npz(out, r.depth, r.disparity, r.target_mask, r.correspondences)
         print(json.dumps({"edit": name, "ok": True, "ms": round(r.ms, 2), "fill_ms": round(r.fill_ms, 2),
                           "reproject_ms": round(r.reproject_ms, 2),

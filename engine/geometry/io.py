@@ -68,7 +68,9 @@ def read_mask(path) -> np.ndarray:
     return a > (127 if a.dtype == np.uint8 else (0.5 if a.dtype.kind == "f" else 127))
 
 
-def read_transforms(path) -> dict:
+def read_transforms(path, validate: bool = True) -> dict:
+    """transforms.json as {edit name: entry}. validate: every entry checked and normalised (edit_parameters), the
+    first bad one raising; False: entries as written, for callers that check each edit on its own."""
     path = Path(path)
     if not path.is_file():
         raise GeometryError(f"transforms file {path} does not exist")
@@ -78,17 +80,25 @@ def read_transforms(path) -> dict:
         raise GeometryError(f"{path} is not valid JSON ({e})") from e
     if not isinstance(data, dict):
         raise GeometryError(f"{path} must map edit names to {{translation, rotation_axis, rotation_angle}}")
-    for name, e in data.items():
-        try:
-            t = [float(x) for x in e["translation"]]
-            a = [float(x) for x in e.get("rotation_axis", [0.0, 1.0, 0.0])]
-            float(e.get("rotation_angle", 0.0))
-        except (KeyError, TypeError, ValueError) as err:
-            raise GeometryError(f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and "
-                                f"rotation_angle (degrees) ({err})") from err
-        if len(t) != 3 or len(a) != 3:
-            raise GeometryError(f"{path}: edit {name!r}: translation and rotation_axis need 3 numbers each")
-    return data
+    return {name: edit_parameters(path, name, e) for name, e in data.items()} if validate else data
+
+
+def edit_parameters(path, name: str, entry) -> dict:
+    """One transforms.json entry as {"translation": [3 floats], "rotation_axis": [3 floats], "rotation_angle":
+    float} (axis and angle default to y and 0); GeometryError naming the file and the edit when it is malformed."""
+    need = (f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and rotation_angle "
+            "(degrees), all finite numbers")
+    try:
+        t = [float(x) for x in entry["translation"]]
+        a = [float(x) for x in entry.get("rotation_axis", [0.0, 1.0, 0.0])]
+        angle = float(entry.get("rotation_angle", 0.0))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise GeometryError(f"{need} ({type(err).__name__}: {err})") from err
+    if len(t) != 3 or len(a) != 3:
+        raise GeometryError(f"{need}: translation has {len(t)} numbers and rotation_axis {len(a)}")
+    if not np.all(np.isfinite(t + a + [angle])):
+        raise GeometryError(f"{need}: got translation {t}, rotation_axis {a}, rotation_angle {angle}")
+    return {"translation": t, "rotation_axis": a, "rotation_angle": angle}
 
 
 @dataclass
@@ -97,7 +107,7 @@ class Sample:
     depth: np.ndarray
     mask: np.ndarray
     bg_depth: np.ndarray | None
-    transforms: dict
+    transforms: dict          # edit name -> entry as written (check each with edit_parameters)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -117,7 +127,7 @@ def read_sample(folder) -> Sample:
         bg = read_depth_exr(folder / "bg_depth.exr")
         if bg.shape != depth.shape:
             raise GeometryError(f"{folder}: bg_depth.exr is {bg.shape} but depth.exr is {depth.shape}")
-    transforms = read_transforms(folder / "transforms.json")
+    transforms = read_transforms(folder / "transforms.json", validate=False)
     return Sample(folder, depth, mask, bg, transforms)
 
 

@@ -12,7 +12,7 @@ import torch
 from .camera import Camera
 from .depth_fill import default_hole_dilation, dilate, fill_depth_hole
 from .disparity import normalised_disparity
-from .reprojection import Reprojection, reproject
+from .reprojection import DEFAULT_MAX_STRETCH, Reprojection, reproject
 from .transforms import object_centroid, official_edit_to_matrix
 
 
@@ -30,8 +30,10 @@ class EditResult:
 
 
 def run_official_edit(depth: np.ndarray, mask: np.ndarray, bg_depth, edit: dict, camera: Camera, device=None,
-                      discontinuity: float = 0.1, hole_dilation: int | None = None) -> EditResult:
-    """Raises GeometryError for an empty mask, bad depth, or an edit that leaves nothing visible."""
+                      discontinuity: float = 0.1, hole_dilation: int | None = None,
+                      max_stretch: float | None = DEFAULT_MAX_STRETCH, name: str = "the object") -> EditResult:
+    """Raises GeometryError for an empty mask, bad depth, or an edit that leaves nothing visible (messages call
+    the object `name`)."""
     dev = torch.device(device) if device is not None else None
     t0 = time.perf_counter()
     c = object_centroid(depth, mask, camera)
@@ -45,7 +47,7 @@ def run_official_edit(depth: np.ndarray, mask: np.ndarray, bg_depth, edit: dict,
     if dev is not None:
         d_in, b_in = d_in.to(dev), b_in.to(dev)
     res: Reprojection = reproject(d_in, mask, M, camera, background_depth=b_in, discontinuity=discontinuity,
-                                  device=dev)
+                                  max_stretch=max_stretch, device=dev, names=[name])
     disp = normalised_disparity(res.depth)
     corr = res.correspondences(0)
     target = res.target_masks[0]

@@ -3,8 +3,15 @@ moved object is visible, and for every such pixel the source pixel it came from 
 magnification, no rubber sheets at silhouettes), with several objects in one call.
 
 Each object's masked depth becomes a watertight per-pixel quad surface (surface_mesh), moved by its 4x4 and
-z-buffered (rasterise) against the others; the background is the depth with every object's hole filled
-(depth_fill); an object pixel shows where it is nearer than that background.
+z-buffered (rasterise) against the others and the background: the depth with every object's hole filled
+(depth_fill). An object pixel shows where it is nearer than that background.
+
+Silhouette ramps: a depth estimator blurs the depth jump at an object's outline into a smooth ramp a few pixels
+wide, which the surface follows (its steps are under the discontinuity threshold). The photo sees that ramp at a
+grazing angle; an edit that turns it towards the camera would stretch each of its pixels into a long streak. So a
+quad near the outline (surface_mesh.silhouette_px) is not drawn where the edit stretches it more than max_stretch
+times as much as a patch facing the camera at the same depths: that ratio is cos(slant after) / cos(slant before),
+large only for surface the photo saw almost edge-on and the edit turns to face the camera.
 """
 from __future__ import annotations
 
@@ -13,13 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .arrays import is_torch, like_input, pick_device, to_tensor
+from .arrays import float_le, is_torch, like_input, pick_device, to_tensor
 from .camera import Camera
 from .depth_fill import default_hole_dilation, dilate, fill_depth_hole
 from .errors import GeometryError
-from .lifting import check_depth, transform_project_columns
+from .lifting import MovedRays, check_depth
 from .rasterise import rasterise
-from .surface_mesh import build_pixel_quads
+from .surface_mesh import CORNER_DXY, build_pixel_quads, silhouette_px
+
+DEFAULT_MAX_STRETCH = 12.0  # bench/bench_geometry.py --stretch-sweep measures the choice on the photogen edits
 
 
 @dataclass
@@ -31,8 +40,7 @@ class Reprojection:
     source_pixel: object        # HxWx2 int32 integer source pixel (x, y) there (the pixel whose quad is seen), -1
     object_index: object        # HxW int16, -1 background, k for object k
     visible_fraction: list = field(default_factory=list)  # visible target pixels / source mask pixels, per object
-    drawn_fraction: list = field(default_factory=list)    # the same before the background could hide them
-    in_front_fraction: list = field(default_factory=list)  # share of each object's surface in front of the camera
+    invisible: dict = field(default_factory=dict)  # object k -> why none of it is visible (only for such objects)
 
     def correspondences(self, k: int | None = None):
         """int32 Nx4 (src_x, src_y, tgt_x, tgt_y) in pixels, row-major over the target; object k or all."""
@@ -46,9 +54,26 @@ class Reprojection:
         return like_input(out, as_torch)
 
 
+@dataclass
+class _Moved:
+    """One object's quads after its edit: corners (4 x N) in the target image, 1/z there, which quads are drawn
+    (0/1) and the drawn split quads' centres (splatted, so that a quad cut loose still shows where its centre
+    lands)."""
+    u: torch.Tensor
+    v: torch.Tensor
+    inv_z: torch.Tensor
+    ok: torch.Tensor
+    stretched: torch.Tensor     # 0/1: not drawn because it is a stretched silhouette ramp
+    centres: tuple              # (u, v, inv_z, ok) of the splatted centres
+    splat: torch.Tensor         # quad index of each splatted centre
+    pix_x: torch.Tensor
+    pix_y: torch.Tensor
+
+
 def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, background_depth=None,
-              discontinuity: float = 0.1, hole_dilation: int | None = None, require_visible: bool = True,
-              device=None) -> Reprojection:
+              discontinuity: float = 0.1, max_stretch: float | None = DEFAULT_MAX_STRETCH,
+              hole_dilation: int | None = None, require_visible: bool = True, device=None,
+              names: list | None = None) -> Reprojection:
     """Render the edit.
 
     depth: HxW metric z-depth (numpy or torch). masks: one HxW bool mask, a list or a KxHxW stack (one per object).
@@ -57,13 +82,15 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     (dilated by hole_dilation pixels, default 15 at 512 like the official code). background_depth: a finished
     background (skips the fill, e.g. reused across edits of one photo).
     discontinuity: relative depth jump above which neighbouring pixels are not joined into one surface.
+    max_stretch: silhouette ramps stretched more than this by the edit are not drawn (None: always drawn).
     require_visible: raise GeometryError when an object ends up with no visible pixel.
+    names: what to call each object in messages (default "the object", or "object k" for several).
     Results are torch tensors on the compute device when depth is a tensor, numpy arrays otherwise.
     """
     as_torch = is_torch(depth)
     dev = pick_device(device if device is not None else (depth.device if as_torch else None))
     d = to_tensor(depth, dev)
-    check_depth(d, camera)
+    near = check_depth(d, camera) * 1e-3
     H, W = camera.shape
     mask_list = masks if isinstance(masks, (list, tuple)) else (
         list(masks) if _ndim(masks) == 3 else [masks])
@@ -71,6 +98,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     if m is None or m.dim() != 3 or tuple(m.shape[1:]) != (H, W):
         raise GeometryError(f"masks must be HxW = {H}x{W} boolean maps, one per object")
     K = m.shape[0]
+    names = list(names) if names is not None else (["the object"] if K == 1 else [f"object {k}" for k in range(K)])
     tf_list = transforms if isinstance(transforms, (list, tuple)) else (
         [transforms] if _ndim(transforms) == 2 else list(transforms))
     if len(tf_list) != K:
@@ -78,10 +106,11 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
     if not bool(torch.isfinite(M).all()):
         raise GeometryError("a transform has non-finite entries")
-    counts = torch.count_nonzero(m.reshape(K, -1), dim=1)
+    quads = [build_pixel_quads(d, m[k], discontinuity, silhouette_px(H, W)) for k in range(K)]
     for k in range(K):
-        if int(counts[k]) == 0:
-            raise GeometryError(f"object {k}'s mask is empty: select the object (paint or load a mask) first")
+        if quads[k] is None:
+            raise GeometryError(f"the mask of {names[k]} is empty: select the object (paint or load a mask) first")
+    counts = [len(q) for q in quads]
 
     if background_depth is not None:
         bg = to_tensor(background_depth, dev)
@@ -93,81 +122,39 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
         check_depth(bg, camera, "filled background depth")
 
-    # one surface per object, moved and projected; all triangles go through one z-buffer. Quads are numbered
-    # object after object (Q in all); triangle q is (TL, TR, BR) of quad q and triangle Q + q is its (TL, BR, BL).
-    near = float(d.min()) * 1e-3
-    us, vs, zs, quads, in_front, cu, cv, cz = [], [], [], [], [], [], [], []
-    for k in range(K):
-        q = build_pixel_quads(d, m[k], camera, discontinuity)
-        u, v, z = transform_project_columns(q.points, M[k], camera)
-        in_front.append(float((z > near).float().mean()))
-        us.append(u)
-        vs.append(v)
-        zs.append(z)
-        quads.append(q)
-        # a quad cut loose at a discontinuity can shrink below a pixel and slip between pixel centres; its pixel
-        # centre is also splatted, so every such source pixel shows at least where its centre lands
-        sel = torch.nonzero(q.split).squeeze(1)
-        u, v, z = transform_project_columns(tuple(c.index_select(0, sel) for c in q.centre), M[k], camera)
-        cu.append(u)
-        cv.append(v)
-        cz.append(z)
-    u, v, z = torch.cat(us, 1), torch.cat(vs, 1), torch.cat(zs, 1)                  # 4 x Q corners
-    Q = u.shape[1]
-    quad_object = torch.repeat_interleave(torch.arange(K, device=dev), torch.tensor([len(q) for q in quads],
-                                                                                     device=dev))
-    split_quad = torch.nonzero(torch.cat([q.split for q in quads])).squeeze(1)
-    front = z > near
-    iz = 1.0 / (z * front + ~front)
-    cz = torch.cat(cz)
-    c_front = cz > near
-    T = 2 * Q
-    tri_ok = _triangles(front)
-    hits = rasterise(_triangles(u), _triangles(v), _triangles(iz), tri_ok[0] & tri_ok[1] & tri_ok[2], H, W,
-                     points=(torch.cat(cu), torch.cat(cv), 1.0 / (cz * c_front + ~c_front), c_front))
+    parts = [_move(quads[k], M[k], camera, near, max_stretch) for k in range(K)]
+    one = parts[0] if K == 1 else _concat(parts)
+    hits = rasterise(one.u, one.v, one.inv_z, one.ok, H, W, points=one.centres, background=bg)
+    pix, t_id = hits.pixel, hits.triangle
+    Q = one.u.shape[1]
+    # the quad each hit shows (triangles q and Q + q are quad q; point 2Q + i is the centre of splat[i])
+    is_point = t_id >= 2 * Q
+    quad = t_id - Q * ((t_id >= Q) & ~is_point).to(torch.int64)
+    at = torch.nonzero(is_point).squeeze(1)
+    if at.numel():
+        quad[at] = one.splat.index_select(0, t_id.index_select(0, at) - 2 * Q)
+    px, py = one.pix_x.index_select(0, quad), one.pix_y.index_select(0, quad)
+    obj = torch.zeros_like(quad) if K == 1 else _object_of(parts).index_select(0, quad)
+    src_x, src_y = _source_points(pix, hits.depth, obj, M, camera)
+    # a splatted centre is its pixel's centre
+    centre = is_point.to(src_x.dtype)
+    src_x = src_x + centre * (px.to(src_x.dtype) - src_x)
+    src_y = src_y + centre * (py.to(src_y.dtype) - src_y)
 
-    # keep the hits where the object is nearer than the background, then find each one's source: the quad's
-    # pixel, and the perspective-correct sub-pixel point within it (3D barycentrics from the target's, then the
-    # source camera's screen barycentrics from those); a splatted centre is its pixel's centre
-    z_hit = 1.0 / hits.inv_z
-    keep = torch.nonzero(z_hit <= bg.reshape(-1).index_select(0, hits.pixel)).squeeze(1)
-    pix, t_id, z_hit = (a.index_select(0, keep) for a in (hits.pixel, hits.triangle, z_hit))
-    bary = hits.bary.index_select(1, keep)                                          # 3 x M
-    is_point = t_id >= T
-    p = (t_id >= Q) & ~is_point                                                     # second triangle of its quad
-    quad = _quad_of(t_id, Q, split_quad)
-    corner_z = torch.cat([q.corner_z for q in quads], 1)                            # 4 x Q
-
-    def at_corners(a):
-        """a (4 x Q) at the three corners (0, 1 + p, 2 + p) of each hit's triangle: 3 x M."""
-        g = a.index_select(1, quad)
-        return torch.stack([g[0], torch.where(p, g[2], g[1]), torch.where(p, g[3], g[2])])
-
-    s = bary * at_corners(iz) / at_corners(corner_z)
-    s = s / s.sum(0, keepdim=True)
-    src_xy = torch.stack([torch.cat([q.pix_x for q in quads]).index_select(0, quad),
-                          torch.cat([q.pix_y for q in quads]).index_select(0, quad)], 1)
-    # corner offsets (CORNER_DXY) of the three corners: x (-.5, .5, .5 - p), y (-.5, p - .5, .5); a splatted
-    # point sits at its pixel centre
-    pf = p.to(s.dtype)
-    sub = torch.stack([0.5 * (s[1] - s[0]) + (0.5 - pf) * s[2],
-                       (pf - 0.5) * s[1] + 0.5 * (s[2] - s[0])], 1) * ~is_point[:, None]
-
-    obj = quad_object.index_select(0, quad)
-    out_depth = bg.reshape(-1).clone()
-    out_depth[pix] = z_hit
-    object_index = torch.full((H * W,), -1, dtype=torch.int16, device=dev)
-    object_index[pix] = obj.to(torch.int16)
-    source_xy = torch.full((H * W, 2), -1.0, dtype=torch.float32, device=dev)
-    source_xy[pix] = src_xy.to(torch.float32) + sub
-    source_pixel = torch.full((H * W, 2), -1, dtype=torch.int32, device=dev)
-    source_pixel[pix] = src_xy.to(torch.int32)
-    drawn_obj = quad_object.index_select(0, _quad_of(hits.triangle, Q, split_quad)) if K > 1 else None
+    HW = H * W
+    out_depth = bg.reshape(-1).clone().scatter_(0, pix, hits.depth.to(bg.dtype))
+    object_index = torch.full((HW,), -1, dtype=torch.int16, device=dev).scatter_(0, pix, obj.to(torch.int16))
+    source_xy = torch.full((HW * 2,), -1.0, dtype=torch.float32, device=dev)
+    source_xy.scatter_(0, 2 * pix, src_x.to(torch.float32))
+    source_xy.scatter_(0, 2 * pix + 1, src_y.to(torch.float32))
+    source_pixel = torch.full((HW * 2,), -1, dtype=torch.int32, device=dev)
+    source_pixel.scatter_(0, 2 * pix, px.to(torch.int32))
+    source_pixel.scatter_(0, 2 * pix + 1, py.to(torch.int32))
     object_index = object_index.reshape(H, W)
-    target = torch.stack([object_index == k for k in range(K)])
-    drawn = torch.bincount(drawn_obj, minlength=K).cpu() if K > 1 else torch.tensor([hits.pixel.numel()])
-    shown = torch.bincount(obj.to(torch.int64), minlength=K).cpu()
-    counts = counts.cpu()
+    target = (object_index >= 0)[None] if K == 1 else torch.stack([object_index == k for k in range(K)])
+    shown = [int(pix.numel())] if K == 1 else torch.bincount(obj, minlength=K).tolist()
+    visible = [shown[k] / counts[k] for k in range(K)]
+    invisible = {k: f"{names[k]} {_why_invisible(parts[k], H, W, near, K)}" for k in range(K) if shown[k] == 0}
     result = Reprojection(
         depth=like_input(out_depth.reshape(H, W), as_torch),
         background_depth=like_input(bg, as_torch),
@@ -175,43 +162,90 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         source_xy=like_input(source_xy.reshape(H, W, 2), as_torch),
         source_pixel=like_input(source_pixel.reshape(H, W, 2), as_torch),
         object_index=like_input(object_index, as_torch),
-        visible_fraction=[float(shown[k]) / float(counts[k]) for k in range(K)],
-        drawn_fraction=[float(drawn[k]) / float(counts[k]) for k in range(K)],
-        in_front_fraction=in_front,
+        visible_fraction=visible,
+        invisible=invisible,
     )
-    if require_visible:
-        for k in range(K):
-            if result.visible_fraction[k] == 0.0:
-                raise GeometryError(invisible_reason(result, k))
+    if require_visible and invisible:
+        raise GeometryError(next(iter(invisible.values())))
     return result
 
 
-def _quad_of(ids: torch.Tensor, Q: int, split_quad: torch.Tensor) -> torch.Tensor:
-    """Quad of each raster id: triangles q and Q + q belong to quad q; point 2Q + i is the centre of
-    split_quad[i]."""
-    quad = ids - Q * (ids >= Q)
-    if split_quad.numel():
-        at = torch.nonzero(ids >= 2 * Q).squeeze(1)
-        quad[at] = split_quad.index_select(0, ids.index_select(0, at) - 2 * Q)
-    return quad
+def _move(q, M: torch.Tensor, camera: Camera, near: float, max_stretch: float | None) -> _Moved:
+    rays = MovedRays(q.pix_x, q.pix_y, M, camera, q.corner_inv.dtype)
+    corners = [rays.at(du, dv, q.corner_inv[c]) for c, (du, dv) in enumerate(CORNER_DXY)]
+    u = torch.stack([c[0] for c in corners])
+    v = torch.stack([c[1] for c in corners])
+    den = torch.stack([c[2] for c in corners])               # (z after) / (z before) at each corner
+    inv_z = q.corner_inv / den
+    ok = float_le(near * q.corner_inv, den).prod(0)          # all four corners in front of the camera
+    stretched = torch.zeros_like(ok)
+    if max_stretch is not None and bool(q.rim.any()):
+        area = 0.5 * ((u[2] - u[0]) * (v[3] - v[1]) - (v[2] - v[0]) * (u[3] - u[1])).abs()
+        facing = area * den.mean(0) ** 2                     # a pixel facing the camera keeps area (z / z')^2
+        stretched = (1.0 - float_le(facing, max_stretch)) * q.rim.to(torch.uint8).to(ok.dtype) * ok
+        ok = ok - stretched
+    splat = torch.nonzero(q.split & (ok > 0)).squeeze(1)
+    inv_c = 1.0 / q.depth.index_select(0, splat)
+    cu, cv, cden = rays.at(0.0, 0.0, inv_c, splat)
+    centres = (cu, cv, inv_c / cden, cden > near * inv_c)
+    return _Moved(u, v, inv_z, ok, stretched, centres, splat, q.pix_x, q.pix_y)
 
 
-def _triangles(a: torch.Tensor) -> torch.Tensor:
-    """4 x Q per-corner values (TL, TR, BR, BL) to 3 x 2Q per-triangle-vertex values: triangles (TL, TR, BR) of
-    every quad, then (TL, BR, BL) of every quad (TRIANGLE_CORNERS)."""
-    return torch.stack([torch.cat([a[0], a[0]]), torch.cat([a[1], a[2]]), torch.cat([a[2], a[3]])])
+def _concat(parts: list) -> _Moved:
+    """All objects' quads in one set, object after object (splat indices shifted to match)."""
+    offsets = np.cumsum([0] + [p.u.shape[1] for p in parts[:-1]])
+    cat1 = lambda name: torch.cat([getattr(p, name) for p in parts], 1)  # noqa: E731
+    cat0 = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+    centres = tuple(torch.cat([p.centres[i] for p in parts]) for i in range(4))
+    splat = torch.cat([p.splat + int(o) for p, o in zip(parts, offsets)])
+    return _Moved(cat1("u"), cat1("v"), cat1("inv_z"), cat0("ok"), cat0("stretched"), centres,
+                  splat, cat0("pix_x"), cat0("pix_y"))
 
 
-def invisible_reason(r: Reprojection, k: int) -> str:
-    """Why object k shows no pixel, and what to do about it."""
-    if r.in_front_fraction[k] == 0.0:
-        why = "is entirely behind the camera"
-    elif r.drawn_fraction[k] == 0.0:
-        why = "is moved out of the frame" if r.in_front_fraction[k] == 1.0 else \
-            "is moved out of the frame or behind the camera"
-    else:
-        why = "is hidden behind the background"
-    return f"object {k} {why} after the edit, so nothing of it is visible: move it back into view"
+def _object_of(parts: list) -> torch.Tensor:
+    sizes = torch.tensor([p.u.shape[1] for p in parts], device=parts[0].u.device)
+    return torch.repeat_interleave(torch.arange(len(parts), device=sizes.device), sizes)
+
+
+def _source_points(pix, depth, obj, M, camera: Camera):
+    """Where the surface seen at each hit pixel was in the photo: the point at the hit's depth on the pixel's
+    ray, moved back by the inverse of its object's edit and projected (exact, perspective-correct, no gathers)."""
+    width = camera.width
+    ty = torch.div(pix, width, rounding_mode="floor")
+    tx = pix - ty * width
+    inv_z = 1.0 / depth
+    K = M.shape[0]
+    if K == 1:
+        u, v, _ = MovedRays(tx, ty, torch.linalg.inv(M[0]), camera, depth.dtype).at(0.0, 0.0, inv_z)
+        return u, v
+    u, v = torch.empty_like(inv_z), torch.empty_like(inv_z)
+    for k in range(K):
+        sel = torch.nonzero(obj == k).squeeze(1)
+        if sel.numel():
+            uk, vk, _ = MovedRays(tx.index_select(0, sel), ty.index_select(0, sel), torch.linalg.inv(M[k]),
+                                  camera, depth.dtype).at(0.0, 0.0, inv_z.index_select(0, sel))
+            u[sel], v[sel] = uk, vk
+    return u, v
+
+
+def _why_invisible(part: _Moved, height: int, width: int, near: float, n_objects: int) -> str:
+    """Why an object shows no pixel, and what to do about it (only run for such objects)."""
+    front = part.inv_z > 0
+    if not bool(front.any()):
+        return "is entirely behind the camera after the edit, so nothing of it is visible: move it back into view"
+    inside = front & (part.u >= -0.5) & (part.u <= width - 0.5) & (part.v >= -0.5) & (part.v <= height - 0.5)
+    if not bool(inside.any()):
+        where = "out of the frame" if bool(front.all()) else "out of the frame or behind the camera"
+        return f"is moved {where} by the edit, so nothing of it is visible: move it back into view"
+    drawn = part.ok + part.stretched
+    if rasterise(part.u, part.v, part.inv_z, drawn, height, width, points=part.centres).pixel.numel() == 0:
+        return ("is so far from the camera after the edit that it is too small to cover a pixel, so nothing of it "
+                "is visible: bring it closer")
+    if not bool((part.ok > 0).any()):
+        return ("is turned edge-on by the edit: all it would show is surface the photo saw at a grazing angle, so "
+                "nothing of it is drawn: turn it back towards the camera")
+    behind = "the background or another object" if n_objects > 1 else "the background"
+    return f"is hidden behind {behind} after the edit, so nothing of it is visible: move it back into view"
 
 
 def _ndim(a) -> int:

@@ -2,11 +2,22 @@
 
 Each masked pixel becomes a quad whose corners sit at the pixel's corners (u +- 0.5, v +- 0.5), so at rest the
 quads tile exactly the mask (a pixel's footprint), and magnified they still tile the object with no holes.
-A corner's depth is the mean INVERSE depth of the masked pixels sharing that corner that are continuous with the
-quad's own pixel (1/z is affine across a plane in the image, so planes stay exactly planar). Neighbours across a
-depth discontinuity are left out, which splits the surface there instead of stretching a "rubber sheet" across it.
-Every quad is two triangles, (TL, TR, BR) and (TL, BR, BL). Corner arrays are corner-major (4 x N, TL, TR, BR,
-BL), so each corner's values are contiguous.
+
+Neighbouring pixels (edge and diagonal) are JOINED when their depths differ by at most `discontinuity`; a larger
+jump splits the surface there instead of stretching a "rubber sheet" across it. Every corner takes its depth from
+the pixels around it that are joined, directly or through each other (the connected component of the join graph
+among the up-to-4 pixels at that corner), and all pixels of a component get the same value: two quads joined
+across an edge share both corners exactly, so the surface is watertight by construction, and the result does not
+depend on which pixel asks. The value is the mean, over the component, of each pixel's inverse depth extrapolated
+to the corner with its own inverse-depth gradient (a least-squares fit to its joined neighbours): 1/z is affine in
+(u, v) on a plane, so every term, and the mean, is exact for any plane, at the mask border too.
+
+Pixels within `rim_px` of the mask's outline are flagged: depth estimators blur the depth jump at an object's
+silhouette into a ramp about that wide, which the reprojection treats apart (see reprojection.py).
+
+Corner arrays are corner-major (4 x N: TL, TR, BR, BL), so each corner's values are contiguous. The maps are
+computed on the mask's bounding box with shifted slices, 0/1 float masks and bool algebra (no gathers, no
+torch.where: both are slow on the CPU).
 """
 from __future__ import annotations
 
@@ -15,66 +26,154 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .camera import Camera
-from .lifting import unproject_columns
+from .arrays import flat_nonzero, float_le
 
-# the 8 neighbours, in this order, and which of them share each corner (TL, TR, BR, BL) with the pixel
-_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
-_CORNER_NEIGHBOURS = ((0, 1, 3), (1, 2, 4), (4, 6, 7), (3, 5, 6))
 CORNER_DXY = ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))  # (du, dv) of TL, TR, BR, BL
-TRIANGLE_CORNERS = ((0, 1, 2), (0, 2, 3))  # corner ids of the quad's two triangles
+
+
+def silhouette_px(height: int, width: int) -> int:
+    """How far in from the outline a depth estimator's silhouette ramp reaches: 3 pixels at 512, scaled."""
+    return max(1, int(round(3 * max(height, width) / 512)))
 
 
 @dataclass
 class PixelQuads:
-    pix_x: torch.Tensor      # N int64 source column of each quad's pixel
-    pix_y: torch.Tensor      # N int64 source row
-    corner_u: torch.Tensor   # 4 x N source image coordinates of the corners
-    corner_v: torch.Tensor   # 4 x N
-    corner_z: torch.Tensor   # 4 x N source z-depth of the corners
-    points: tuple            # (X, Y, Z), each 4 x N: engine-frame corner points
-    split: torch.Tensor      # N bool: a masked neighbour is across a discontinuity (the quad is cut loose there)
-    centre: tuple            # (X, Y, Z), each N: engine-frame point at the pixel centre, at the pixel's own depth
+    pix_x: torch.Tensor       # N int64 source column of each quad's pixel
+    pix_y: torch.Tensor       # N int64 source row
+    depth: torch.Tensor       # N the pixel's own z-depth
+    corner_inv: torch.Tensor  # 4 x N 1/z at the corners
+    split: torch.Tensor       # N bool: a masked neighbour is not joined (the quad is cut loose there)
+    rim: torch.Tensor         # N bool: within rim_px pixels of the mask's outline
 
     def __len__(self) -> int:
         return int(self.pix_x.numel())
 
 
-def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, camera: Camera,
-                      discontinuity: float = 0.1) -> PixelQuads:
-    """Quads for the pixels of `mask` (HxW bool) on `depth` (HxW, > 0).
+def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, discontinuity: float = 0.1,
+                      rim_px: int = 3) -> PixelQuads | None:
+    """Quads for the pixels of `mask` (HxW bool) on `depth` (HxW, > 0); None for an empty mask.
 
     discontinuity: neighbours whose depths differ by more than this fraction of the nearer one are not joined.
     """
     H, W = depth.shape
-    dev = depth.device
-    inv = 1.0 / depth
-    flat = torch.nonzero(mask.reshape(-1)).squeeze(1)
+    flat = flat_nonzero(mask.reshape(-1))
+    if flat.numel() == 0:
+        return None
     pix_y = torch.div(flat, W, rounding_mode="floor")
     pix_x = flat - pix_y * W
-    # neighbours via a 1-pixel padded copy, so border pixels need no special case (the pad is outside the mask)
-    inv_pad = F.pad(inv[None, None], (1, 1, 1, 1), value=1.0)[0, 0].reshape(-1)
-    m_pad = F.pad(mask[None, None].to(torch.uint8), (1, 1, 1, 1), value=0)[0, 0].reshape(-1).bool()
-    Wp = W + 2
-    centre = (pix_y + 1) * Wp + (pix_x + 1)
-    offs = torch.tensor([dy * Wp + dx for dy, dx in _OFFSETS], device=dev)
-    nb = (offs[:, None] + centre[None, :]).reshape(-1)       # 8*N, neighbour-major (index_select beats a[idx])
-    N = centre.numel()
-    i_n = inv_pad.index_select(0, nb).view(8, N)
-    m_n = m_pad.index_select(0, nb).view(8, N)
-    i_p = inv_pad.index_select(0, centre)[None, :]
-    # continuous when the farther depth is at most (1 + discontinuity) times the nearer one
-    joined = m_n & (torch.maximum(i_n, i_p) <= (1.0 + discontinuity) * torch.minimum(i_n, i_p))
-    w = joined.to(inv.dtype)
-    wi = w * i_n
-    # explicit column sums: small matmuls are slow on the CPU
-    corner_inv = torch.stack([(i_p[0] + wi[a] + wi[b] + wi[c]) / (1.0 + w[a] + w[b] + w[c])
-                              for a, b, c in _CORNER_NEIGHBOURS])  # 4 x N
-    corner_z = 1.0 / corner_inv
-    dxy = torch.tensor(CORNER_DXY, device=dev, dtype=inv.dtype)
-    corner_u = pix_x.to(inv.dtype)[None, :] + dxy[:, 0, None]
-    corner_v = pix_y.to(inv.dtype)[None, :] + dxy[:, 1, None]
-    points = unproject_columns(corner_u, corner_v, corner_z, camera)
-    split = (m_n & ~joined).any(0)
-    centre = unproject_columns(pix_x.to(inv.dtype), pix_y.to(inv.dtype), 1.0 / i_p[0], camera)
-    return PixelQuads(pix_x, pix_y, corner_u, corner_v, corner_z, points, split, centre)
+    # the mask's bounding box, padded by one unmasked pixel all round: neighbours are plain shifted slices
+    y0, y1, x0, x1 = (int(a) for a in (pix_y.min(), pix_y.max(), pix_x.min(), pix_x.max()))
+    inv = F.pad((1.0 / depth[y0:y1 + 1, x0:x1 + 1])[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    m = F.pad(mask[y0:y1 + 1, x0:x1 + 1].to(torch.uint8).to(depth.dtype), (1, 1, 1, 1))
+    k = 1.0 + float(discontinuity)
+    joins = _joins(inv, m, k)
+    c = inv[1:-1, 1:-1]
+    gx, gy, n_joined = _gradient(inv, joins)
+    va, vb, vc, vd = _corner_values(c, gx, gy, joins, k)                 # on the (h+1) x (w+1) corner grid
+    h, w = c.shape
+    local = (pix_y - y0) * (w + 1) + (pix_x - x0)                         # TL corner of each pixel, corner grid
+    # a pixel is node d of its TL corner, c of its TR, a of its BR and b of its BL
+    corner_inv = torch.stack([g.reshape(-1).index_select(0, local + o)
+                              for g, o in ((vd, 0), (vc, 1), (va, w + 2), (vb, w + 1))])
+    in_box = (pix_y - y0) * w + (pix_x - x0)
+    split = (_masked_neighbours(m) - n_joined).reshape(-1).index_select(0, in_box) > 0.5
+    rim = _near_outline(m, rim_px).reshape(-1).index_select(0, in_box)
+    return PixelQuads(pix_x, pix_y, depth.reshape(-1).index_select(0, flat), corner_inv, split, rim)
+
+
+def _joins(inv, m, k):
+    """0/1 joins of every neighbour pair on the padded box: horizontal (y, x)-(y, x+1), vertical (y, x)-(y+1, x),
+    diagonal (y, x)-(y+1, x+1) and anti-diagonal (y, x+1)-(y+1, x). Joined: both masked and the farther depth at
+    most k times the nearer."""
+    out = []
+    for a, b, ma, mb in ((inv[:, :-1], inv[:, 1:], m[:, :-1], m[:, 1:]),
+                         (inv[:-1, :], inv[1:, :], m[:-1, :], m[1:, :]),
+                         (inv[:-1, :-1], inv[1:, 1:], m[:-1, :-1], m[1:, 1:]),
+                         (inv[:-1, 1:], inv[1:, :-1], m[:-1, 1:], m[1:, :-1])):
+        out.append(ma * mb * float_le(a, b * k) * float_le(b, a * k))
+    return out
+
+
+def _gradient(inv, joins):
+    """Per-pixel least-squares gradient (d/du, d/dv) of 1/z from the joined 8-neighbours; exact on a plane. With
+    collinear neighbours only, the gradient along them (minimum norm); with none, 0."""
+    jh, jv, jd, ja = joins
+    qh = jh * (inv[:, 1:] - inv[:, :-1])        # joined forward differences, one per pair
+    qv = jv * (inv[1:, :] - inv[:-1, :])
+    qd = jd * (inv[1:, 1:] - inv[:-1, :-1])
+    qa = ja * (inv[1:, :-1] - inv[:-1, 1:])     # from (y, x+1) to (y+1, x): direction (-1, +1)
+    # each pixel sees a pair from both ends: the differences towards the pixel's +x/+y side add up
+    sh = qh[1:-1, 1:] + qh[1:-1, :-1]
+    sv = qv[1:, 1:-1] + qv[:-1, 1:-1]
+    sd = qd[1:, 1:] + qd[:-1, :-1]
+    sa = qa[1:, :-1] + qa[:-1, 1:]
+    nh = jh[1:-1, 1:] + jh[1:-1, :-1]
+    nv = jv[1:, 1:-1] + jv[:-1, 1:-1]
+    nd = jd[1:, 1:] + jd[:-1, :-1]
+    na = ja[1:, :-1] + ja[:-1, 1:]
+    bx, by = sh + sd - sa, sv + sd + sa
+    sxx, syy, sxy = nh + nd + na, nv + nd + na, nd - na
+    det = sxx * syy - sxy * sxy                  # integer-valued: 0 exactly when the neighbours are collinear
+    full = float_le(1.0, det)        # det >= 1
+    inv_det = full / (det + (1.0 - full))
+    # rank 1 (A = s d d^T): the minimum-norm solution is b / trace(A); rank 0 has b = 0
+    inv_tr = (1.0 - full) / (sxx + syy).clamp(min=1.0)
+    gx = (syy * bx - sxy * by) * inv_det + bx * inv_tr
+    gy = (sxx * by - sxy * bx) * inv_det + by * inv_tr
+    return gx, gy, nh + nv + nd + na
+
+
+def _corner_values(c, gx, gy, joins, k):
+    """1/z at every corner of the (h+1) x (w+1) corner grid, for each of the 4 pixels around it: a (up left),
+    b (up right), c (down left), d (down right), each the mean over its connected component there."""
+    # each pixel's own extrapolation to its 4 corners. Joined neighbours differ by at most (k - 1) c, so half a
+    # pixel of gradient moves c by well under a quarter for k <= 1.25; larger k can overshoot to 1/z <= 0, so
+    # it is kept within a factor k^2 (never active on planes)
+    s, t = 0.5 * (gx + gy), 0.5 * (gx - gy)
+    e_tl, e_tr, e_br, e_bl = c - s, c + t, c + s, c - t
+    if k > 1.25:
+        lo, hi = c / (k * k), c * (k * k)
+        e_tl, e_tr, e_br, e_bl = (torch.minimum(torch.maximum(v, lo), hi) for v in (e_tl, e_tr, e_br, e_bl))
+    pad = lambda e: F.pad(e, (1, 1, 1, 1))  # noqa: E731 - the pad ring is unmasked, so never in a component
+    ea, eb, ec, ed = pad(e_br)[:-1, :-1], pad(e_bl)[:-1, 1:], pad(e_tr)[1:, :-1], pad(e_tl)[1:, 1:]
+    jh, jv, jd, ja = joins
+    # bool copies (contiguous): boolean algebra is several times cheaper than float on the CPU
+    ab, cd, ac, bd, ad, bc = (j.to(torch.bool) for j in (jh[:-1, :], jh[1:, :], jv[:, :-1], jv[:, 1:], jd, ja))
+
+    def conn(direct, via1, via2, long1, long2):
+        f = direct | via1 | via2 | long1 | long2
+        return f.view(torch.uint8).to(e_tl.dtype)
+    # two nodes are in one component when joined directly, through one of the others, or through both
+    c_ab = conn(ab, ac & bc, ad & bd, ac & cd & bd, ad & cd & bc)
+    c_cd = conn(cd, ac & ad, bc & bd, ac & ab & bd, bc & ab & ad)
+    c_ac = conn(ac, ab & bc, ad & cd, ab & bd & cd, ad & bd & bc)
+    c_bd = conn(bd, ab & ad, bc & cd, ab & ac & cd, bc & ac & ad)
+    c_ad = conn(ad, ab & bd, ac & cd, ab & bc & cd, ac & bc & bd)
+    c_bc = conn(bc, ab & ac, bd & cd, ab & ad & cd, bd & ad & ac)
+
+    def mean(e, pairs):
+        num, den = e.clone(), 1.0 + pairs[0][0] + pairs[1][0] + pairs[2][0]
+        for w_, e_ in pairs:
+            num.addcmul_(w_, e_)
+        return num / den
+    return (mean(ea, ((c_ab, eb), (c_ac, ec), (c_ad, ed))), mean(eb, ((c_ab, ea), (c_bc, ec), (c_bd, ed))),
+            mean(ec, ((c_ac, ea), (c_bc, eb), (c_cd, ed))), mean(ed, ((c_ad, ea), (c_bd, eb), (c_cd, ec))))
+
+
+def _near_outline(m, r):
+    """Box pixels within r pixels (chessboard) of an unmasked one, bool: a dilation of the outside by separable
+    shifted ORs (max pooling is far slower on the CPU)."""
+    out = F.pad(m < 0.5, (r - 1,) * 4, value=True)   # the padded box already has one unmasked ring
+    for axis in (1, 0):
+        n = out.shape[axis] - 2 * r
+        acc = out.narrow(axis, 0, n)
+        for i in range(1, 2 * r + 1):
+            acc = acc | out.narrow(axis, i, n)
+        out = acc
+    return out
+
+
+def _masked_neighbours(m):
+    """Per box pixel: how many of its 8 neighbours are masked (a separable 3 x 3 box sum, less the pixel)."""
+    rows = m[:, :-2] + m[:, 1:-1] + m[:, 2:]
+    return rows[:-2] + rows[1:-1] + rows[2:] - m[1:-1, 1:-1]
