@@ -92,19 +92,25 @@ class _ScreenArea:
         from ..geometry.surface_mesh import build_pixel_quads
 
         self.camera = camera
-        self.quads = build_pixel_quads(torch.as_tensor(depth, dtype=torch.float64), torch.as_tensor(mask), camera)
+        self.quads = build_pixel_quads(torch.as_tensor(depth, dtype=torch.float64), torch.as_tensor(mask))
         self.near = float(depth.min()) * 1e-3  # as reproject: nearer than this is behind the camera
 
     def measure(self, transform: np.ndarray) -> tuple[float, float]:
         """(screen scale, share of the on-screen area inside the frame) after ``transform``."""
         import torch
 
-        from ..geometry.lifting import transform_project_columns
+        from ..geometry.lifting import MovedRays
+        from ..geometry.surface_mesh import CORNER_DXY
 
-        u, v, z = transform_project_columns(self.quads.points, torch.as_tensor(transform), self.camera)
-        # shoelace over the corners TL, TR, BR, BL; a quad with a corner behind the camera shows nothing
+        q = self.quads
+        rays = MovedRays(q.pix_x, q.pix_y, torch.as_tensor(transform, dtype=torch.float64), self.camera,
+                         q.corner_inv.dtype)
+        corners = [rays.at(du, dv, q.corner_inv[c]) for c, (du, dv) in enumerate(CORNER_DXY)]
+        u, v, den = (torch.stack([corner[i] for corner in corners]) for i in range(3))
+        # shoelace over the corners TL, TR, BR, BL; a quad with a corner behind the camera (z after = den / (1/z)
+        # below near) shows nothing
         area = 0.5 * torch.abs((u * v.roll(-1, 0) - u.roll(-1, 0) * v).sum(0))
-        area = torch.where((z > self.near).all(0), area, 0.0)
+        area = torch.where((den > self.near * q.corner_inv).all(0), area, 0.0)
         cu, cv = u.mean(0), v.mean(0)
         inside = (cu >= -0.5) & (cu <= self.camera.width - 0.5) & (cv >= -0.5) & (cv <= self.camera.height - 0.5)
         total = float(area.sum())
@@ -158,8 +164,9 @@ def run(params: dict, ctx) -> dict:
         output.parent.mkdir(parents=True, exist_ok=True)
         _inpaint.save_png(output, image)
         scale, in_frame = screen.measure(transform)
-        drawn = float(r.drawn_fraction[0])  # in the frame; what the background hides is the rest of it
-        share = min(1.0, in_frame * visible / drawn) if drawn > 0 else 0.0
+        # visible pixels over the whole on-screen area (scale x the photo's pixels, in the frame or not), but never
+        # more than the share in the frame: rasterising rounds the silhouette to pixels
+        share = min(in_frame, visible / scale) if scale > 0 else 0.0
         frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
         if save_arrays:
             stem = ctx.workdir / f"frame_{index:04d}"
