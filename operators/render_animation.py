@@ -10,6 +10,7 @@ image (``DH Edit Animation``). Cancelling keeps the frames already rendered.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -144,6 +145,8 @@ def _keep_frame(run: AnimationRun, context) -> None:
 def _end(run: AnimationRun, context, state: str, error: str | None = None) -> str:
     run.state = state
     render_status.remove(run)
+    if run.task is not None and run.task.workdir:  # a kept frame settled its folder; a failed one leaves nothing
+        shutil.rmtree(run.task.workdir, ignore_errors=True)
     if run.done_frames:
         run.image = load_sequence(context, run)
     kept = f"{len(run.done_frames)} of {len(run.frames)} frames in {run.folder}"

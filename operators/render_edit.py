@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -244,6 +245,8 @@ def tick(run: RenderRun, context) -> str:
     else:
         run.message = task.error_message or task.status
         render_status.update(context, f"{task.label} failed", 0.0, running=False, error=run.message)
+    if state != FINISHED and task.workdir:  # nothing of a failed or cancelled job is kept (a result settles its own)
+        shutil.rmtree(task.workdir, ignore_errors=True)
     return state
 
 
@@ -265,8 +268,8 @@ def finish(run: RenderRun, context) -> None:
 def run_to_end(run: RenderRun, context, interval: float = 0.05, timeout: float | None = None) -> str:
     """Tick until the job ends (background mode, where no timer fires)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not run.task.done:
-        tick(run, context)
+    while True:
+        tick(run, context)  # also when the task ended at its start (no engine): the tick reports that end
         if run.task.done:
             break
         if deadline is not None and time.monotonic() > deadline:

@@ -514,6 +514,21 @@ def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     assert any("frame 2 (2/2)" in text for text, _, _ in seen)
 
 
+def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
+    from diffusion_handles.operators import render_animation
+
+    context = rig_scene
+    context.scene.frame_start, context.scene.frame_end = 1, 2
+    context.scene.dhandles_render.steps = 20
+    run = render_animation.start(context)
+    tick_until(render_animation.tick, run, context, lambda s: run.task.stage is not None)
+    workdir = Path(run.task.workdir)
+    assert workdir.is_dir()  # the engine writes there
+    run.cancel()
+    assert tick_until(render_animation.tick, run, context, lambda s: s != "RUNNING")[-1] == "CANCELLED"
+    assert not workdir.exists()
+
+
 def test_engine_task_progress_cancel_and_release(engine_env):
     import bpy
     from diffusion_handles.operators import engine_session
@@ -576,6 +591,8 @@ def test_a_job_that_ignores_cancel_gets_the_engine_restarted(engine_env):
 
 
 def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
+    import bpy
+
     from diffusion_handles.operators import render_edit
 
     context = rig_scene
@@ -588,3 +605,16 @@ def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tm
     assert "does not exist" in wm.dhandles_render_error and "preferences" in wm.dhandles_render_error
     assert not wm.dhandles_render_running
     assert [tuple(row) for row in target.matrix_world] == before  # nothing the user made changed
+    # a script's call (background Blender: it waits) says the same, and leaves nothing running or in the cache
+    # (with a painted mask, which the job's work folder receives)
+    from diffusion_handles.operators import photo_files
+
+    painted = bpy.data.images.load(str(Path(context.scene.dhandles_rig.dhandles.mask_path)), check_existing=False)
+    context.scene.dhandles_rig.dhandles.mask_image = painted.name
+    jobs = photo_files.cache_root(context) / "render_jobs"
+    before_jobs = sorted(jobs.iterdir()) if jobs.is_dir() else []
+    wm.dhandles_render_error = ""
+    with pytest.raises(RuntimeError, match="does not exist"):
+        bpy.ops.dhandles.render_edit()
+    assert "does not exist" in wm.dhandles_render_error and not wm.dhandles_render_running
+    assert (sorted(jobs.iterdir()) if jobs.is_dir() else []) == before_jobs
