@@ -267,3 +267,23 @@ def test_preview_reports_visible_share_and_on_screen_size_apart(tmp_path, ctx):
     assert math.isclose(frames[0]["screen_scale"], 4.0, rel_tol=1e-9) and frames[0]["visible_share"] == 1.0
     assert math.isclose(frames[1]["screen_scale"], 1.0, rel_tol=1e-9)
     assert 0.45 < frames[1]["visible_share"] < 0.55
+
+
+def test_a_turned_object_in_full_view_reads_as_all_visible(photogen, ctx, tmp_path):
+    """chair_2 edit_000 turns the chair (its back then hides part of its front, and the silhouette ramps the edit
+    turns face-on are cut): nothing of it is behind the background and nearly all of it is in the frame, so the
+    preview calls it all but fully visible, not the half that its surface's total area would suggest."""
+    from engine.geometry import object_centroid, official_edit_to_matrix
+    from engine.geometry.io import edit_parameters, read_sample
+
+    sample = read_sample(photogen / "chair_2")
+    camera = Camera.official(512, 512, 55.0)
+    edit = edit_parameters("transforms.json", "edit_000", sample.transforms["edit_000"])
+    turn = official_edit_to_matrix(edit["translation"], edit["rotation_axis"], edit["rotation_angle"],
+                                   object_centroid(sample.depth, sample.mask, camera))
+    folder = photogen / "chair_2"
+    params = {"photo": str(folder / "input.png"), "depth": str(folder / "depth.exr"), "mask": str(folder / "mask.png"),
+              "bg": str(folder / "bg.png"), "bg_depth": str(folder / "bg_depth.exr"), "camera": camera.to_dict(),
+              "transform": turn.tolist(), "output": str(tmp_path / "turned.png")}
+    frame = preview.run(params, ctx)["frames"][0]
+    assert 0.95 < frame["visible_share"] <= 1.0

@@ -118,6 +118,18 @@ class _ScreenArea:
         return total / max(1, len(self.quads)), in_frame
 
 
+def _unhidden_share(inputs, transform, camera, visible: float) -> float:
+    """Of what the moved object draws in the frame (itself hiding its own back, its silhouette cut as the edit's
+    reprojection cuts it), the share the background leaves visible: the same render with the background moved far
+    away counts what it draws."""
+    from ..geometry import reproject
+
+    far = np.full_like(inputs.depth, float(inputs.depth.max()) * 1e6)
+    drawn = float(reproject(inputs.depth, inputs.mask, transform, camera, background_depth=far,
+                            require_visible=False).visible_fraction[0])
+    return min(1.0, visible / drawn) if drawn > 0 else 0.0
+
+
 def run(params: dict, ctx) -> dict:
     from ..geometry import Camera, GeometryError, reproject
 
@@ -164,9 +176,7 @@ def run(params: dict, ctx) -> dict:
         output.parent.mkdir(parents=True, exist_ok=True)
         _inpaint.save_png(output, image)
         scale, in_frame = screen.measure(transform)
-        # visible pixels over the whole on-screen area (scale x the photo's pixels, in the frame or not), but never
-        # more than the share in the frame: rasterising rounds the silhouette to pixels
-        share = min(in_frame, visible / scale) if scale > 0 else 0.0
+        share = in_frame * _unhidden_share(inputs, transform, camera, visible) if visible > 0 else 0.0
         frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
         if save_arrays:
             stem = ctx.workdir / f"frame_{index:04d}"
