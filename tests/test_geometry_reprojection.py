@@ -232,3 +232,16 @@ def test_rasteriser_refuses_surfaces_covering_the_image_hundreds_of_times():
     # ties go to the lowest id: quad 0's triangles, 0 above its diagonal and 5 (= Q + 0) below
     assert hits.pixel.numel() == 96 * 96 and set(hits.triangle.tolist()) == {0, 5}
     np.testing.assert_allclose(hits.depth.numpy(), 2.0)
+
+
+def test_pixel_indices_stay_exact_on_photos_past_float32s_integers():
+    """Above 2**24 pixels (a 24 MP photo) float32 cannot hold every pixel index; the z-buffer's flat indices must
+    still be exact, in integer arithmetic (float64 does not exist on Apple GPUs)."""
+    from engine.geometry.rasterise import _flat_index
+
+    width, height = 6000, 4000
+    x0 = torch.tensor([0.0, 5999.0, 1234.0, 5999.0])
+    y0 = torch.tensor([0.0, 3999.0, 2797.0, 2796.0])
+    index = _flat_index(x0, y0, width, height)
+    assert index.dtype == torch.int64
+    assert index.tolist() == [int(y) * width + int(x) for x, y in zip(x0.tolist(), y0.tolist())]

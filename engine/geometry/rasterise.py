@@ -144,9 +144,10 @@ def _setup(x, y, iz, ok, height, width, eps) -> _Triangles:
 
 
 def _flat_index(x0, y0, width, height):
-    """int64 y0 * width + x0 from integer-valued floats, in float64 only where float32 would round."""
+    """int64 y0 * width + x0 from integer-valued floats: in float32 while that is exact (below 2**24), else in
+    int64 (not float64, which MPS lacks)."""
     if (height + 2) * width >= 1 << 24:
-        x0, y0 = x0.double(), y0.double()
+        return y0.to(torch.int64) * width + x0.to(torch.int64)
     return (y0 * width + x0).to(torch.int64)
 
 
