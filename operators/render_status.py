@@ -79,13 +79,30 @@ def draw_status_bar(self, context) -> None:
     row.operator("dhandles.cancel_render", text="", icon="CANCEL")
 
 
+def _see_through(tasks) -> None:
+    """Tick cancelled tasks until they end: one stuck in a long step is ended by its cancel grace (the engine is
+    restarted), instead of holding the engine, so that later jobs would find it busy. The timer outlives the load
+    that dropped the runs' own."""
+    def step():
+        for task in tasks:
+            if task is not None and not task.done:
+                task.tick()
+        return TIMER_SECONDS if any(task is not None and not task.done for task in tasks) else None
+
+    bpy.app.timers.register(step, first_interval=TIMER_SECONDS, persistent=True)
+
+
 @bpy.app.handlers.persistent
 def _cancel_on_load(*_args) -> None:
     """Loading a file ends the renders in flight: their timers are dropped with the old file (modal operators get
     ``cancel()``), and their results belong to the file they were started in."""
+    tasks = []
     for run in list(_active):
         run.cancel()
         remove(run)
+        tasks.append(run.task)
+    if tasks and timers_fire():
+        _see_through(tasks)
     wm = bpy.context.window_manager
     if wm is not None and getattr(wm, "dhandles_render_running", False):
         wm.dhandles_render_running = False
