@@ -7,6 +7,7 @@ setup command makes beside this extension's source; ``DHANDLES_ENGINE_PYTHON`` o
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -64,6 +65,16 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
         default="",
     )
 
+    stall_minutes: bpy.props.FloatProperty(
+        name="Stall Timeout (min)",
+        description="A job that reports no progress for this long is taken for hung and its engine restarted. "
+        "Raise it for a first render that downloads the model (several GB) over a slow connection, or for a "
+        "full-size model on a CPU. 0: never",
+        default=15.0,
+        min=0.0,
+        soft_max=240.0,
+    )
+
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "engine_python")
@@ -72,6 +83,7 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "depth_model")
         layout.prop(self, "segmentation_model")
         layout.prop(self, "cache_dir")
+        layout.prop(self, "stall_minutes")
         layout.operator("dhandles.check_engine", icon="CHECKMARK")
 
 
@@ -112,6 +124,12 @@ def cache_dir(prefs=None) -> Path:
     if prefs is not None and prefs.cache_dir:
         return Path(os.path.abspath(bpy.path.abspath(prefs.cache_dir)))
     return default_cache_dir()
+
+
+def stall_timeout(prefs=None) -> float:
+    """Seconds without progress after which the client takes a job for hung (``math.inf``: never)."""
+    minutes = 15.0 if prefs is None else float(prefs.stall_minutes)
+    return minutes * 60.0 if minutes > 0 else math.inf
 
 
 def resolve_engine_python(prefs=None) -> str:

@@ -36,6 +36,7 @@ def client(context=None) -> EngineClient:
         release()
     if _client is None:
         _client = EngineClient(python=python, cwd=str(preferences.ADDON_ROOT), log=_log)
+    _client.stall_timeout = preferences.stall_timeout(preferences.get(context))  # applies to jobs submitted now
     return _client
 
 

@@ -622,3 +622,19 @@ def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tm
         bpy.ops.dhandles.render_edit()
     assert "does not exist" in wm.dhandles_render_error and not wm.dhandles_render_running
     assert (sorted(jobs.iterdir()) if jobs.is_dir() else []) == before_jobs
+
+
+def test_the_stall_timeout_preference_reaches_the_jobs(engine_env, monkeypatch):
+    """A first render that downloads several GB of weights reports no progress meanwhile: the preference gives it
+    longer before the client takes it for hung (0: never)."""
+    import math
+    from types import SimpleNamespace
+
+    from diffusion_handles import preferences
+    from diffusion_handles.operators import engine_session
+
+    monkeypatch.setattr(preferences, "get", lambda context=None: SimpleNamespace(engine_python="", stall_minutes=0.5))
+    job = engine_session.submit(None, "ping", {"steps": 1})
+    assert engine_session.client().active_jobs[job]["stall_timeout"] == 30.0
+    monkeypatch.setattr(preferences, "get", lambda context=None: SimpleNamespace(engine_python="", stall_minutes=0))
+    assert engine_session.client().stall_timeout == math.inf
