@@ -72,6 +72,13 @@ def test_edit_out_of_view_and_bad_settings(ctx, photo_files, tmp_path):
     assert error.value.code == "bad_params" and "steps" in error.value.message
 
 
+def test_a_bad_cache_size_setting_is_a_clear_error(ctx, photo_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("DHANDLES_CACHE_MAX_GB", "twenty")
+    with pytest.raises(JobError) as error:
+        load_job("edit").run(dict(photo_files, transform=_move(0.1), output=str(tmp_path / "o.png")), ctx)
+    assert error.value.code == "bad_params" and "DHANDLES_CACHE_MAX_GB" in error.value.message
+
+
 def test_cancel_stops_between_steps(ctx, photo_files, tmp_path):
     from engine.jobs import Cancelled
 

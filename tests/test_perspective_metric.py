@@ -126,5 +126,11 @@ def test_read_vps_file(tmp_path):
     path.write_text(json.dumps({"vps": [[10, 20]], "width": 0}))
     with pytest.raises(ValueError, match="'width'"):
         read_vps_file(path)
+    path.write_text('{"vps": [[10, 20]], "height": Infinity}')  # Python's json reads it; not a size
+    with pytest.raises(ValueError, match="'height'"):
+        read_vps_file(path)
+    # Blender's dataset keeps the size with the camera's intrinsics
+    path.write_text(json.dumps({"vps": [[10, 20]], "camera": {"width": 320, "height": 200, "fx": 300.0}}))
+    assert read_vps_file(path) == {"vps": [[10.0, 20.0, 1.0]], "width": 320, "height": 200}
     with pytest.raises(FileNotFoundError, match="missing.json"):
         read_vps_file(tmp_path / "missing.json")

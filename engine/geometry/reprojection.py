@@ -243,7 +243,7 @@ def _why_invisible(part: _Moved, height: int, width: int, near: float, n_objects
                 "is visible: bring it closer")
     if not bool((part.ok > 0).any()):
         return ("is turned edge-on by the edit: all it would show is surface the photo saw at a grazing angle, so "
-                "nothing of it is drawn: turn it back towards the camera")
+                "nothing of it is visible: turn it back towards the camera")
     behind = "the background or another object" if n_objects > 1 else "the background"
     return f"is hidden behind {behind} after the edit, so nothing of it is visible: move it back into view"
 

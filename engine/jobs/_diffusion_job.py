@@ -61,7 +61,10 @@ def editor(params: dict, ctx):
     from ..diffusion.cache import InversionCache
     from ..diffusion.pipeline import Editor
 
-    cache = InversionCache(params.get("cache_dir") or None, enabled=bool(params.get("use_cache", True)))
+    try:
+        cache = InversionCache(params.get("cache_dir") or None, enabled=bool(params.get("use_cache", True)))
+    except ValueError as error:  # DHANDLES_CACHE_MAX_GB is not a number
+        raise JobError("bad_params", str(error)) from None
     return Editor(diffusion_models(params, ctx), settings(params), cache)
 
 

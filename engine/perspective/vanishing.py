@@ -8,6 +8,8 @@ parallel to the image plane vanishes at infinity (w = 0); its (x, y) is then the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Blender's camera frame (+X right, +Y up, looking down -Z) to the engine's.
@@ -103,9 +105,11 @@ def read_vps_file(path) -> dict:
         except ValueError as error:
             raise ValueError(f"'{path}', vps[{index}] = {row!r}: {error}.") from None
     size = {}
+    camera = data.get("camera") if isinstance(data.get("camera"), dict) else {}
     for key in ("width", "height"):
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1):
+        value = data.get(key, camera.get(key))  # Blender's dataset keeps the size with the camera's intrinsics
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 1):
             raise ValueError(f"'{key}' in '{path}' must be a positive number of pixels, not {value!r}.")
         size[key] = None if value is None else int(value)
     return {"vps": [list(v) for v in vps], **size}
