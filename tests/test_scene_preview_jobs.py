@@ -287,3 +287,21 @@ def test_a_turned_object_in_full_view_reads_as_all_visible(photogen, ctx, tmp_pa
               "transform": turn.tolist(), "output": str(tmp_path / "turned.png")}
     frame = preview.run(params, ctx)["frames"][0]
     assert 0.95 < frame["visible_share"] <= 1.0
+
+
+def test_a_failed_scene_job_waits_for_its_texture(tmp_path, ctx, monkeypatch):
+    """The background texture (possibly a diffusion inpainting model) is made beside the meshes; when the meshes
+    fail, the job ends only after the texture work has, so it never runs on into the next job."""
+    import time
+
+    ended = []
+
+    def slow_texture(*args):
+        time.sleep(0.5)
+        ended.append(True)
+
+    monkeypatch.setattr(scene, "_write_texture", slow_texture)
+    params, _, _, _ = write_inputs(tmp_path)
+    with pytest.raises(JobError, match="hole_dilate"):
+        scene.run(dict(params, hole_dilate=-5, output_dir=str(tmp_path / "out")), ctx)
+    assert ended == [True]

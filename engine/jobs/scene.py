@@ -22,7 +22,7 @@ quality-95 JPEG above 2048 pixels).
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -67,47 +67,54 @@ def run(params: dict, ctx) -> dict:
     texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
     pool.shutdown(wait=False)
 
-    ctx.progress("background", 2, 4)
-    if hole_dilate is None:
-        hole_dilate = default_hole_dilation(height, width)
-    hole_dilate = _params.whole_number({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
-    rows, cols = np.nonzero(inputs.mask.any(axis=1))[0], np.nonzero(inputs.mask.any(axis=0))[0]
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way); the work
-    # stays in the object's box grown by the dilation, a fraction of a 4K photo
-    hole = np.zeros_like(inputs.mask)
-    box = np.s_[max(0, y0 - hole_dilate - 1):y1 + hole_dilate + 1, max(0, x0 - hole_dilate - 1):x1 + hole_dilate + 1]
-    hole[box] = dilate(inputs.mask[box], hole_dilate)
-    step = max(1, math.ceil(max(width, height) / max_grid))
-    xe, ye = grid.cell_edges(0, width, step), grid.cell_edges(0, height, step)
-    cell_depth = grid.sample_cells(inputs.depth, xe, ye).astype(np.float64)
-    cell_hole = grid.sample_cells(hole, xe, ye)
-    guide = None if inputs.background_depth is None else grid.sample_cells(inputs.background_depth, xe, ye)
     try:
-        if cell_hole.all():
-            raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
-                           "behind it. Use a mask of the object only.")
-        filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
-        # the same mean over the object's box only, with the principal point moved into the box
-        box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
-        centroid = object_centroid(inputs.depth[y0:y1, x0:x1], inputs.mask[y0:y1, x0:x1], box_camera)
-    except GeometryError as error:
-        raise JobError("bad_geometry", str(error)) from None
-    background = grid.grid_mesh(filled, np.ones_like(cell_hole), xe, ye, camera, tear)
-    ctx.check_cancelled()
+        ctx.progress("background", 2, 4)
+        if hole_dilate is None:
+            hole_dilate = default_hole_dilation(height, width)
+        hole_dilate = _params.whole_number({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
+        rows, cols = np.nonzero(inputs.mask.any(axis=1))[0], np.nonzero(inputs.mask.any(axis=0))[0]
+        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way); the work
+        # stays in the object's box grown by the dilation, a fraction of a 4K photo
+        hole = np.zeros_like(inputs.mask)
+        grow = hole_dilate + 1
+        box = np.s_[max(0, y0 - grow):y1 + grow, max(0, x0 - grow):x1 + grow]
+        hole[box] = dilate(inputs.mask[box], hole_dilate)
+        step = max(1, math.ceil(max(width, height) / max_grid))
+        xe, ye = grid.cell_edges(0, width, step), grid.cell_edges(0, height, step)
+        cell_depth = grid.sample_cells(inputs.depth, xe, ye).astype(np.float64)
+        cell_hole = grid.sample_cells(hole, xe, ye)
+        guide = None if inputs.background_depth is None else grid.sample_cells(inputs.background_depth, xe, ye)
+        try:
+            if cell_hole.all():
+                raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
+                               "behind it. Use a mask of the object only.")
+            filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
+            # the same mean over the object's box only, with the principal point moved into the box
+            box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
+            centroid = object_centroid(inputs.depth[y0:y1, x0:x1], inputs.mask[y0:y1, x0:x1], box_camera)
+        except GeometryError as error:
+            raise JobError("bad_geometry", str(error)) from None
+        background = grid.grid_mesh(filled, np.ones_like(cell_hole), xe, ye, camera, tear)
+        ctx.check_cancelled()
 
-    ctx.progress("object", 3, 4)
-    object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
-    oxe, oye = grid.cell_edges(x0, x1, object_step), grid.cell_edges(y0, y1, object_step)
-    obj = grid.grid_mesh(grid.sample_cells(inputs.depth, oxe, oye), grid.sample_cells(inputs.mask, oxe, oye),
-                         oxe, oye, camera, tear)
-    if len(obj.quads) == 0:
-        raise JobError("object_too_small", "The object's mask is too thin to make a mesh (or its depth is torn "
-                       "everywhere). Paint a larger mask and import again.")
-    ctx.check_cancelled()
+        ctx.progress("object", 3, 4)
+        object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
+        oxe, oye = grid.cell_edges(x0, x1, object_step), grid.cell_edges(y0, y1, object_step)
+        obj = grid.grid_mesh(grid.sample_cells(inputs.depth, oxe, oye), grid.sample_cells(inputs.mask, oxe, oye),
+                             oxe, oye, camera, tear)
+        if len(obj.quads) == 0:
+            raise JobError("object_too_small", "The object's mask is too thin to make a mesh (or its depth is torn "
+                           "everywhere). Paint a larger mask and import again.")
+        ctx.check_cancelled()
 
-    ctx.progress("texture", 4, 4)
-    texture_path = texture_job.result()
+        ctx.progress("texture", 4, 4)
+        texture_path = texture_job.result()
+    except BaseException:
+        # one job at a time on the accelerator: an inpainting model must not go on into the next job
+        texture_job.cancel()
+        wait([texture_job])
+        raise
     return {
         "width": width,
         "height": height,
