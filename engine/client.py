@@ -57,6 +57,8 @@ class EngineError(Exception):
 class EngineClient:
     """One engine process at a time, started on demand; jobs run in it one after another."""
 
+    AFTER_A_STOP = "the next job starts a fresh engine."  # what follows when this client ends a hung engine
+
     def __init__(self, python: str, cwd: str | os.PathLike | None = None, env: dict | None = None,
                  hang_timeout: float = 120.0, start_timeout: float = 60.0, require_packages: bool = True,
                  log=None, stderr_lines: int = 200, heartbeat: float = 1.0, stall_timeout: float = 900.0):
@@ -396,9 +398,9 @@ class EngineClient:
         else:
             where = "none since it started: it may be loading a model"
         return (f"The job '{info['name']}' made no progress for {info['stall_timeout']:g} s ({where}), so the "
-                "engine was stopped as hung; the next job starts a fresh engine. If one step really takes that long "
+                f"engine was stopped as hung; {self.AFTER_A_STOP} If one step really takes that long "
                 "on this machine (a full-size model on the CPU, a first download of the weights), give the job a "
-                "longer stall_timeout; otherwise try a smaller image or fewer steps, and report it with the details "
+                "longer stall_timeout (in Blender: the Stall Timeout preference); otherwise try a smaller image or fewer steps, and report it with the details "
                 "if it happens again.")
 
     def _stop_hung(self, message_for) -> None:

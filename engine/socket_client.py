@@ -69,6 +69,10 @@ class _Connection:
 
 
 class SocketEngineClient(EngineClient):
+    # ending "the engine" closes only this connection: the shared engine serves its other clients on
+    AFTER_A_STOP = ("this connection to it was closed (the engine serves other programs too: restart it by hand if "
+                    "it stays stuck).")
+
     def __init__(self, port: int, token: str, host: str = "127.0.0.1", **options):
         super().__init__(python="", **options)
         self.host, self.port, self.token = host, int(port), token
