@@ -22,7 +22,7 @@ import bpy
 import numpy as np
 
 from .. import preferences
-from ..engine.perspective.finetune import CONFIG_FILE as ADAPTER_CONFIG, WEIGHTS_FILE as ADAPTER_WEIGHTS
+from ..engine.perspective.finetune import missing_adapter_files
 from . import photo_files, render_output, render_status
 from .edit_transform import describe, edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
@@ -90,7 +90,7 @@ def adapters(settings) -> dict | None:
     if not folder.is_dir():
         raise RenderError(f"The Perspective Adapters folder '{settings.perspective_adapters}' does not exist. Pick "
                           "the folder 'python -m engine finetune-perspective --out' wrote, or clear the field.")
-    missing = [name for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG) if not (folder / name).is_file()]
+    missing = missing_adapter_files(folder)
     if missing:
         raise RenderError(f"The Perspective Adapters folder '{folder}' holds no adapters ({' and '.join(missing)} "
                           "missing). Pick the folder 'python -m engine finetune-perspective --out' wrote, or clear "

@@ -84,3 +84,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models():
+    """The tiny random-weight diffusion models, one set per test module (tests may switch their memory modes)."""
+    from engine.models import load_diffusion
+
+    return load_diffusion("tiny", device="cpu")

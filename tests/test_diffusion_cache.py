@@ -24,10 +24,6 @@ CHEAP = dict(resolution=64, num_steps=4, guided_steps=3, opt_steps=1, inversion=
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def models():
-    return load_diffusion("tiny", device="cpu")
-
 
 @pytest.fixture(scope="module")
 def chair(photogen):

@@ -25,10 +25,6 @@ CHEAP = dict(FAST, inversion="ddim")  # where the inversion method is not what a
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def models():
-    return load_diffusion("tiny", device="cpu")
-
 
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory):
@@ -97,19 +93,25 @@ def test_guidance_lowers_the_identity_loss(models, chair, shared_cache):
     assert unguided["identity_after"] > losses["identity_after"]
 
 
-def _non_square_request():
+def _box_request(width, height, box, seed, far, near, translation, prompt):
+    """A random photo of a box (rows, columns ``box``) at depth ``near`` before a wall at ``far``, moved by
+    ``translation``."""
     from engine.diffusion.inputs import EditRequest
     from engine.geometry import Camera, make_transform
 
-    height, width = 200, 330  # neither side a multiple of 64
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     image = (rng.random((height, width, 3)) * 255).astype(np.uint8)
-    depth = np.full((height, width), 4.0, np.float32)
+    depth = np.full((height, width), far, np.float32)
     mask = np.zeros((height, width), bool)
-    mask[60:140, 50:130] = True
-    depth[mask] = 2.5
-    return EditRequest(image=image, mask=mask, depth=depth, transform=make_transform(translation=[0.4, 0.0, 0.0]),
-                       camera=Camera.from_fov(width, height, 55.0), prompt="a box on a table")
+    mask[box] = True
+    depth[mask] = near
+    return EditRequest(image=image, mask=mask, depth=depth, transform=make_transform(translation=translation),
+                       camera=Camera.from_fov(width, height, 55.0), prompt=prompt)
+
+
+def _non_square_request():
+    # 330x200: neither side a multiple of 64
+    return _box_request(330, 200, np.s_[60:140, 50:130], 1, 4.0, 2.5, [0.4, 0.0, 0.0], "a box on a table")
 
 
 def test_non_square_photo(models, shared_cache):
@@ -164,19 +166,12 @@ def test_working_layout_keeps_the_aspect():
 
 def test_a_16_9_photo_keeps_its_aspect_and_its_pixels_outside_the_edit(models, shared_cache):
     from engine.diffusion.composite import resize
-    from engine.diffusion.inputs import EditRequest
-    from engine.geometry import Camera, make_transform, reproject
+    from engine.geometry import reproject
 
     height, width = 360, 640
-    rng = np.random.default_rng(3)
-    image = (rng.random((height, width, 3)) * 255).astype(np.uint8)
-    depth = np.full((height, width), 5.0, np.float32)
-    mask = np.zeros((height, width), bool)
-    mask[120:240, 200:330] = True
-    depth[mask] = 3.0
-    transform = make_transform(translation=[0.4, 0.1, 0.0])
-    camera = Camera.from_fov(width, height, 55.0)
-    request = EditRequest(image=image, mask=mask, depth=depth, transform=transform, camera=camera, prompt="a box")
+    request = _box_request(width, height, np.s_[120:240, 200:330], 3, 5.0, 3.0, [0.4, 0.1, 0.0], "a box")
+    image, mask, depth, transform, camera = (request.image, request.mask, request.depth, request.transform,
+                                             request.camera)
     settings = EditSettings(**{**CHEAP, "resolution": 128, "num_steps": 3, "guided_steps": 2})
     previews = []
 

@@ -3,6 +3,7 @@ malformed messages and broken installations. Uses the ``ping`` job, which loads 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -176,10 +177,23 @@ def test_an_idle_engine_queues_nothing_but_stays_heard(repo_root):
         client.release()
 
 
-def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root):
+@contextlib.contextmanager
+def _served(repo_root):
+    """``python -m engine serve`` in text mode, spoken to directly; it must shut down cleanly at the end."""
     proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        yield proc
+        proc.stdin.write(protocol.encode({"type": "shutdown"}))
+        proc.stdin.flush()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root):
+    with _served(repo_root) as proc:
         hello = protocol.decode(proc.stdout.readline())
         assert hello["type"] == "hello" and hello["protocol"] == protocol.VERSION and "ping" in hello["jobs"]
         bad_lines = [
@@ -200,12 +214,6 @@ def test_malformed_messages_are_answered_and_the_engine_keeps_working(repo_root)
         assert [m["code"] for m in errors] == ["bad_message"] * 6 + ["unsupported_version"]
         assert all(m["message"] for m in errors)
         assert replies[-1]["type"] == "result" and replies[-1]["result"]["echo"] == 7
-        proc.stdin.write(protocol.encode({"type": "shutdown"}))
-        proc.stdin.flush()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_non_finite_numbers_travel_as_null():
@@ -221,9 +229,7 @@ def test_non_finite_numbers_travel_as_null():
 
 def test_a_result_with_nan_is_still_a_result(repo_root):
     """A finished job whose report holds a NaN (a diverged loss) must arrive as its result, not internal_error."""
-    proc = subprocess.Popen([PYTHON, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    with _served(repo_root) as proc:
         assert protocol.decode(proc.stdout.readline())["type"] == "hello"
         # Python's json reads NaN and Infinity, so a client may send them; the echo brings them back.
         proc.stdin.write('{"v":1,"type":"submit","job":"n","name":"ping","params":{"echo":{"loss":NaN,'
@@ -234,12 +240,6 @@ def test_a_result_with_nan_is_still_a_result(repo_root):
             final = protocol.decode(proc.stdout.readline())
         assert final["type"] == "result", final
         assert final["result"]["echo"] == {"loss": None, "terms": [None, 1]}
-        proc.stdin.write(protocol.encode({"type": "shutdown"}))
-        proc.stdin.flush()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_end_of_stdin_stops_the_engine(repo_root):

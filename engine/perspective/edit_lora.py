@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .finetune import CONFIG_FILE, WEIGHTS_FILE
+from .finetune import missing_adapter_files
 
 
 class LoraError(ValueError):
@@ -53,7 +53,7 @@ def choice_from_param(value) -> LoraChoice | None:
     if not folder.is_dir():
         raise LoraError(f"The LoRA folder '{folder}' does not exist. Give the folder 'python -m engine "
                         "finetune-perspective --out' wrote, or leave the LoRA out.")
-    missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (folder / name).is_file()]
+    missing = missing_adapter_files(folder)
     if missing:
         raise LoraError(f"'{folder}' is not a LoRA adapter folder: it lacks {' and '.join(missing)}. Give the folder "
                         "'python -m engine finetune-perspective --out' wrote.")

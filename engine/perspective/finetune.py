@@ -26,6 +26,12 @@ WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 
 
+def missing_adapter_files(folder: Path) -> list:
+    """Which of the files an adapter folder holds (``WEIGHTS_FILE``, ``CONFIG_FILE``) ``folder`` lacks. Standard
+    library only: Blender's side checks its Perspective Adapters setting with it too."""
+    return [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (Path(folder) / name).is_file()]
+
+
 @dataclass
 class FinetuneSettings:
     steps: int = 1000
