@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 from . import protocol, python_check
+from .errors import EngineError, error_for
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -36,22 +37,6 @@ PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 PIP_NAMES = {"PIL": "pillow", "cv2": "opencv-python-headless"}
 
 _EOF = object()
-
-
-class EngineError(Exception):
-    """A job or the engine failed; ``code`` is stable (``docs/protocol.md``), ``message`` is for the user."""
-
-    def __init__(self, code: str, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return self.message
-
-    def as_message(self, job: str | None) -> dict:
-        return protocol.error(job, self.code, self.message, self.detail)
 
 
 class EngineClient:
@@ -291,7 +276,7 @@ class EngineClient:
                 elif message["type"] == protocol.RESULT:
                     return message["result"]
                 elif message["type"] == protocol.ERROR:
-                    raise EngineError(message["code"], message["message"], message.get("detail"))
+                    raise error_for(message["code"], message["message"], message.get("detail"))
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel(job)
                 self._wait_for_end(job, 5.0)

@@ -18,21 +18,7 @@ import threading
 from pathlib import Path
 
 
-class JobError(Exception):
-    """A failure the user can understand and act on; ``code`` is stable, ``message`` is for people."""
-
-    def __init__(self, code: str, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
-
-
-class Cancelled(JobError):
-    """The client asked to cancel the job; raised by ``JobContext.check_cancelled``."""
-
-    def __init__(self, message: str = "The job was cancelled."):
-        super().__init__("cancelled", message)
+from ..errors import Cancelled, JobError, UnknownJob  # noqa: F401  (JobError, Cancelled: re-exported)
 
 
 def job_names() -> list[str]:
@@ -43,7 +29,7 @@ def job_names() -> list[str]:
 def load_job(name: str):
     """The job module called ``name``; ``JobError('unknown_job')`` when there is none."""
     if not isinstance(name, str) or name not in job_names():
-        raise JobError("unknown_job", f"The engine has no job called {name!r}. Jobs: {', '.join(job_names())}.")
+        raise UnknownJob(f"The engine has no job called {name!r}. Jobs: {', '.join(job_names())}.")
     module = importlib.import_module(f"{__name__}.{name}")
     if getattr(module, "NAME", None) != name or not callable(getattr(module, "run", None)):
         raise JobError("internal_error", f"engine/jobs/{name}.py must define NAME = {name!r} and run(params, ctx).")
