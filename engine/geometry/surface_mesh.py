@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -177,3 +178,103 @@ def _masked_neighbours(m):
     """Per box pixel: how many of its 8 neighbours are masked (a separable 3 x 3 box sum, less the pixel)."""
     rows = m[:, :-2] + m[:, 1:-1] + m[:, 2:]
     return rows[:-2] + rows[1:-1] + rows[2:] - m[1:-1, 1:-1]
+
+
+@dataclass
+class SurfaceMesh:
+    """The surface as a mesh Blender builds with ``foreach_set``: shared corners welded into vertices."""
+    points: np.ndarray  # N x 3 float32, engine frame (OpenCV)
+    uv: np.ndarray      # N x 2 float32 into the full photo, (0, 0) bottom-left as Blender's UVs have it
+    quads: np.ndarray   # F x 4 int32 vertex indices, counter-clockwise seen from the camera (TL, BL, BR, TR)
+    cells: np.ndarray   # F x 2 int64 (x, y) of each quad's cell in the mesh's cell grid
+
+    def save(self, folder, prefix: str) -> dict:
+        paths = {}
+        for key in ("points", "uv", "quads"):
+            path = folder / f"{prefix}_{key}.npy"
+            np.save(path, getattr(self, key))
+            paths[key] = str(path)
+        return paths
+
+
+def cell_count(start: int, stop: int, step: int) -> int:
+    """How many cells of ``step`` pixels cover pixels start..stop-1 (the last may reach past stop)."""
+    return -(-(stop - start) // step)
+
+
+def sample_cells(depth: np.ndarray, mask: np.ndarray | None, step: int = 1, origin=(0, 0), cells=None):
+    """The surface's inputs on a grid of ``step`` x ``step`` pixel cells starting at pixel ``origin`` (x, y),
+    ``cells`` (columns, rows) long (default: to the photo's far edge; the last cells may reach past it).
+
+    Returns (cell z-depth, cell mask): 1/z sampled exactly at each cell's centre (bilinear between the pixels
+    around it, so a plane stays a plane; clamped to the photo past its edge), and the cell kept where every pixel
+    the sample reads is masked (at step 1: exactly the mask; ``mask`` None: every cell)."""
+    x0, y0 = (int(a) for a in origin)
+    height, width = depth.shape
+    cols, rows = cells if cells is not None else (cell_count(x0, width, step), cell_count(y0, height, step))
+    inv = 1.0 / depth.astype(np.float64)
+
+    def taps(start, n, size):
+        centre = start + step * np.arange(n) + 0.5 * (step - 1)      # pixel-centre coordinate of each cell
+        lo = np.floor(centre).astype(np.int64)
+        return np.clip(lo, 0, size - 1), np.clip(lo + 1, 0, size - 1), centre - lo
+
+    xa, xb, tx = taps(x0, cols, width)
+    ya, yb, ty = taps(y0, rows, height)
+    keep = np.ones((rows, cols), dtype=bool) if mask is None else mask[np.ix_(ya, xa)]
+    if step % 2 == 1:  # the centre is a pixel centre
+        return np.ascontiguousarray(1.0 / inv[np.ix_(ya, xa)]), np.ascontiguousarray(keep)
+    top = inv[np.ix_(ya, xa)] * (1 - tx) + inv[np.ix_(ya, xb)] * tx
+    bottom = inv[np.ix_(yb, xa)] * (1 - tx) + inv[np.ix_(yb, xb)] * tx
+    if mask is not None:
+        keep = keep & mask[np.ix_(ya, xb)] & mask[np.ix_(yb, xa)] & mask[np.ix_(yb, xb)]
+    return 1.0 / (top * (1 - ty)[:, None] + bottom * ty[:, None]), np.ascontiguousarray(keep)
+
+
+def mesh_from_cells(cell_depth: np.ndarray, cell_mask: np.ndarray, camera, step: int = 1, origin=(0, 0),
+                    discontinuity: float = 0.1) -> SurfaceMesh | None:
+    """The surface over the kept cells (see ``sample_cells``) as a mesh; None when no cell is kept.
+
+    Each cell is one quad of ``build_pixel_quads`` (the engine's reprojection surface), so the mesh is watertight
+    where joined and split, never dropped, at a jump: from the photo's camera its quads tile the kept cells exactly,
+    leaving no pixel without a surface.
+    """
+    rows, cols = cell_depth.shape
+    quads = build_pixel_quads(torch.from_numpy(np.asarray(cell_depth, np.float64)),
+                              torch.from_numpy(np.asarray(cell_mask, bool)), discontinuity, rim_px=1)
+    if quads is None:
+        return None
+    return _weld(quads, cols, rows, int(origin[0]), int(origin[1]), step, camera)
+
+
+def _weld(q: PixelQuads, cols, rows, x0, y0, step, camera) -> SurfaceMesh:
+    """One vertex per corner and connected component: a corner's up-to-4 quads (the nodes a, b, c, d of
+    build_pixel_quads) share a vertex where their values agree, which they do exactly when joined."""
+    n_corners = (rows + 1) * (cols + 1)
+    px, py = q.pix_x.numpy(), q.pix_y.numpy()
+    tl = py * (cols + 1) + px
+    # each quad corner's corner-grid index and node there: the quad is d at its TL, c at TR, a at BR, b at BL
+    corner = np.stack([tl, tl + 1, tl + cols + 2, tl + cols + 1])
+    node = np.array([3, 2, 0, 1])[:, None]
+    value = np.full((4, n_corners), np.nan)
+    value[node, corner] = q.corner_inv.numpy()
+    vertex = np.arange(4 * n_corners).reshape(4, n_corners)
+    for later in (1, 2, 3):
+        for earlier in range(later - 1, -1, -1):  # join the nearest-numbered earlier node it agrees with
+            agree = np.abs(value[later] - value[earlier]) <= 1e-9 * np.abs(value[later])
+            vertex[later] = np.where(agree, vertex[earlier], vertex[later])
+    face_vertex = vertex[node, corner]                                  # 4 x F: TL, TR, BR, BL
+    used = np.zeros(4 * n_corners, dtype=bool)
+    used[face_vertex.reshape(-1)] = True
+    remap = np.cumsum(used) - 1
+    ids = np.nonzero(used)[0]
+    node_of, grid = np.divmod(ids, n_corners)
+    cy, cx = np.divmod(grid, cols + 1)
+    u = x0 + step * cx - 0.5                                            # pixel-edge coordinates
+    v = y0 + step * cy - 0.5
+    z = 1.0 / value[node_of, grid]
+    points = np.stack(((u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z), axis=1)
+    uv = np.stack(((u + 0.5) / camera.width, 1.0 - (v + 0.5) / camera.height), axis=1)
+    quads = remap[face_vertex[[0, 3, 2, 1]]].T                          # TL, BL, BR, TR: counter-clockwise
+    return SurfaceMesh(points.astype(np.float32), uv.astype(np.float32), np.ascontiguousarray(quads, np.int32),
+                       np.stack([px, py], axis=1))

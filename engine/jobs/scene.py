@@ -6,7 +6,8 @@ across the larger side, outermost pixel centres, as the official test set; null:
 equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (where the
 outputs go; default the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
 1024), ``object_grid`` (the same across the object's bounding box, default 512), ``tear`` (relative depth jump
-between neighbouring cells at which the meshes tear, except within a plane, however slanted; default 0.05),
+between neighbouring cells at which the meshes split, from 0.01 to 1, default 0.1: the engine surface's
+discontinuity, see geometry/surface_mesh.py; a split leaves both sides' faces in place, so no pixel loses its surface),
 ``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default the official 15 at 512, scaled
 to the photo), optional
 ``inpaint_model`` (complete the texture's hole with a diffusion inpainting model, see ``_inpaint``).
@@ -27,12 +28,31 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError
-from . import _grid_mesh as grid
-from . import _inpaint, _params, _photo_inputs
+from . import JobError, _inpaint, _params, _photo_inputs
 
 NAME = "scene"
+# the meshes' tear is the engine surface's discontinuity (reprojection's default), so Blender and the engine split
+# the same neighbours; below 1 % even a gently slanted plane splits into steps
+DEFAULT_TEAR, MIN_TEAR, MAX_TEAR = 0.1, 0.01, 1.0
+BEHIND = 1.02  # the background behind the object is at least this much farther than the object's own depth
 
+
+def _background_mesh(inputs, hole, camera, step: int, tear: float):
+    """The background's surface on cells of ``step`` pixels: the photo's depth with the hole behind the object
+    filled by the depth fill (guided by the background depth when given), kept behind the object so that from the
+    photo's camera every object pixel shows the object, never a fill poking through it."""
+    from ..geometry import fill_depth_hole
+    from ..geometry import surface_mesh as surface
+
+    cell_depth, _ = surface.sample_cells(inputs.depth, None, step)
+    cell_hole = ~surface.sample_cells(inputs.depth, ~hole, step)[1]          # any pixel it reads in the hole
+    guide = None
+    if inputs.background_depth is not None:
+        guide = surface.sample_cells(inputs.background_depth, None, step)[0]
+    filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
+    cell_object = ~surface.sample_cells(inputs.depth, ~inputs.mask, step)[1]  # any pixel it reads on the object
+    filled = np.where(cell_object, np.maximum(filled, cell_depth * BEHIND), filled)
+    return surface.mesh_from_cells(filled, np.ones_like(cell_hole), camera, step, (0, 0), tear)
 
 
 def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
@@ -43,13 +63,14 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
 
 
 def run(params: dict, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
+    from ..geometry import Camera, GeometryError, dilate, object_centroid
+    from ..geometry import surface_mesh as surface
     from ..geometry.depth_fill import default_hole_dilation
 
     max_grid = _params.whole_number(params, "max_grid", 1024, 2, 16384)
     object_grid = _params.whole_number(params, "object_grid", 512, 2, 16384)
     hole_dilate = params.get("hole_dilate")
-    tear = _params.number(params, "tear", 0.05, 0.0, 100.0)
+    tear = _params.number(params, "tear", DEFAULT_TEAR, MIN_TEAR, MAX_TEAR)
     out_dir = Path(params.get("output_dir") or ctx.workdir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -81,31 +102,26 @@ def run(params: dict, ctx) -> dict:
         box = np.s_[max(0, y0 - grow):y1 + grow, max(0, x0 - grow):x1 + grow]
         hole[box] = dilate(inputs.mask[box], hole_dilate)
         step = max(1, math.ceil(max(width, height) / max_grid))
-        xe, ye = grid.cell_edges(0, width, step), grid.cell_edges(0, height, step)
-        cell_depth = grid.sample_cells(inputs.depth, xe, ye).astype(np.float64)
-        cell_hole = grid.sample_cells(hole, xe, ye)
-        guide = None if inputs.background_depth is None else grid.sample_cells(inputs.background_depth, xe, ye)
         try:
-            if cell_hole.all():
+            if hole.all():
                 raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
                                "behind it. Use a mask of the object only.")
-            filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
+            background = _background_mesh(inputs, hole, camera, step, tear)
             # the same mean over the object's box only, with the principal point moved into the box
             box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
             centroid = object_centroid(inputs.depth[y0:y1, x0:x1], inputs.mask[y0:y1, x0:x1], box_camera)
         except GeometryError as error:
             raise JobError("bad_geometry", str(error)) from None
-        background = grid.grid_mesh(filled, np.ones_like(cell_hole), xe, ye, camera, tear)
         ctx.check_cancelled()
 
         ctx.progress("object", 3, 4)
         object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
-        oxe, oye = grid.cell_edges(x0, x1, object_step), grid.cell_edges(y0, y1, object_step)
-        obj = grid.grid_mesh(grid.sample_cells(inputs.depth, oxe, oye), grid.sample_cells(inputs.mask, oxe, oye),
-                             oxe, oye, camera, tear)
-        if len(obj.quads) == 0:
-            raise JobError("object_too_small", "The object's mask is too thin to make a mesh (or its depth is torn "
-                           "everywhere). Paint a larger mask and import again.")
+        cells = (surface.cell_count(x0, x1, object_step), surface.cell_count(y0, y1, object_step))
+        obj_depth, obj_mask = surface.sample_cells(inputs.depth, inputs.mask, object_step, (x0, y0), cells)
+        obj = surface.mesh_from_cells(obj_depth, obj_mask, camera, object_step, (x0, y0), tear)
+        if obj is None or len(obj.quads) == 0:
+            raise JobError("object_too_small", "The object's mask is too thin to make a mesh at this Object "
+                           "Resolution. Paint a larger mask, or raise Object Resolution, and import again.")
         ctx.check_cancelled()
 
         ctx.progress("texture", 4, 4)
