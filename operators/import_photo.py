@@ -81,9 +81,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         description="Place the photo's camera (and so the whole photo) where the scene's active camera is, instead "
         "of at the world origin looking along +Y")
     tear: bpy.props.FloatProperty(
-        name="Tear Threshold", default=0.05, min=0.0, max=10.0,
-        description="Relative depth jump between neighbouring mesh cells at which the mesh tears instead of "
-        "stretching (never within a plane, however slanted)")
+        name="Tear Threshold", default=0.1, min=0.01, max=1.0,
+        description="Relative depth jump between neighbouring mesh cells at which the surface splits instead of "
+        "stretching (both sides keep their faces, so no pixel loses its surface). The engine's previews and edits "
+        "split the same way at 0.1")
 
     def invoke(self, context, event):
         return ImportHelper.invoke(self, context, event)

@@ -188,7 +188,8 @@ def show_on_plane(context, image, camera=None, distance: float | None = None):
     material = _plane_material(image)
     mesh.materials.clear()
     mesh.materials.append(material)
-    plane.hide_render = False
+    settings = getattr(scene, "dhandles_render", None)
+    plane.hide_render = not (settings is not None and settings.render_plane)  # out of F12 unless asked
     return plane
 
 
