@@ -232,7 +232,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         obj_mesh = track("meshes", scene_build.build_mesh(f"{name} object", obj_world - centroid_world,
                                                           arrays["object"]["uv"], arrays["object"]["quads"]))
         obj_material = track("materials", scene_build.photo_material(f"{name} object", photo_image))
+        if "ramp_limit" in arrays["object"]:
+            scene_build.set_face_floats(obj_mesh, scene_build.RAMP_LIMIT, arrays["object"]["ramp_limit"])
         target = track("objects", scene_build.mesh_object(f"{name} Object", obj_mesh, obj_material, collection))
+        scene_build.add_ramp_cut(target, camera)
         target.matrix_world = Matrix.Translation(centroid_world.tolist())
         context.view_layer.update()
 

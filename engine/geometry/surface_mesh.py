@@ -180,6 +180,9 @@ def _masked_neighbours(m):
     return rows[:-2] + rows[1:-1] + rows[2:] - m[1:-1, 1:-1]
 
 
+NEVER_CUT = 2.0  # a ramp limit above any |cos|
+
+
 @dataclass
 class SurfaceMesh:
     """The surface as a mesh Blender builds with ``foreach_set``: shared corners welded into vertices."""
@@ -187,10 +190,11 @@ class SurfaceMesh:
     uv: np.ndarray      # N x 2 float32 into the full photo, (0, 0) bottom-left as Blender's UVs have it
     quads: np.ndarray   # F x 4 int32 vertex indices, counter-clockwise seen from the camera (TL, BL, BR, TR)
     cells: np.ndarray   # F x 2 int64 (x, y) of each quad's cell in the mesh's cell grid
+    ramp_limit: np.ndarray  # F float32: cut the face when |cos| of its slant to the camera exceeds this (see below)
 
     def save(self, folder, prefix: str) -> dict:
         paths = {}
-        for key in ("points", "uv", "quads"):
+        for key in ("points", "uv", "quads", "ramp_limit"):
             path = folder / f"{prefix}_{key}.npy"
             np.save(path, getattr(self, key))
             paths[key] = str(path)
@@ -232,19 +236,40 @@ def sample_cells(depth: np.ndarray, mask: np.ndarray | None, step: int = 1, orig
 
 
 def mesh_from_cells(cell_depth: np.ndarray, cell_mask: np.ndarray, camera, step: int = 1, origin=(0, 0),
-                    discontinuity: float = 0.1) -> SurfaceMesh | None:
+                    discontinuity: float = 0.1, max_stretch: float | None = None) -> SurfaceMesh | None:
     """The surface over the kept cells (see ``sample_cells``) as a mesh; None when no cell is kept.
 
     Each cell is one quad of ``build_pixel_quads`` (the engine's reprojection surface), so the mesh is watertight
     where joined and split, never dropped, at a jump: from the photo's camera its quads tile the kept cells exactly,
     leaving no pixel without a surface.
+
+    Silhouette ramps as the reprojection cuts them: a face within ``silhouette_px`` of the outline (in cells) gets
+    ``ramp_limit`` = max_stretch x |cos| of the angle between its normal and its ray from the photo's camera, and
+    is to be drawn only while its |cos| to the camera stays at most that (the stretch cos after / cos before of
+    reprojection.py); every other face (and every face with ``max_stretch`` None) gets 2, never cut.
     """
     rows, cols = cell_depth.shape
+    rim_px = max(1, round(silhouette_px(camera.height, camera.width) / step))
     quads = build_pixel_quads(torch.from_numpy(np.asarray(cell_depth, np.float64)),
-                              torch.from_numpy(np.asarray(cell_mask, bool)), discontinuity, rim_px=1)
+                              torch.from_numpy(np.asarray(cell_mask, bool)), discontinuity, rim_px=rim_px)
     if quads is None:
         return None
-    return _weld(quads, cols, rows, int(origin[0]), int(origin[1]), step, camera)
+    mesh = _weld(quads, cols, rows, int(origin[0]), int(origin[1]), step, camera)
+    if max_stretch is not None:
+        rim = quads.rim.numpy()
+        mesh.ramp_limit[rim] = float(max_stretch) * facing_cosine(mesh.points, mesh.quads[rim])
+    return mesh
+
+
+def facing_cosine(points: np.ndarray, quads: np.ndarray, eye=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """|cos| of the angle between each quad's normal (cross product of its diagonals) and the ray from ``eye`` to
+    its centre; F float32."""
+    p = points.astype(np.float64)[quads]                                   # F x 4 x 3
+    normal = np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 1])
+    ray = p.mean(axis=1) - np.asarray(eye, dtype=np.float64)
+    dot = np.abs(np.einsum("ij,ij->i", normal, ray))
+    norms = np.linalg.norm(normal, axis=1) * np.linalg.norm(ray, axis=1)
+    return (dot / np.maximum(norms, 1e-30)).astype(np.float32)
 
 
 def _weld(q: PixelQuads, cols, rows, x0, y0, step, camera) -> SurfaceMesh:
@@ -277,4 +302,4 @@ def _weld(q: PixelQuads, cols, rows, x0, y0, step, camera) -> SurfaceMesh:
     uv = np.stack(((u + 0.5) / camera.width, 1.0 - (v + 0.5) / camera.height), axis=1)
     quads = remap[face_vertex[[0, 3, 2, 1]]].T                          # TL, BL, BR, TR: counter-clockwise
     return SurfaceMesh(points.astype(np.float32), uv.astype(np.float32), np.ascontiguousarray(quads, np.int32),
-                       np.stack([px, py], axis=1))
+                       np.stack([px, py], axis=1), np.full(len(px), NEVER_CUT, dtype=np.float32))

@@ -16,7 +16,7 @@ Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm"
 "default"), ``fov_note`` (a sentence for the user: where the field of view came from), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
-frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
+frame; the object's also ``ramp_limit``, per face: see ``SurfaceMesh``), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
 quality-95 JPEG above 2048 pixels).
 """
 
@@ -34,7 +34,9 @@ NAME = "scene"
 # the meshes' tear is the engine surface's discontinuity (reprojection's default), so Blender and the engine split
 # the same neighbours; below 1 % even a gently slanted plane splits into steps
 DEFAULT_TEAR, MIN_TEAR, MAX_TEAR = 0.1, 0.01, 1.0
-BEHIND = 1.02  # the background behind the object is at least this much farther than the object's own depth
+# behind the object the background is at least 1 + BEHIND x tear times as far as the object: farther than any
+# corner of the object's surface there, and split from the fill around it, whose corners would pull it forward
+BEHIND = 3.0
 
 
 def _background_mesh(inputs, hole, camera, step: int, tear: float):
@@ -51,7 +53,7 @@ def _background_mesh(inputs, hole, camera, step: int, tear: float):
         guide = surface.sample_cells(inputs.background_depth, None, step)[0]
     filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
     cell_object = ~surface.sample_cells(inputs.depth, ~inputs.mask, step)[1]  # any pixel it reads on the object
-    filled = np.where(cell_object, np.maximum(filled, cell_depth * BEHIND), filled)
+    filled = np.where(cell_object, np.maximum(filled, cell_depth * (1.0 + BEHIND * tear)), filled)
     return surface.mesh_from_cells(filled, np.ones_like(cell_hole), camera, step, (0, 0), tear)
 
 
@@ -65,6 +67,7 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
 def run(params: dict, ctx) -> dict:
     from ..geometry import Camera, GeometryError, dilate, object_centroid
     from ..geometry import surface_mesh as surface
+    from ..geometry.reprojection import DEFAULT_MAX_STRETCH
     from ..geometry.depth_fill import default_hole_dilation
 
     max_grid = _params.whole_number(params, "max_grid", 1024, 2, 16384)
@@ -118,7 +121,8 @@ def run(params: dict, ctx) -> dict:
         object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
         cells = (surface.cell_count(x0, x1, object_step), surface.cell_count(y0, y1, object_step))
         obj_depth, obj_mask = surface.sample_cells(inputs.depth, inputs.mask, object_step, (x0, y0), cells)
-        obj = surface.mesh_from_cells(obj_depth, obj_mask, camera, object_step, (x0, y0), tear)
+        obj = surface.mesh_from_cells(obj_depth, obj_mask, camera, object_step, (x0, y0), tear,
+                                      max_stretch=DEFAULT_MAX_STRETCH)
         if obj is None or len(obj.quads) == 0:
             raise JobError("object_too_small", "The object's mask is too thin to make a mesh at this Object "
                            "Resolution. Paint a larger mask, or raise Object Resolution, and import again.")

@@ -1,0 +1,103 @@
+"""The imported scene is the engine's surface: rendered (Workbench, real bpy) from the photo's own camera it covers
+every pixel and shows the object on every mask pixel; turned, the object's silhouette is the engine's target mask
+for the same edit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.geometry import Camera, reproject
+from engine.geometry.io import read_depth_exr, read_mask
+
+SAMPLES = ("car", "chair", "banana_fruits", "milk_carton", "shoe")
+BACKGROUND, OBJECT = (1.0, 0.0, 0.0, 1.0), (0.0, 1.0, 0.0, 1.0)
+
+
+@pytest.fixture(autouse=True)
+def engine_python(monkeypatch, python_executable):
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", python_executable)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_engine(addon):
+    yield
+    from diffusion_handles.operators import engine_session
+
+    engine_session.release()
+
+
+@pytest.fixture
+def bpy(addon, tmp_path, monkeypatch):
+    import bpy as module
+
+    module.ops.wm.read_factory_settings(use_empty=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return module
+
+
+def import_sample(bpy, folder):
+    assert bpy.ops.dhandles.import_photo(
+        filepath=str(folder / "input.png"), depth_path=str(folder / "depth.exr"), mask_path=str(folder / "mask.png"),
+        bg_path="", bg_depth_path="") == {"FINISHED"}
+    return bpy.context.scene.dhandles_rig.dhandles
+
+
+def render_parts(bpy, rig, path):
+    """Workbench render from the scene camera, flat object colours, no anti-aliasing, black world: per pixel
+    0 nothing, 1 background, 2 object."""
+    scene = bpy.context.scene
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.render_aa = "OFF"
+    scene.display.shading.light = "FLAT"
+    scene.display.shading.color_type = "OBJECT"
+    scene.display.shading.background_type = "VIEWPORT"
+    scene.display.shading.background_color = (0.0, 0.0, 0.0)
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("black")
+    scene.world.color = (0.0, 0.0, 0.0)
+    rig.background.color, rig.target.color = BACKGROUND, OBJECT
+    scene.render.filepath = str(path)
+    scene.render.image_settings.file_format = "PNG"
+    bpy.ops.render.render(write_still=True)
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    parts = np.zeros(rgb.shape[:2], np.int8)
+    parts[(rgb[..., 0] > 128) & (rgb[..., 1] < 128)] = 1
+    parts[(rgb[..., 1] > 128) & (rgb[..., 0] < 128)] = 2
+    assert np.all((parts > 0) | (rgb.sum(axis=2) < 30)), "a pixel neither black nor a part's colour"
+    return parts
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_import_render_covers_every_pixel_and_the_mask_with_the_object(bpy, photogen, tmp_path, name):
+    folder = photogen / name
+    rig = import_sample(bpy, folder)
+    parts = render_parts(bpy, rig, tmp_path / "parts.png")
+    mask = read_mask(folder / "mask.png")
+    assert int((parts == 0).sum()) == 0, "pixels with no surface behind them"
+    assert int((parts[mask] != 2).sum()) == 0, "mask pixels not rendered from the object"
+    assert int((parts[~mask] == 2).sum()) == 0, "object pixels outside the mask"
+
+
+def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
+    from mathutils import Matrix
+
+    from diffusion_handles.operators.edit_transform import edit_matrix
+
+    folder = photogen / "chair"
+    rig = import_sample(bpy, folder)
+    # 30 degrees about the world's vertical through the object's origin (the camera looks along +Y, +Z up)
+    origin = rig.target.matrix_world.translation.copy()
+    turn = Matrix.Translation(origin) @ Matrix.Rotation(math.radians(30), 4, "Z") @ Matrix.Translation(-origin)
+    rig.target.matrix_world = turn @ rig.target.matrix_world
+    bpy.context.view_layer.update()
+    parts = render_parts(bpy, rig, tmp_path / "turned.png")
+    assert int((parts == 0).sum()) == 0
+    camera = Camera.official(rig.width, rig.height, rig.fov)
+    r = reproject(read_depth_exr(folder / "depth.exr"), read_mask(folder / "mask.png"), edit_matrix(rig), camera)
+    target, seen = np.asarray(r.target_masks[0]), parts == 2
+    iou = (target & seen).sum() / (target | seen).sum()
+    assert iou >= 0.97, f"silhouette IoU {iou:.3f}"
