@@ -518,6 +518,36 @@ def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     assert any("frame 2 (2/2)" in text for text, _, _ in seen)
 
 
+def test_an_animation_with_an_out_of_view_frame_completes(rig_scene, photogen):
+    import numpy as np
+    from PIL import Image
+
+    from diffusion_handles.operators import render_animation
+
+    context = rig_scene
+    scene = context.scene
+    target = scene.dhandles_rig.dhandles.target
+    scene.frame_start, scene.frame_end = 1, 3
+    home = target.location.copy()
+    target.keyframe_insert("location", frame=1)
+    target.location.x += 1000.0  # far out of the frame (whole frames land on the keys: no in-between)
+    target.keyframe_insert("location", frame=2)
+    target.location = home
+    target.keyframe_insert("location", frame=3)
+
+    run = render_animation.start(context)
+    state = tick_until(render_animation.tick, run, context, lambda s: s != "RUNNING")[-1]
+    assert state == "FINISHED", run.message
+    assert run.done_frames == [1, 2, 3] and run.background_frames == [2]
+    assert "frames 2 show the photo's background" in run.message
+    sidecar = json.loads((run.folder / "frame_0002.json").read_text())
+    assert sidecar["out_of_view"] is True and "background" in sidecar["note"]
+    assert not json.loads((run.folder / "frame_0001.json").read_text()).get("out_of_view")
+    frame = np.asarray(Image.open(run.folder / "frame_0002.png").convert("RGB"))
+    photo = np.asarray(Image.open(photogen / SAMPLE / "input.png").convert("RGB"))
+    assert frame.shape == photo.shape and not np.array_equal(frame, photo)  # the object is gone from it
+
+
 def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
     from diffusion_handles.operators import render_animation
 

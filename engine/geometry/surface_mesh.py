@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from .arrays import flat_nonzero, float_le
 
 CORNER_DXY = ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))  # (du, dv) of TL, TR, BR, BL
+PLANE_TOLERANCE = 0.1  # how closely a large step of 1/z must repeat on both sides to count as a plane, as a share
+#                        of the discontinuity threshold
 
 
 def silhouette_px(height: int, width: int) -> int:
@@ -84,14 +86,36 @@ def build_pixel_quads(depth: torch.Tensor, mask: torch.Tensor, discontinuity: fl
 
 def _joins(inv, m, k):
     """0/1 joins of every neighbour pair on the padded box: horizontal (y, x)-(y, x+1), vertical (y, x)-(y+1, x),
-    diagonal (y, x)-(y+1, x+1) and anti-diagonal (y, x+1)-(y+1, x). Joined: both masked and the farther depth at
-    most k times the nearer."""
+    diagonal (y, x)-(y+1, x+1) and anti-diagonal (y, x+1)-(y+1, x). Joined: both masked and either the farther
+    depth at most k times the nearer, or the pair continues a plane: 1/z is affine along a line on a plane, so on a
+    grazing one (a floor receding to the horizon) the step of 1/z across the pair is the step of the pair before
+    it and of the pair after it (those that are masked, at least one), to within PLANE_TOLERANCE of the threshold;
+    a step edge has a flat run on each side, and tears."""
     out = []
-    for a, b, ma, mb in ((inv[:, :-1], inv[:, 1:], m[:, :-1], m[:, 1:]),
-                         (inv[:-1, :], inv[1:, :], m[:-1, :], m[1:, :]),
-                         (inv[:-1, :-1], inv[1:, 1:], m[:-1, :-1], m[1:, 1:]),
-                         (inv[:-1, 1:], inv[1:, :-1], m[:-1, 1:], m[1:, :-1])):
-        out.append(ma * mb * float_le(a, b * k) * float_le(b, a * k))
+    for (dy, dx), a, b, ma, mb in (((0, 1), inv[:, :-1], inv[:, 1:], m[:, :-1], m[:, 1:]),
+                                   ((1, 0), inv[:-1, :], inv[1:, :], m[:-1, :], m[1:, :]),
+                                   ((1, 1), inv[:-1, :-1], inv[1:, 1:], m[:-1, :-1], m[1:, 1:]),
+                                   ((1, -1), inv[:-1, 1:], inv[1:, :-1], m[:-1, 1:], m[1:, :-1])):
+        both = ma * mb
+        near = float_le(a, b * k) * float_le(b, a * k)
+        step = b - a
+        tol = PLANE_TOLERANCE * (k - 1.0) * torch.minimum(a, b)
+        plane, seen = both.clone(), torch.zeros_like(both)
+        for sy, sx in ((dy, dx), (-dy, -dx)):   # the pair before and the pair after, where there is one
+            there = _shifted(both, sy, sx)
+            plane *= 1.0 - there * (1.0 - float_le((step - _shifted(step, sy, sx)).abs(), tol))
+            seen = torch.maximum(seen, there)
+        out.append(both * torch.maximum(near, plane * seen))
+    return out
+
+
+def _shifted(t, dy, dx):
+    """t moved by (dy, dx): out[y, x] = t[y - dy, x - dx], zero where that is outside."""
+    out = torch.zeros_like(t)
+    h, w = t.shape
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = t[ys, xs]
     return out
 
 
