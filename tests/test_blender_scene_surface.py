@@ -83,9 +83,8 @@ def test_import_render_covers_every_pixel_and_the_mask_with_the_object(bpy, phot
 
 
 def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
-    from mathutils import Matrix
-
     from diffusion_handles.operators.edit_transform import edit_matrix
+    from mathutils import Matrix
 
     folder = photogen / "chair"
     rig = import_sample(bpy, folder)
