@@ -52,6 +52,7 @@ def compare_mesh_builders(files: dict, repeats: int = 3) -> tuple:
     on the same 4K depth and cells (the scene job's default 1024-cell grid)."""
     import math
 
+    sys.path.insert(0, str(ROOT))  # this tree's engine, as the engine process runs it
     from engine.geometry import Camera
     from engine.geometry import surface_mesh as surface
     from engine.jobs import _grid_mesh as grid

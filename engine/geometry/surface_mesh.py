@@ -205,6 +205,7 @@ def _masked_neighbours(m):
 
 
 NEVER_CUT = 2.0  # a ramp limit above any |cos|
+WELD_TOLERANCE = 1e-5  # corners whose 1/z agree this closely (relative) are one vertex: float32 rounding of a mean
 
 
 @dataclass
@@ -274,7 +275,8 @@ def mesh_from_cells(cell_depth: np.ndarray, cell_mask: np.ndarray, camera, step:
     """
     rows, cols = cell_depth.shape
     rim_px = max(1, round(silhouette_px(camera.height, camera.width) / step))
-    quads = build_pixel_quads(torch.from_numpy(np.asarray(cell_depth, np.float64)),
+    # float32, as the reprojection runs it: several times faster than float64 on the CPU
+    quads = build_pixel_quads(torch.from_numpy(np.asarray(cell_depth, np.float32)),
                               torch.from_numpy(np.asarray(cell_mask, bool)), discontinuity, rim_px=rim_px)
     if quads is None:
         return None
@@ -305,12 +307,12 @@ def _weld(q: PixelQuads, cols, rows, x0, y0, step, camera) -> SurfaceMesh:
     # each quad corner's corner-grid index and node there: the quad is d at its TL, c at TR, a at BR, b at BL
     corner = np.stack([tl, tl + 1, tl + cols + 2, tl + cols + 1])
     node = np.array([3, 2, 0, 1])[:, None]
-    value = np.full((4, n_corners), np.nan)
+    value = np.full((4, n_corners), np.nan, dtype=np.float32)
     value[node, corner] = q.corner_inv.numpy()
     vertex = np.arange(4 * n_corners).reshape(4, n_corners)
     for later in (1, 2, 3):
         for earlier in range(later - 1, -1, -1):  # join the nearest-numbered earlier node it agrees with
-            agree = np.abs(value[later] - value[earlier]) <= 1e-9 * np.abs(value[later])
+            agree = np.abs(value[later] - value[earlier]) <= WELD_TOLERANCE * np.abs(value[later])
             vertex[later] = np.where(agree, vertex[earlier], vertex[later])
     face_vertex = vertex[node, corner]                                  # 4 x F: TL, TR, BR, BL
     used = np.zeros(4 * n_corners, dtype=bool)
@@ -321,7 +323,7 @@ def _weld(q: PixelQuads, cols, rows, x0, y0, step, camera) -> SurfaceMesh:
     cy, cx = np.divmod(grid, cols + 1)
     u = x0 + step * cx - 0.5                                            # pixel-edge coordinates
     v = y0 + step * cy - 0.5
-    z = 1.0 / value[node_of, grid]
+    z = 1.0 / value[node_of, grid].astype(np.float64)
     points = np.stack(((u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z), axis=1)
     uv = np.stack(((u + 0.5) / camera.width, 1.0 - (v + 0.5) / camera.height), axis=1)
     quads = remap[face_vertex[[0, 3, 2, 1]]].T                          # TL, BL, BR, TR: counter-clockwise
