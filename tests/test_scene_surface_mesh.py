@@ -73,3 +73,30 @@ def test_scene_refuses_a_tear_out_of_bounds(tmp_path, tear):
     ctx = JobContext("t", tmp_path, lambda message: None)
     with pytest.raises(JobError, match="'tear' must be a number from 0.01 to 1.0"):
         scene.run({"photo": "x.png", "depth": "x.npy", "mask": "m.png", "tear": tear}, ctx)
+
+
+def test_scene_cuts_one_mesh_per_mask_from_one_background(tmp_path, photogen):
+    """Two masks: the car's, and a box of the road beside it. One background with both holes, one mesh each."""
+    from PIL import Image
+
+    from engine.geometry.io import read_mask
+
+    folder = photogen / "car"
+    car = read_mask(folder / "mask.png")
+    second = np.zeros_like(car)
+    second[430:480, 40:120] = True
+    assert not (second & car).any()
+    Image.fromarray(second.astype(np.uint8) * 255).save(tmp_path / "second.png")
+    ctx = JobContext("t", tmp_path / "work", lambda message: None)
+    result = scene.run({"photo": str(folder / "input.png"), "depth": str(folder / "depth.exr"),
+                        "mask": str(folder / "mask.png"), "masks": [str(tmp_path / "second.png")],
+                        "output_dir": str(tmp_path / "out")}, ctx)
+    objects = result["objects"]
+    assert len(objects) == 2 and result["object"] == objects[0]["mesh"]
+    assert [o["mask_pixels"] for o in objects] == [int(car.sum()), int(second.sum())]
+    assert len(np.load(objects[1]["mesh"]["quads"])) == second.sum()
+    assert objects[1]["centroid"][2] > 0 and objects[0]["centroid"] != objects[1]["centroid"]
+    with pytest.raises(JobError, match="mask of object 2"):
+        scene.run({"photo": str(folder / "input.png"), "depth": str(folder / "depth.exr"),
+                   "mask": str(folder / "mask.png"), "masks": [str(tmp_path / "missing.png")],
+                   "output_dir": str(tmp_path / "out2")}, ctx)

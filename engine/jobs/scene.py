@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from . import JobError, _inpaint, _params, _photo_inputs
+from . import JobError, _inpaint, _params, _photo_inputs, require_file
 
 NAME = "scene"
 # the meshes' tear is the engine surface's discontinuity (reprojection's default), so Blender and the engine split
@@ -64,10 +65,68 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
     return _inpaint.save_texture(out_dir / "background_texture", texture)
 
 
-def run(params: dict, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, dilate, object_centroid
+def _extra_masks(params: dict, inputs) -> list:
+    """The masks of the objects after the first (``masks``: a list of paths), each checked like ``mask``."""
+    paths = params.get("masks") or []
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise JobError("bad_params", "'masks' must be a list of mask file paths, one per further object.")
+    masks = []
+    for index, path in enumerate(paths):
+        mask = _photo_inputs.read_mask(require_file({"masks": path}, "masks", f"mask of object {index + 2}"))
+        _photo_inputs.check_size(mask, (inputs.height, inputs.width), f"mask of object {index + 2}")
+        if not mask.any():
+            raise JobError("empty_mask", f"The mask of object {index + 2} ('{path}') selects no pixels. Paint the "
+                           "object white, or leave the mask out.")
+        masks.append(mask)
+    return masks
+
+
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _hole(union: np.ndarray, hole_dilate: int) -> np.ndarray:
+    """The background depth's hole: the objects grown by ``hole_dilate`` (mixed-depth silhouette pixels must not
+    anchor the fill, as in the official code), worked out in the objects' box grown by it."""
+    from ..geometry import dilate
+
+    y0, y1, x0, x1 = _bounds(union)
+    hole = np.zeros_like(union)
+    grow = hole_dilate + 1
+    box = np.s_[max(0, y0 - grow):y1 + grow, max(0, x0 - grow):x1 + grow]
+    hole[box] = dilate(union[box], hole_dilate)
+    return hole
+
+
+def _object(depth, mask, camera, object_grid: int, tear: float, number: int, out_dir: Path) -> dict:
+    """One object's mesh (cells across its own box), its 3D centroid (the official rotation centre) and size."""
+    from ..geometry import Camera, GeometryError, object_centroid
     from ..geometry import surface_mesh as surface
     from ..geometry.reprojection import DEFAULT_MAX_STRETCH
+
+    y0, y1, x0, x1 = _bounds(mask)
+    try:  # the mean over the object's box only, with the principal point moved into the box
+        box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
+        centroid = object_centroid(depth[y0:y1, x0:x1], mask[y0:y1, x0:x1], box_camera)
+    except GeometryError as error:
+        raise JobError("bad_geometry", str(error)) from None
+    step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
+    cells = (surface.cell_count(x0, x1, step), surface.cell_count(y0, y1, step))
+    cell_depth, cell_mask = surface.sample_cells(depth, mask, step, (x0, y0), cells)
+    mesh = surface.mesh_from_cells(cell_depth, cell_mask, camera, step, (x0, y0), tear,
+                                   max_stretch=DEFAULT_MAX_STRETCH)
+    if mesh is None or len(mesh.quads) == 0:
+        which = "The object's mask" if number == 1 else f"The mask of object {number}"
+        raise JobError("object_too_small", f"{which} is too thin to make a mesh at this Object Resolution. Paint a "
+                       "larger mask, or raise Object Resolution, and import again.")
+    prefix = "object" if number == 1 else f"object{number}"
+    return {"mesh": mesh.save(out_dir, prefix), "centroid": [float(c) for c in centroid],
+            "mask_pixels": int(mask.sum()), "object_step": step}
+
+
+def run(params: dict, ctx) -> dict:
+    from ..geometry import Camera, GeometryError
     from ..geometry.depth_fill import default_hole_dilation
 
     max_grid = _params.whole_number(params, "max_grid", 1024, 2, 16384)
@@ -79,6 +138,9 @@ def run(params: dict, ctx) -> dict:
 
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
+    masks = [inputs.mask, *_extra_masks(params, inputs)]
+    union = np.logical_or.reduce(masks) if len(masks) > 1 else inputs.mask
+    scene_inputs = replace(inputs, mask=union)      # the background loses every object
     height, width = inputs.height, inputs.width
     fov, fov_source, fov_note = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
     camera = Camera.official(width, height, fov)
@@ -88,7 +150,7 @@ def run(params: dict, ctx) -> dict:
     for suffix in (".png", ".jpg"):
         _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix), params)
     pool = ThreadPoolExecutor(max_workers=1)
-    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
+    texture_job = pool.submit(_write_texture, scene_inputs, out_dir, _inpaint.model_fill(params, ctx))
     pool.shutdown(wait=False)
 
     try:
@@ -96,37 +158,22 @@ def run(params: dict, ctx) -> dict:
         if hole_dilate is None:
             hole_dilate = default_hole_dilation(height, width)
         hole_dilate = _params.whole_number({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
-        rows, cols = np.nonzero(inputs.mask.any(axis=1))[0], np.nonzero(inputs.mask.any(axis=0))[0]
-        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way); the work
-        # stays in the object's box grown by the dilation, a fraction of a 4K photo
-        hole = np.zeros_like(inputs.mask)
-        grow = hole_dilate + 1
-        box = np.s_[max(0, y0 - grow):y1 + grow, max(0, x0 - grow):x1 + grow]
-        hole[box] = dilate(inputs.mask[box], hole_dilate)
+        hole = _hole(union, hole_dilate)
         step = max(1, math.ceil(max(width, height) / max_grid))
+        if hole.all():
+            raise JobError("full_mask", "The objects cover the whole photo, so there is no background to fill "
+                           "behind them. Use masks of the objects only.")
         try:
-            if hole.all():
-                raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
-                               "behind it. Use a mask of the object only.")
-            background = _background_mesh(inputs, hole, camera, step, tear)
-            # the same mean over the object's box only, with the principal point moved into the box
-            box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
-            centroid = object_centroid(inputs.depth[y0:y1, x0:x1], inputs.mask[y0:y1, x0:x1], box_camera)
+            background = _background_mesh(scene_inputs, hole, camera, step, tear)
         except GeometryError as error:
             raise JobError("bad_geometry", str(error)) from None
         ctx.check_cancelled()
 
-        ctx.progress("object", 3, 4)
-        object_step = max(1, math.ceil(max(x1 - x0, y1 - y0) / object_grid))
-        cells = (surface.cell_count(x0, x1, object_step), surface.cell_count(y0, y1, object_step))
-        obj_depth, obj_mask = surface.sample_cells(inputs.depth, inputs.mask, object_step, (x0, y0), cells)
-        obj = surface.mesh_from_cells(obj_depth, obj_mask, camera, object_step, (x0, y0), tear,
-                                      max_stretch=DEFAULT_MAX_STRETCH)
-        if obj is None or len(obj.quads) == 0:
-            raise JobError("object_too_small", "The object's mask is too thin to make a mesh at this Object "
-                           "Resolution. Paint a larger mask, or raise Object Resolution, and import again.")
-        ctx.check_cancelled()
+        objects = []
+        for number, mask in enumerate(masks, start=1):
+            ctx.progress("object", 3, 4)
+            objects.append(_object(inputs.depth, mask, camera, object_grid, tear, number, out_dir))
+            ctx.check_cancelled()
 
         ctx.progress("texture", 4, 4)
         texture_path = texture_job.result()
@@ -142,12 +189,13 @@ def run(params: dict, ctx) -> dict:
         "fov_source": fov_source,
         "fov_note": fov_note,
         "camera": camera.to_dict(),
-        "centroid": [float(c) for c in centroid],
-        "mask_pixels": int(inputs.mask.sum()),
+        "centroid": objects[0]["centroid"],
+        "mask_pixels": objects[0]["mask_pixels"],
         "depth_range": [float(inputs.depth.min()), float(inputs.depth.max())],
         "grid_step": step,
-        "object_step": object_step,
+        "object_step": objects[0]["object_step"],
         "background": background.save(out_dir, "background"),
-        "object": obj.save(out_dir, "object"),
+        "object": objects[0]["mesh"],
+        "objects": objects,
         "background_texture": str(texture_path),
     }
