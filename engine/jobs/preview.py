@@ -9,13 +9,15 @@ intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene w
 list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
 or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
 object entirely out of view is an error; true, for animations: that frame shows the background only);
-``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
+``masks`` (optional: the masks of further objects, as for ``scene``; each transform is then a list of one 4x4 per
+object, the ``mask`` object first); ``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
 revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
 ``save_arrays`` also
 ``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW). ``visible_fraction`` is the geometry's: the object's visible pixels over its pixels in the photo, so
+(.npy bool HxW, every object), and ``objects``, per object ``{"visible_fraction", "out_of_view"}``.
+``visible_fraction`` (and the two below: the first object's) is the geometry's: the object's visible pixels over its pixels in the photo, so
 above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
 behind the camera count nothing), and ``visible_share`` (0 to 1) the share of that area that shows: inside the frame
@@ -28,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError
-from . import _inpaint, _photo_inputs
+from . import JobError, _inpaint, _photo_inputs
 
 NAME = "preview"
 
@@ -63,7 +64,9 @@ def _matrix(value, what: str) -> np.ndarray:
     return matrix
 
 
-def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
+def _frames(params: dict, objects: int = 1) -> list[tuple[np.ndarray, Path]]:
+    """(transform, output) per frame; with several objects each transform is a list of one 4x4 per object (a
+    K x 4 x 4 array), else a 4x4."""
     if "transforms" in params:
         transforms, outputs = params.get("transforms"), params.get("outputs")
         if not isinstance(transforms, list) or not isinstance(outputs, list) or len(transforms) != len(outputs) \
@@ -77,7 +80,14 @@ def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
             raise JobError("bad_params", f"Output {index} must be the path of a PNG file to write.")
         path = Path(output)
         _photo_inputs.check_output_path(path, params)
-        frames.append((_matrix(transform, f"Transform {index}"), path))
+        if objects == 1:
+            frames.append((_matrix(transform, f"Transform {index}"), path))
+            continue
+        if not isinstance(transform, list) or len(transform) != objects:
+            raise JobError("bad_params", f"Transform {index} must be a list of {objects} 4x4 matrices, one per "
+                           "object (the 'mask' object first, then those of 'masks').")
+        frames.append((np.stack([_matrix(t, f"Transform {index} of object {k + 1}")
+                                 for k, t in enumerate(transform)]), path))
     return frames
 
 
@@ -131,9 +141,11 @@ def _unhidden_share(inputs, transform, camera, visible: float) -> float:
 
 
 def run(params: dict, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, reproject
+    from dataclasses import replace
 
-    frames = _frames(params)
+    from ..geometry import Camera, GeometryError, reproject
+    from .scene import extra_masks
+
     try:
         camera = Camera.from_dict(params.get("camera") or {})
     except (KeyError, TypeError, ValueError) as error:
@@ -146,18 +158,24 @@ def run(params: dict, ctx) -> dict:
     if (inputs.height, inputs.width) != camera.shape:
         raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
+    masks = [inputs.mask, *extra_masks(params, inputs)]
+    frames = _frames(params, len(masks))
+    first = inputs
+    if len(masks) > 1:  # the background loses every object; sizes and shares are the first object's
+        inputs = replace(inputs, mask=np.logical_or.reduce(masks))
     hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     base = _inpaint.fill_background(inputs.photo, hole, inputs.background, _inpaint.model_fill(params, ctx))
     ctx.check_cancelled()
 
     results = []
-    screen = _ScreenArea(inputs.depth, inputs.mask, camera)
+    screen = _ScreenArea(first.depth, first.mask, camera)
     key = _background_key(params, inputs)
     background_depth = _background_cache.get(key)  # filled once, reused by every frame and later previews
     for index, (transform, output) in enumerate(frames):
         ctx.progress("reproject", index + 1, len(frames))
         try:
-            r = reproject(inputs.depth, inputs.mask, transform, camera, bg_depth=inputs.background_depth,
+            r = reproject(inputs.depth, masks if len(masks) > 1 else first.mask,
+                          list(transform) if len(masks) > 1 else transform, camera, bg_depth=inputs.background_depth,
                           background_depth=background_depth, require_visible=not allow_out_of_view)
         except GeometryError as error:
             code = "object_out_of_view" if "visible" in str(error) else "bad_geometry"
@@ -168,16 +186,19 @@ def run(params: dict, ctx) -> dict:
             _background_cache[key] = background_depth
         visible = float(r.visible_fraction[0])
         image = base.copy()
-        correspondences = np.asarray(r.correspondences(0), dtype=np.int32)
-        target = np.asarray(r.target_masks[0], dtype=bool)
+        correspondences = np.asarray(r.correspondences(None), dtype=np.int32)
+        target = np.asarray(r.target_masks, dtype=bool).any(axis=0)
         # the source pixel of every visible object pixel: exactly the engine's correspondences
         image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
                                                                            correspondences[:, 0]]
         output.parent.mkdir(parents=True, exist_ok=True)
         _inpaint.save_png(output, image)
-        scale, in_frame = screen.measure(transform)
-        share = in_frame * _unhidden_share(inputs, transform, camera, visible) if visible > 0 else 0.0
-        frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
+        own = transform[0] if len(masks) > 1 else transform
+        scale, in_frame = screen.measure(own)
+        share = in_frame * _unhidden_share(first, own, camera, visible) if visible > 0 else 0.0
+        frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share,
+                 "objects": [{"visible_fraction": float(f), "out_of_view": k in r.invisible}
+                             for k, f in enumerate(r.visible_fraction)]}
         if save_arrays:
             stem = ctx.workdir / f"frame_{index:04d}"
             frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")

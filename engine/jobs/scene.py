@@ -1,6 +1,7 @@
 """``scene``: turn a photo, its depth and an object mask into the meshes Blender builds its scene from.
 
-Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
+Params: ``photo``, ``depth``, ``mask`` (paths; ``masks``: optional list of the masks of further objects, each its own
+mesh cut from the one background; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
 object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
 across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF, its 35 mm
 equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (where the
@@ -15,7 +16,8 @@ to the photo), optional
 Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm", "exif_focal_plane" or
 "default"), ``fov_note`` (a sentence for the user: where the field of view came from), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
-``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
+``depth_range``, ``objects`` (per object ``{"mesh", "centroid", "mask_pixels", "object_step"}``; the first one's also
+as ``centroid``, ``mask_pixels``, ``object_step`` and ``object``), ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
 frame; the object's also ``ramp_limit``, per face: see ``SurfaceMesh``), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
 quality-95 JPEG above 2048 pixels).
 """
@@ -65,7 +67,7 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
     return _inpaint.save_texture(out_dir / "background_texture", texture)
 
 
-def _extra_masks(params: dict, inputs) -> list:
+def extra_masks(params: dict, inputs) -> list:
     """The masks of the objects after the first (``masks``: a list of paths), each checked like ``mask``."""
     paths = params.get("masks") or []
     if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
@@ -138,7 +140,7 @@ def run(params: dict, ctx) -> dict:
 
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
-    masks = [inputs.mask, *_extra_masks(params, inputs)]
+    masks = [inputs.mask, *extra_masks(params, inputs)]
     union = np.logical_or.reduce(masks) if len(masks) > 1 else inputs.mask
     scene_inputs = replace(inputs, mask=union)      # the background loses every object
     height, width = inputs.height, inputs.width
