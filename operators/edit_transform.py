@@ -44,12 +44,19 @@ def camera_pose(camera_obj) -> np.ndarray:
     return as_numpy(Matrix.LocRotScale(location, rotation, None))
 
 
-def edit_matrix(rig) -> np.ndarray:
-    """The current edit of the rig's object, a 4x4 acting on engine-frame points of the imported object."""
+def edit_matrix(rig, entry=None) -> np.ndarray:
+    """The current edit of the rig's object (or of ``entry``, one of ``rig.extra_objects``), a 4x4 acting on
+    engine-frame points of the imported object."""
+    source = rig if entry is None else entry
     cam_now = camera_pose(rig.camera)
-    obj_now = as_numpy(rig.target.matrix_world)
-    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(rig.import_object_matrix)
+    obj_now = as_numpy(source.target.matrix_world)
+    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(source.import_object_matrix)
     return F @ np.linalg.inv(cam_now) @ obj_now @ np.linalg.inv(rest) @ F
+
+
+def edit_matrices(rig) -> list:
+    """Every object's edit: the rig's object first, then its further objects."""
+    return [edit_matrix(rig), *(edit_matrix(rig, entry) for entry in rig.extra_objects)]
 
 
 def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:
