@@ -57,6 +57,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         name="Mask Image", options={"SKIP_SAVE"},
         description="Name of an image in this .blend to use as the mask (e.g. one painted in the Image Editor), "
         "instead of a mask file")
+    extra_masks: bpy.props.StringProperty(
+        name="Further Masks", options={"SKIP_SAVE"},
+        description="Masks of further objects, separated by ';' (files, or names of images in this .blend): one "
+        "mesh each, all cut out of the one background")
     bg_path: bpy.props.StringProperty(
         name="Background", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Optional: the photo with the object removed, shown where the object was")
@@ -94,7 +98,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         for name in ("depth_path", "depth_model", "mask_path"):
             layout.prop(self, name)
         layout.prop_search(self, "mask_image", bpy.data, "images")
-        for name in ("bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid", "tear"):
+        for name in ("extra_masks", "bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid", "tear"):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
@@ -155,22 +159,26 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             if not depth:
                 raise EngineError("bad_result", "The depth estimation returned no depth map.")
 
+        extras = [further_mask(context, text, folder) for text in self.extra_masks.split(";") if text.strip()]
         params = {"photo": str(photo), "depth": depth, "mask": engine_mask, "bg": bg, "bg_depth": bg_depth,
                   "fov": float(self.fov) if self.properties.is_property_set("fov") else None,
                   "output_dir": str(folder), "max_grid": self.max_grid, "object_grid": self.object_grid,
                   "tear": float(self.tear)}
+        if extras:
+            params["masks"] = [engine for _, _, engine in extras]
         result = run_job(context, "scene", params, label="Scene")
         rig = self.build(context, photo, result, folder)
+        for entry, (path, image_name, _) in zip(rig.extra_objects, extras):
+            entry.mask_path, entry.mask_image = path, image_name
         # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
         # .blend still reads (an estimated depth map)
-        for path in [*result["background"].values(), *result["object"].values(), result["background_texture"],
-                     engine_mask if self.mask_image else ""]:
-            if path:
-                Path(path).unlink(missing_ok=True)
+        remove_scene_files(result, [engine_mask if self.mask_image else ""] +
+                           [engine for _, name, engine in extras if name])
         if not any(folder.iterdir()):
             folder.rmdir()
             rig.workdir = ""
         rig.depth_path, rig.mask_path, rig.mask_image = depth, mask, self.mask_image
+        keep_painted_masks([self.mask_image, *(name for _, name, _ in extras)])
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))
         rig.fg_prompt = photo_files.read_text(photo_files.find_side_file(photo, "fg_prompt"))
@@ -189,6 +197,23 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                 if block[1] in collection:
                     collection.remove(collection[block[1]])
             raise
+
+    @staticmethod
+    def make_object(name: str, entry: dict, cam, camera, photo_image, collection, track):
+        """One object's mesh from the scene job's arrays, its origin at its 3D centroid, its ramps cut as the
+        engine cuts them."""
+        arrays = {key: np.load(path) for key, path in entry["mesh"].items()}
+        centroid_world = scene_build.engine_to_world(np.asarray([entry["centroid"]]), cam)[0]
+        world = scene_build.engine_to_world(arrays["points"], cam)
+        mesh = track("meshes", scene_build.build_mesh(name.replace("Object", "object"), world - centroid_world,
+                                                      arrays["uv"], arrays["quads"]))
+        if "ramp_limit" in arrays:
+            scene_build.set_face_floats(mesh, scene_build.RAMP_LIMIT, arrays["ramp_limit"])
+        material = track("materials", scene_build.photo_material(name.replace("Object", "object"), photo_image))
+        target = scene_build.mesh_object(name, mesh, material, collection)
+        scene_build.add_ramp_cut(target, camera)
+        target.matrix_world = Matrix.Translation(centroid_world.tolist())
+        return target
 
     def _build(self, context, photo: Path, result: dict, folder: Path, created: list):
         def track(kind: str, block):
@@ -218,8 +243,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         track("cameras", camera.data)
         cam = camera_pose(camera)
 
-        arrays = {part: {key: np.load(path) for key, path in result[part].items()}
-                  for part in ("background", "object")}
+        arrays = {part: {key: np.load(path) for key, path in result[part].items()} for part in ("background",)}
         bg_world = scene_build.engine_to_world(arrays["background"]["points"], cam)
         bg_mesh = track("meshes", scene_build.build_mesh(f"{name} background", bg_world, arrays["background"]["uv"],
                                                          arrays["background"]["quads"]))
@@ -227,16 +251,11 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         background = track("objects", scene_build.mesh_object(f"{name} Background", bg_mesh, bg_material,
                                                               collection))
 
-        centroid_world = scene_build.engine_to_world(np.asarray([result["centroid"]]), cam)[0]
-        obj_world = scene_build.engine_to_world(arrays["object"]["points"], cam)
-        obj_mesh = track("meshes", scene_build.build_mesh(f"{name} object", obj_world - centroid_world,
-                                                          arrays["object"]["uv"], arrays["object"]["quads"]))
-        obj_material = track("materials", scene_build.photo_material(f"{name} object", photo_image))
-        if "ramp_limit" in arrays["object"]:
-            scene_build.set_face_floats(obj_mesh, scene_build.RAMP_LIMIT, arrays["object"]["ramp_limit"])
-        target = track("objects", scene_build.mesh_object(f"{name} Object", obj_mesh, obj_material, collection))
-        scene_build.add_ramp_cut(target, camera)
-        target.matrix_world = Matrix.Translation(centroid_world.tolist())
+        objects = result.get("objects") or [{"mesh": result["object"], "centroid": result["centroid"]}]
+        targets = [track("objects", self.make_object(f"{name} Object" + (f" {number}" if number > 1 else ""),
+                                                    entry, cam, camera, photo_image, collection, track))
+                   for number, entry in enumerate(objects, start=1)]
+        target = targets[0]
         context.view_layer.update()
 
         scene_build.match_render_settings(scene, result["width"], result["height"])
@@ -252,6 +271,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         rig.centroid = result["centroid"]
         rig.camera, rig.target, rig.background = camera, target, background
         rig.store_import_poses(Matrix(cam.tolist()), target.matrix_world)
+        for obj, entry in zip(targets[1:], objects[1:]):
+            item = rig.extra_objects.add()
+            item.target, item.centroid = obj, entry["centroid"]
+            item.import_object_matrix = [float(obj.matrix_world[r][c]) for r in range(4) for c in range(4)]
         rig.workdir = str(folder)
         scene.dhandles_rig = collection
 
@@ -260,6 +283,38 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         target.select_set(True)
         context.view_layer.objects.active = target
         return rig
+
+
+def further_mask(context, text: str, folder: Path) -> tuple[str, str, str]:
+    """(mask file, mask image name, what the engine reads) for one entry of Further Masks: an image of this .blend
+    by name, else a file."""
+    text = text.strip()
+    image = bpy.data.images.get(text)
+    if image is not None and not Path(text).suffix:
+        return "", text, str(photo_files.export_mask_image(image, folder))
+    path = str(photo_files.input_file(text, "mask", SIDE_FILE_HINTS["mask"][1]))
+    return path, "", path
+
+
+def remove_scene_files(result: dict, others: list) -> None:
+    objects = result.get("objects") or [{"mesh": result["object"]}]
+    paths = [*result["background"].values(), result["background_texture"], *others]
+    paths += [path for entry in objects for path in entry["mesh"].values()]
+    for path in paths:
+        if path:
+            Path(path).unlink(missing_ok=True)
+
+
+def keep_painted_masks(names) -> None:
+    """A mask painted in Blender lives only in memory, and an image nothing uses is not saved: pack it into the
+    .blend and give it a fake user, so that the file, saved and reopened, still previews and renders the photo."""
+    for name in names:
+        image = bpy.data.images.get(name) if name else None
+        if image is None:
+            continue
+        image.use_fake_user = True
+        if image.packed_file is None and (image.is_dirty or image.source == "GENERATED" or not image.filepath):
+            image.pack()
 
 
 def menu_func_import(self, context):
