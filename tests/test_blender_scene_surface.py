@@ -106,9 +106,8 @@ def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
 
 
 def test_two_objects_from_two_masks_move_apart_and_preview_like_the_engine(bpy, photogen, tmp_path):
-    from mathutils import Matrix
-
     from diffusion_handles.operators.edit_transform import edit_matrices
+    from mathutils import Matrix
 
     folder = photogen / "car"
     car = read_mask(folder / "mask.png")
