@@ -59,6 +59,11 @@ def edit_matrices(rig) -> list:
     return [edit_matrix(rig), *(edit_matrix(rig, entry) for entry in rig.extra_objects)]
 
 
+def rig_transform(rig) -> np.ndarray:
+    """The edit as the engine's jobs take it: one 4x4, or K x 4 x 4 (one per object) for a photo with several."""
+    return edit_matrix(rig) if not len(rig.extra_objects) else np.stack(edit_matrices(rig))
+
+
 def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:
     """The object's ``matrix_world`` that makes ``edit_matrix(rig)`` equal ``edit``, for the camera where it is now."""
     rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(rig.import_object_matrix)

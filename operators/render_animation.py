@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 
 from . import render_output, render_status
-from .edit_transform import edit_matrix
+from .edit_transform import rig_transform
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .render_edit import (EDIT_JOB, EDIT_STAGES, RenderError, RenderOperator, check_rig, prepare_job, read_report,
                           result_frame)
@@ -68,7 +68,7 @@ def frame_matrices(context, rig, frames: list[int]) -> dict:
     try:
         for frame in frames:
             scene.frame_set(frame)
-            matrices[frame] = edit_matrix(rig)
+            matrices[frame] = rig_transform(rig)
     finally:
         scene.frame_set(current)
     return matrices
@@ -157,7 +157,7 @@ def _submit_background_frame(run: AnimationRun, context, why: str) -> None:
     draws the background alone for such an edit), kept with a sidecar that says so."""
     rig = check_rig(context)
     edit = run.task.params
-    params = {key: edit[key] for key in ("photo", "depth", "mask", "camera", "bg_depth") if key in edit}
+    params = {key: edit[key] for key in ("photo", "depth", "mask", "masks", "camera", "bg_depth") if key in edit}
     if rig.bg_path:
         params["bg"] = bpy.path.abspath(rig.bg_path)
     params.update(transform=edit["transform"], output=str(Path(run.task.workdir) / "background.png"),

@@ -548,6 +548,43 @@ def test_an_animation_with_an_out_of_view_frame_completes(rig_scene, photogen):
     assert frame.shape == photo.shape and not np.array_equal(frame, photo)  # the object is gone from it
 
 
+def test_two_objects_render_with_each_ones_transform(engine_env, photogen, tmp_path):
+    import bpy
+    import numpy as np
+    from mathutils import Matrix
+    from PIL import Image
+
+    from diffusion_handles.operators import render_edit
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "two.blend"))
+    sample = photogen / SAMPLE
+    road = np.zeros((512, 512), np.uint8)
+    road[440:490, 40:140] = 255
+    Image.fromarray(road).save(tmp_path / "road.png")
+    assert bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                         mask_path=str(sample / "mask.png"),
+                                         extra_masks=str(tmp_path / "road.png")) == {"FINISHED"}
+    context = bpy.context
+    for key, value in FAST.items():
+        setattr(context.scene.dhandles_render, key, value)
+    rig = context.scene.dhandles_rig.dhandles
+    rig.target.matrix_world = Matrix.Translation((0.2, 0.0, 0.0)) @ rig.target.matrix_world
+    second = rig.extra_objects[0].target
+    second.matrix_world = Matrix.Translation((-0.1, 0.0, 0.0)) @ second.matrix_world
+    context.view_layer.update()
+    run = render_edit.start(context)
+    params = run.task.params
+    assert len(params["masks"]) == 1 and np.asarray(params["transform"]).shape == (2, 4, 4)
+    assert not np.allclose(params["transform"][0], params["transform"][1])
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED"
+    from diffusion_handles.operators import render_output
+
+    record = json.loads(bpy.data.images[render_output.RESULT_IMAGE][render_output.RENDER_PROPERTY])
+    report = record["report"]
+    assert len(report["visible_fraction"]) == 2 and min(report["visible_fraction"]) > 0.5
+
+
 def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
     from diffusion_handles.operators import render_animation
 

@@ -122,7 +122,8 @@ def check_outputs(params: dict, outputs: dict) -> None:
 
 def request(params: dict, transform=None):
     """An ``EditRequest`` from the job params (as for ``preview``: photo, depth, mask, optional bg_depth,
-    ``camera`` intrinsics at the photo's size) and one 4x4 engine-frame transform."""
+    ``camera`` intrinsics at the photo's size; ``masks`` for further objects, then a K x H x W mask stack) and
+    the engine-frame transform (one 4x4, or K)."""
     import numpy as np
 
     from ..diffusion.inputs import EditRequest
@@ -142,6 +143,11 @@ def request(params: dict, transform=None):
     prompt = params.get("prompt", "")
     if not isinstance(prompt, str):
         raise JobError("bad_params", "'prompt' must be a string (a caption of the whole photo).")
-    return EditRequest(image=inputs.photo, mask=inputs.mask, depth=inputs.depth,
+    mask = inputs.mask
+    if params.get("masks"):  # several objects: one mask each, the ``mask`` object first (see ``preview``)
+        from .scene import extra_masks
+
+        mask = np.stack([inputs.mask, *extra_masks(params, inputs)])
+    return EditRequest(image=inputs.photo, mask=mask, depth=inputs.depth,
                        transform=np.eye(4) if transform is None else transform, camera=camera, prompt=prompt,
                        bg_depth=inputs.background_depth)

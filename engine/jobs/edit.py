@@ -1,7 +1,8 @@
 """``edit``: the Diffusion Handles edit ("Render Edit"): the photo with the object moved in 3D, re-rendered by the
 depth-conditioned diffusion model so that it keeps its identity and the background stays.
 
-Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``bg_depth``, ``camera`` intrinsics;
+Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``masks`` of further objects with one 4x4 per
+object in each transform, optional ``bg_depth``, ``camera`` intrinsics;
 ``transform`` + ``output``, or ``transforms`` + ``outputs`` for animation frames, which share one inversion), plus
 ``prompt`` and the common diffusion params (``model``, ``settings``, ``cache_dir``, ``use_cache``, ``device``,
 ``dtype``; see ``_diffusion_job``), and optional ``perspective`` (vanishing points of the photo's view: the
@@ -26,7 +27,8 @@ NAME = "edit"
 def _frames(params: dict):
     from .preview import _frames as preview_frames
 
-    frames = preview_frames(params)
+    masks = params.get("masks")
+    frames = preview_frames(params, 1 + (len(masks) if isinstance(masks, list) else 0))
     outputs = {}
     for index, (_, output) in enumerate(frames):
         if output.suffix.lower() != ".png":
