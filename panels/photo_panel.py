@@ -41,6 +41,10 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         box.label(text=f"Photo: {_file_label(rig.photo_path)} ({rig.width}x{rig.height})", icon="IMAGE_DATA")
         mask = f"image '{rig.mask_image}'" if rig.mask_image else _file_label(rig.mask_path)
         box.label(text=f"Mask: {mask}", icon="MOD_MASK")
+        for number, entry in enumerate(rig.extra_objects, start=2):
+            extra = f"image '{entry.mask_image}'" if entry.mask_image else _file_label(entry.mask_path)
+            name = entry.target.name if entry.target else "deleted"
+            box.label(text=f"Object {number} ({name}): {extra}", icon="MOD_MASK")
         box.label(text=f"Depth: {_file_label(rig.depth_path)}", icon="MOD_DISPLACE")
         if rig.bg_path:
             box.label(text=f"Background: {_file_label(rig.bg_path)}", icon="IMAGE_BACKGROUND")
@@ -63,6 +67,7 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         s = edit["scale"]
         box.label(text=f"Scale: {s[0]:.3f}  {s[1]:.3f}  {s[2]:.3f}")
 
+        layout.operator("dhandles.add_object", icon="ADD")
         row = layout.row(align=True)
         row.operator("dhandles.apply_official_edit", icon="FILE")
         row.operator("dhandles.reset_edit", icon="LOOP_BACK")

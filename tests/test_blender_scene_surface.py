@@ -164,3 +164,30 @@ def test_a_painted_mask_survives_save_and_reopen(bpy, photogen, tmp_path):
     reopened.pixels.foreach_get(values)
     assert np.array_equal(values.reshape(512, 512, -1)[::-1, :, 0] > 0.5, mask)
     assert bpy.ops.dhandles.preview_edit(output_path=str(tmp_path / "after.png")) == {"FINISHED"}
+
+
+def test_add_object_cuts_another_object_out_of_the_imported_photo(bpy, photogen, tmp_path):
+    from mathutils import Matrix
+
+    folder = photogen / "car"
+    rig = import_sample(bpy, folder)
+    rig.target.matrix_world = Matrix.Translation((0.3, 0.0, 0.0)) @ rig.target.matrix_world  # an edit in progress
+    moved = rig.target.matrix_world.copy()
+    faces_before = len(rig.background.data.polygons)
+    road = np.zeros((512, 512), np.uint8)
+    road[440:490, 40:140] = 255
+    Image.fromarray(road).save(tmp_path / "road.png")
+    assert bpy.ops.dhandles.add_object(mask_path=str(tmp_path / "road.png")) == {"FINISHED"}
+    assert len(rig.extra_objects) == 1 and rig.target.matrix_world == moved
+    second = rig.extra_objects[0].target
+    assert len(second.data.polygons) == 50 * 100 and len(rig.background.data.polygons) == faces_before
+
+    from diffusion_handles.operators.edit_transform import edit_matrices
+
+    first, added = edit_matrices(rig)
+    assert np.allclose(added, np.eye(4), atol=1e-5) and not np.allclose(first, np.eye(4), atol=1e-3)
+    rig.target.matrix_world = Matrix.Translation((-0.3, 0.0, 0.0)) @ rig.target.matrix_world
+    bpy.context.view_layer.update()
+    parts = render_parts(bpy, rig, tmp_path / "added.png")
+    assert int((parts == 0).sum()) == 0
+    assert np.all(parts[(road > 0) | read_mask(folder / "mask.png")] == 2)
