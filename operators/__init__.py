@@ -5,11 +5,25 @@
 
 import bpy
 
-from . import check_engine, perspective_dataset, vanishing_points
-from . import add_object, edit_transform, import_photo, mask_image, photo_rig, preview_edit
-from . import engine_control, render_animation, render_edit, render_settings, render_status
+from . import (
+    add_object,
+    check_engine,
+    edit_transform,
+    engine_control,
+    import_photo,
+    mask_image,
+    perspective_dataset,
+    photo_rig,
+    preview_edit,
+    render_animation,
+    render_edit,
+    render_settings,
+    render_status,
+    vanishing_draw,
+    vanishing_points,
+)
 
-MODULES = (check_engine, vanishing_points, perspective_dataset, photo_rig, import_photo, add_object, mask_image,
+MODULES = (check_engine, vanishing_points, vanishing_draw, perspective_dataset, photo_rig, import_photo, add_object, mask_image,
            edit_transform, preview_edit, render_settings, render_status, engine_control, render_edit, render_animation)
 
 

@@ -191,3 +191,35 @@ def test_add_object_cuts_another_object_out_of_the_imported_photo(bpy, photogen,
     parts = render_parts(bpy, rig, tmp_path / "added.png")
     assert int((parts == 0).sum()) == 0
     assert np.all(parts[(road > 0) | read_mask(folder / "mask.png")] == 2)
+
+
+def test_drawn_vanishing_lines_converge_at_the_cameras_vanishing_points(bpy, photogen):
+    from diffusion_handles.operators import vanishing_draw
+    from diffusion_handles.operators.vanishing_points import view_vanishing_points
+    from mathutils import Euler
+
+    rig = import_sample(bpy, photogen / "car")
+    rig.camera.rotation_euler = Euler((math.radians(80), math.radians(5), math.radians(20)))  # all three VPs finite
+    bpy.context.view_layer.update()
+    bpy.context.scene.dhandles_draw_vps = True  # no viewport in background mode: the toggle is harmless
+    coords, colours = vanishing_draw.scene_lines(bpy.context)
+    count = vanishing_draw.FAN
+    assert coords.shape == (3 * count * 2, 3) and colours.shape == (3 * count * 2, 4)
+    vps = view_vanishing_points(rig.camera_dict(), rig.camera.matrix_world, np.eye(3))
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    scene = bpy.context.scene
+    for axis in range(3):
+        vp = vps[axis, :2] / vps[axis, 2]
+        for line in coords[axis * 2 * count:(axis + 1) * 2 * count].reshape(count, 2, 3):
+            (u0, v0, _), (u1, v1, z1) = (world_to_camera_view(scene, rig.camera, Vector(p)) for p in line)
+            a = np.array([u0 * rig.width - 0.5, (1 - v0) * rig.height - 0.5])
+            b = np.array([u1 * rig.width - 0.5, (1 - v1) * rig.height - 0.5])
+            assert z1 > 0  # the far end is in front of the camera
+            # the image of the line runs from its start through (almost) the vanishing point
+            along = (b - a) / np.linalg.norm(b - a)
+            to_vp = vp - a
+            off = abs(along[0] * to_vp[1] - along[1] * to_vp[0])
+            assert off < 1e-3 * max(1.0, np.linalg.norm(to_vp)), (axis, off)
+    bpy.context.scene.dhandles_draw_vps = False
