@@ -50,6 +50,10 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         name="Depth", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Metric z-depth: EXR, NPY or 16-bit PNG in millimetres; 'estimate' estimates it with the "
         "engine's depth model. Empty: depth.exr (or <photo>_depth.*) beside the photo")
+    estimate_depth: bpy.props.BoolProperty(
+        name="Estimate Depth", default=False, options={"SKIP_SAVE"},
+        description="Estimate the photo's depth with the engine's depth model (Depth Model, else the add-on "
+        "preferences' choice) instead of reading a depth file")
     mask_path: bpy.props.StringProperty(
         name="Mask", subtype="FILE_PATH", options={"SKIP_SAVE"},
         description="Object mask image, white on black. Empty: mask.png (or <photo>_mask.*) beside the photo")
@@ -95,8 +99,14 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
 
     def draw(self, context):
         layout = self.layout
-        for name in ("depth_path", "depth_model", "mask_path"):
-            layout.prop(self, name)
+        prefs = preferences.get(context)
+        model = self.depth_model or (prefs.depth_model if prefs is not None else "") or "the default model"
+        layout.prop(self, "estimate_depth", text=f"Estimate Depth ({model})")
+        column = layout.column()
+        column.active = not self.estimate_depth
+        column.prop(self, "depth_path")
+        layout.prop(self, "depth_model")
+        layout.prop(self, "mask_path")
         layout.prop_search(self, "mask_image", bpy.data, "images")
         for name in ("extra_masks", "bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid", "tear"):
             layout.prop(self, name)
@@ -123,7 +133,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
 
     def _execute(self, context):
         photo = photo_files.input_file(self.filepath, "photo", "Choose an image file.")
-        depth = self.side_file(photo, "depth_path", "depth")
+        depth = ESTIMATE if self.estimate_depth else self.side_file(photo, "depth_path", "depth")
         mask = "" if self.mask_image else self.side_file(photo, "mask_path", "mask")
         bg = self.side_file(photo, "bg_path", "bg")
         bg_depth = self.side_file(photo, "bg_depth_path", "bg_depth")

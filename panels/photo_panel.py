@@ -34,7 +34,9 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         rig = active_rig(context)
         if rig is None:
             layout.label(text="Import a photo with its depth and an object mask", icon="INFO")
-            layout.operator("dhandles.new_mask_image", icon="BRUSH_DATA")
+            row = layout.row(align=True)
+            row.operator("dhandles.new_mask_image", icon="BRUSH_DATA")
+            row.operator("dhandles.mask_from_text", icon="SYNTAX_ON")
             return
 
         box = layout.box()

@@ -223,3 +223,13 @@ def test_drawn_vanishing_lines_converge_at_the_cameras_vanishing_points(bpy, pho
             off = abs(along[0] * to_vp[1] - along[1] * to_vp[0])
             assert off < 1e-3 * max(1.0, np.linalg.norm(to_vp)), (axis, off)
     bpy.context.scene.dhandles_draw_vps = False
+
+
+def test_mask_from_text_makes_a_packed_mask_image_to_import_with(bpy, photogen):
+    folder = photogen / "car"
+    assert bpy.ops.dhandles.mask_from_text(filepath=str(folder / "input.png"), prompt="the car", threshold=0.01,
+                                           model="tiny-segmentation") == {"FINISHED"}
+    image = bpy.data.images["input mask: the car"]
+    assert image.packed_file is not None and tuple(image.size) == (512, 512)
+    with pytest.raises(RuntimeError, match="Name the object"):
+        bpy.ops.dhandles.mask_from_text(filepath=str(folder / "input.png"), prompt=" ")
