@@ -234,7 +234,7 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
     settings = context.scene.dhandles_render
     folder = tmp_path / "adapters"
     folder.mkdir()
-    matrix = render_edit.edit_matrix(rig)
+    matrix = render_edit.rig_transform(rig)
     params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
     assert "lora" not in params and "lora" not in record  # empty: none
 
