@@ -21,12 +21,14 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from .. import preferences
-from . import photo_files, scene_build
-from .blocking_job import run_job
+from . import job_sequence, photo_files, scene_build
 from .edit_transform import camera_pose
 from .engine_session import EngineError
+from .engine_task import CANCELLED, FINISHED, RUNNING, EngineTask
+from .job_sequence import JobSequence
 
 ESTIMATE = "estimate"
+TIMER_S = 0.1
 SIDE_FILE_HINTS = {  # kind: (what it is, what to do when the path given is wrong)
     "depth": ("depth map", "Choose an EXR, NPY or 16-bit PNG, or set Depth to 'estimate'."),
     "mask": ("mask", "Choose the mask image (the object white on black), or paint one and set Mask Image."),
@@ -123,15 +125,65 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         found = photo_files.find_side_file(photo, kind)
         return str(found) if found else ""
 
+    _run: JobSequence | None = None
+    _timer = None
+
     def execute(self, context):
-        try:
-            return self._execute(context)
-        # RuntimeError: Blender could not load a file; OSError: a file could not be written
-        except (ValueError, EngineError, RuntimeError, OSError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        """Scripts and background mode wait for the import; the UI runs it modal on a timer (Esc cancels), so
+        Blender stays usable during depth estimation and the scene job."""
+        self._run = JobSequence(self._execute(context), self.bl_label)
+        if bpy.app.background or context.window is None:
+            job_sequence.run_to_end(self._run, context)
+            return self._finish(context)
+        if self._run.start(context) != RUNNING:
+            return self._finish(context)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0.0, 1.0)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._run.cancel()
+        elif event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        job_sequence.tick(self._run, context)
+        context.window_manager.progress_update(self._run.fraction)
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"{self._run.status} (Esc cancels)")
+        if self._run.state == RUNNING:
+            return {"PASS_THROUGH"}
+        self._stop_modal(context)
+        return self._finish(context)
+
+    def cancel(self, context):  # Blender ends the operator (file loaded, window closed)
+        if self._run is not None:
+            self._run.cancel()
+        self._stop_modal(context)
+
+    def _stop_modal(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            wm.progress_end()
+            self._timer = None
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def _finish(self, context):
+        run = self._run
+        if run.state == FINISHED:
+            self.report({"INFO"}, run.result)
+            return {"FINISHED"}
+        if run.state == CANCELLED:
+            self.report({"WARNING"}, f"{self.bl_label} cancelled: the scene is as it was.")
+        else:
+            self.report({"ERROR"}, run.error or f"{self.bl_label} failed.")
+        return {"CANCELLED"}
 
     def _execute(self, context):
+        """The import as a job sequence: checks, then each engine job yielded, then the scene built."""
         photo = photo_files.input_file(self.filepath, "photo", "Choose an image file.")
         depth = ESTIMATE if self.estimate_depth else self.side_file(photo, "depth_path", "depth")
         mask = "" if self.mask_image else self.side_file(photo, "mask_path", "mask")
@@ -146,9 +198,9 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
 
         folder = photo_files.new_scene_folder(context, photo)
         try:
-            return self._import(context, photo, depth, mask, bg, bg_depth, folder)
+            return (yield from self._import(context, photo, depth, mask, bg, bg_depth, folder))
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)  # nothing of a failed import stays behind
+            shutil.rmtree(folder, ignore_errors=True)  # nothing of a failed or cancelled import stays behind
             raise
 
     def _import(self, context, photo: Path, depth: str, mask: str, bg: str, bg_depth: str, folder: Path):
@@ -165,7 +217,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
             if model:
                 params["model"] = model
-            depth = run_job(context, "estimate_depth", params, label="Depth estimation").get("depth") or ""
+            depth = (yield EngineTask("estimate_depth", params, label="Depth estimation")).get("depth") or ""
             if not depth:
                 raise EngineError("bad_result", "The depth estimation returned no depth map.")
 
@@ -176,7 +228,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                   "tear": float(self.tear)}
         if extras:
             params["masks"] = [engine for _, _, engine in extras]
-        result = run_job(context, "scene", params, label="Scene")
+        result = yield EngineTask("scene", params, label="Scene")
         rig = self.build(context, photo, result, folder)
         for entry, (path, image_name, _) in zip(rig.extra_objects, extras):
             entry.mask_path, entry.mask_image = path, image_name
@@ -192,9 +244,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))
         rig.fg_prompt = photo_files.read_text(photo_files.find_side_file(photo, "fg_prompt"))
-        self.report({"INFO"}, f"Imported {photo.name}: {result['width']}x{result['height']}, field of view "
-                    f"{result['fov_deg']:.1f} degrees ({result['fov_note']})")
-        return {"FINISHED"}
+        return (f"Imported {photo.name}: {result['width']}x{result['height']}, field of view "
+                f"{result['fov_deg']:.1f} degrees ({result['fov_note']})")
 
     def build(self, context, photo: Path, result: dict, folder: Path):
         """Create the collection, camera and meshes from the scene job's result; remove them all on failure."""

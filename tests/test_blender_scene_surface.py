@@ -233,3 +233,50 @@ def test_mask_from_text_makes_a_packed_mask_image_to_import_with(bpy, photogen):
     assert image.packed_file is not None and tuple(image.size) == (512, 512)
     with pytest.raises(RuntimeError, match="Name the object"):
         bpy.ops.dhandles.mask_from_text(filepath=str(folder / "input.png"), prompt=" ")
+
+
+def test_import_jobs_run_a_tick_at_a_time_with_progress_cancel_and_errors(bpy, photogen, tmp_path):
+    """The import's engine jobs as a job sequence (what the modal import drives from its timer): the next job
+    starts when one ends, a cancel stops the job in flight and cleans up, a failed job's error reaches the work."""
+    import time
+
+    from diffusion_handles.operators import job_sequence
+    from diffusion_handles.operators.engine_task import EngineTask
+
+    folder = photogen / "car"
+    params = {"photo": str(folder / "input.png"), "depth": str(folder / "depth.exr"),
+              "mask": str(folder / "mask.png")}
+    cleaned = []
+
+    def work(output, second=None):
+        try:
+            first = yield EngineTask("scene", dict(params, output_dir=str(output)), label="Scene")
+            if second is not None:
+                yield EngineTask("scene", dict(params, **second), label="Again")
+            return f"{first['width']}x{first['height']}"
+        finally:
+            cleaned.append(output)
+
+    def drive(run, until):
+        seen, deadline = [], time.monotonic() + 120
+        while run.state == "RUNNING" and not until(run) and time.monotonic() < deadline:
+            seen.append(job_sequence.tick(run, bpy.context))
+            time.sleep(0.01)
+        return seen
+
+    run = job_sequence.JobSequence(work(tmp_path / "a", {"output_dir": str(tmp_path / "b")}), "Import")
+    assert run.start(bpy.context) == "RUNNING" and run.task.label == "Scene"
+    drive(run, lambda r: False)
+    assert run.state == "FINISHED" and run.result == "512x512" and run.jobs_done == 2
+    assert cleaned == [tmp_path / "a"] and (tmp_path / "b" / "background_points.npy").is_file()
+
+    run = job_sequence.JobSequence(work(tmp_path / "c", {"output_dir": str(tmp_path / "d")}), "Import")
+    run.start(bpy.context)
+    run.cancel()
+    drive(run, lambda r: False)
+    assert run.state == "CANCELLED" and cleaned[-1] == tmp_path / "c" and run.jobs_done == 0
+    assert not (tmp_path / "d").exists()  # the second job never started
+
+    run = job_sequence.JobSequence(work(tmp_path / "e", {"output_dir": str(tmp_path / "f"), "tear": 0.0}), "Import")
+    assert job_sequence.run_to_end(run, bpy.context) == "FAILED"
+    assert "'tear' must be a number from 0.01" in run.error and cleaned[-1] == tmp_path / "e"
