@@ -241,6 +241,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
             rig.workdir = ""
         rig.depth_path, rig.mask_path, rig.mask_image = depth, mask, self.mask_image
         keep_painted_masks([self.mask_image, *(name for _, name, _ in extras)])
+        load_thumbnails([mask, depth])
         rig.bg_path, rig.bg_depth_path = bg, bg_depth
         rig.prompt = photo_files.read_text(photo_files.find_side_file(photo, "prompt"))
         rig.fg_prompt = photo_files.read_text(photo_files.find_side_file(photo, "fg_prompt"))
@@ -376,6 +377,19 @@ def keep_painted_masks(names) -> None:
         image.use_fake_user = True
         if image.packed_file is None and (image.is_dirty or image.source == "GENERATED" or not image.filepath):
             image.pack()
+
+
+def load_thumbnails(paths) -> None:
+    """The mask and depth files as images of this .blend (not packed: they stay the user's files), so that the
+    Photo panel shows them; a file Blender cannot read (an NPY) is left out."""
+    for path in paths:
+        if not path or Path(path).suffix.lower() == ".npy":
+            continue
+        try:
+            image = bpy.data.images.load(path, check_existing=True)
+        except RuntimeError:
+            continue
+        image.preview_ensure()
 
 
 def menu_func_import(self, context):

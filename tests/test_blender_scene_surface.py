@@ -83,6 +83,9 @@ def test_import_render_covers_every_pixel_and_the_mask_with_the_object(bpy, phot
     assert int((parts == 0).sum()) == 0, "pixels with no surface behind them"
     assert int((parts[mask] != 2).sum()) == 0, "mask pixels not rendered from the object"
     assert int((parts[~mask] == 2).sum()) == 0, "object pixels outside the mask"
+    # the Photo panel's thumbnails: the mask and depth files are images of the .blend, not packed
+    loaded = {bpy.path.abspath(image.filepath) for image in bpy.data.images if image.packed_file is None}
+    assert {str(folder / "mask.png"), str(folder / "depth.exr")} <= loaded
 
 
 def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
