@@ -241,7 +241,6 @@ def sample_cells(depth: np.ndarray, mask: np.ndarray | None, step: int = 1, orig
     x0, y0 = (int(a) for a in origin)
     height, width = depth.shape
     cols, rows = cells if cells is not None else (cell_count(x0, width, step), cell_count(y0, height, step))
-    inv = 1.0 / depth.astype(np.float64)
 
     def taps(start, n, size):
         centre = start + step * np.arange(n) + 0.5 * (step - 1)      # pixel-centre coordinate of each cell
@@ -250,14 +249,30 @@ def sample_cells(depth: np.ndarray, mask: np.ndarray | None, step: int = 1, orig
 
     xa, xb, tx = taps(x0, cols, width)
     ya, yb, ty = taps(y0, rows, height)
+    # gather the taps first: only the cells' pixels are inverted (a 4K photo has 8 M pixels, its grid 0.5 M cells)
+    inv = lambda ys, xs: 1.0 / depth[np.ix_(ys, xs)].astype(np.float64)
     keep = np.ones((rows, cols), dtype=bool) if mask is None else mask[np.ix_(ya, xa)]
     if step % 2 == 1:  # the centre is a pixel centre
-        return np.ascontiguousarray(1.0 / inv[np.ix_(ya, xa)]), np.ascontiguousarray(keep)
-    top = inv[np.ix_(ya, xa)] * (1 - tx) + inv[np.ix_(ya, xb)] * tx
-    bottom = inv[np.ix_(yb, xa)] * (1 - tx) + inv[np.ix_(yb, xb)] * tx
+        return np.ascontiguousarray(depth[np.ix_(ya, xa)], dtype=np.float64), np.ascontiguousarray(keep)
+    top = inv(ya, xa) * (1 - tx) + inv(ya, xb) * tx
+    bottom = inv(yb, xa) * (1 - tx) + inv(yb, xb) * tx
     if mask is not None:
         keep = keep & mask[np.ix_(ya, xb)] & mask[np.ix_(yb, xa)] & mask[np.ix_(yb, xb)]
     return 1.0 / (top * (1 - ty)[:, None] + bottom * ty[:, None]), np.ascontiguousarray(keep)
+
+
+def sample_mask_cells(mask: np.ndarray, step: int = 1, any_pixel: bool = True) -> np.ndarray:
+    """rows x cols bool on the full photo's cell grid (as ``sample_cells`` with origin 0): whether any (or every)
+    pixel the cell's depth sample reads is in ``mask``."""
+    height, width = mask.shape
+    cols, rows = cell_count(0, width, step), cell_count(0, height, step)
+    centres = lambda n, size: np.clip(step * np.arange(n) + (step - 1) // 2, 0, size - 1)
+    ya, xa = centres(rows, height), centres(cols, width)
+    if step % 2 == 1:
+        return np.ascontiguousarray(mask[np.ix_(ya, xa)])
+    yb, xb = np.clip(ya + 1, 0, height - 1), np.clip(xa + 1, 0, width - 1)
+    join = np.logical_or if any_pixel else np.logical_and
+    return join(join(mask[np.ix_(ya, xa)], mask[np.ix_(ya, xb)]), join(mask[np.ix_(yb, xa)], mask[np.ix_(yb, xb)]))
 
 
 def mesh_from_cells(cell_depth: np.ndarray, cell_mask: np.ndarray, camera, step: int = 1, origin=(0, 0),

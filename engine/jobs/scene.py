@@ -50,12 +50,12 @@ def _background_mesh(inputs, hole, camera, step: int, tear: float):
     from ..geometry import surface_mesh as surface
 
     cell_depth, _ = surface.sample_cells(inputs.depth, None, step)
-    cell_hole = ~surface.sample_cells(inputs.depth, ~hole, step)[1]          # any pixel it reads in the hole
+    cell_hole = surface.sample_mask_cells(hole, step)                        # any pixel it reads in the hole
     guide = None
     if inputs.background_depth is not None:
         guide = surface.sample_cells(inputs.background_depth, None, step)[0]
     filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
-    cell_object = ~surface.sample_cells(inputs.depth, ~inputs.mask, step)[1]  # any pixel it reads on the object
+    cell_object = surface.sample_mask_cells(inputs.mask, step)               # any pixel it reads on the object
     filled = np.where(cell_object, np.maximum(filled, cell_depth * (1.0 + BEHIND * tear)), filled)
     return surface.mesh_from_cells(filled, np.ones_like(cell_hole), camera, step, (0, 0), tear)
 
