@@ -85,7 +85,7 @@ def guidance_losses(settings, activations, originals, step_index, targets, itera
     """(weighted total, unweighted identity mean, unweighted background mean) over the layers in ``activations``."""
     w_identity, w_background = settings.layer_weights(step_index, iteration)
     total, identities, backgrounds = 0.0, [], []
-    for layer, wi, wb in zip(settings.layers, w_identity, w_background):
+    for layer, wi, wb in zip(settings.layers, w_identity, w_background, strict=True):
         if layer not in activations:
             continue
         current, original = activations[layer], originals[layer][step_index]
@@ -94,8 +94,11 @@ def guidance_losses(settings, activations, originals, step_index, targets, itera
         identities.append(li)
         backgrounds.append(lb)
         total = total + wi * li + wb * lb
-    mean = (lambda xs: sum(xs) / len(xs) if xs else None)
-    return total, mean(identities), mean(backgrounds)
+    return total, _mean(identities), _mean(backgrounds)
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else None
 
 
 class GuidedSampler:
@@ -136,7 +139,7 @@ class GuidedSampler:
         if step_index >= self.guided_steps:
             return []
         wi, wb = self.settings.layer_weights(step_index, iteration)
-        return [layer for layer, a, b in zip(self.settings.layers, wi, wb) if a or b]
+        return [layer for layer, a, b in zip(self.settings.layers, wi, wb, strict=True) if a or b]
 
     def guidance_step(self, z, i, t):
         """Step 1 at timestep index ``i``: up to ``opt_steps`` gradient steps on the latents."""

@@ -94,7 +94,8 @@ class EditSettings:
         if not 0 <= self.guided_steps <= self.num_steps:
             raise ValueError("guided_steps must be between 0 and num_steps.")
         if self.pair_weighting not in PAIR_WEIGHTINGS:
-            raise ValueError(f"Unknown pair weighting {self.pair_weighting!r}; use one of {', '.join(PAIR_WEIGHTINGS)}.")
+            raise ValueError(f"Unknown pair weighting {self.pair_weighting!r}; use one of "
+                             f"{', '.join(PAIR_WEIGHTINGS)}.")
         if self.background_loss not in BACKGROUND_LOSSES:
             raise ValueError(f"Unknown background loss {self.background_loss!r}; use one of "
                              f"{', '.join(BACKGROUND_LOSSES)}.")
@@ -121,7 +122,7 @@ class EditSettings:
         """Layers that get a non-zero weight at some step: only these are recorded and computed."""
         used = set()
         for identity, background in self.layer_cycle:
-            used.update(layer for layer, a, b in zip(self.layers, identity, background) if a or b)
+            used.update(layer for layer, a, b in zip(self.layers, identity, background, strict=True) if a or b)
         return tuple(layer for layer in self.layers if layer in used)
 
     def inversion_key(self) -> dict:
@@ -142,7 +143,7 @@ class EditSettings:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "EditSettings":
+    def from_dict(cls, values: dict | None) -> EditSettings:
         values = dict(values or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -151,7 +152,7 @@ class EditSettings:
         return cls(**values)
 
     @classmethod
-    def fast(cls, **overrides) -> "EditSettings":
+    def fast(cls, **overrides) -> EditSettings:
         """The speed preset (not the paper's numbers; its image quality is unverified here): DDIM
         (negative-prompt) inversion, 25 DDIM steps with guidance on the first 19 (the official 38/50 share) and 2
         gradient steps per guided timestep. About 50 UNet evaluations to invert and 140 per edit, against the
