@@ -127,7 +127,8 @@ class EditSettings:
 
     def inversion_key(self) -> dict:
         """The settings an inversion (and its recorded activations) depends on, and only those, so that a
-        setting it ignores never forces a new inversion. Both methods: the steps, the recorded layers and how many
+        setting it ignores never forces a new inversion. Both methods: the steps and their schedule, the recorded
+        layers and how many
         timesteps are recorded (the first ``guided_steps``; none without layers). Null-text also: its
         optimisation and the CFG scale its target step uses; DDIM inversion ignores both (the photo's resolution
         is in the key through the working image itself)."""
