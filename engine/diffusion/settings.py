@@ -69,7 +69,7 @@ class EditSettings:
     null_early_stop: float = 1e-5
     # guidance
     layers: tuple = (1, 2, 3)  # indices into unet.up_blocks
-    guided_steps: int = 38
+    guided_steps: int = OFFICIAL_GUIDED_SHARE[0]  # of num_steps = OFFICIAL_GUIDED_SHARE[1]: guided_steps_for()
     opt_steps: int = 3
     opt_learning_rate: float = 0.1
     identity_weight: float = 1.5
