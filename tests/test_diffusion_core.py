@@ -82,6 +82,13 @@ def test_pairs_are_weighted_by_their_multiplicity():
         EditSettings(pair_weighting="each")
 
 
+def test_the_edit_uses_the_pair_weighting_it_is_given(models, chair, cache):
+    official = Editor(models, EditSettings(**CHEAP), cache).edit(chair)
+    unique = Editor(models, EditSettings(**CHEAP, pair_weighting="unique"), cache).edit(chair)
+    assert unique.report["cache"]["inversion"] == "hit"  # a guidance setting: the same inversion
+    assert not np.array_equal(official.working_image, unique.working_image)
+
+
 def test_the_run_has_its_own_generator_and_leaves_the_global_one_alone(models, chair, cache):
     torch.manual_seed(123)
     expected = torch.rand(4)
