@@ -56,7 +56,7 @@ def add_arguments(parser) -> None:
 
 
 def settings_from_args(args):
-    from ..diffusion.settings import EditSettings
+    from ..diffusion.settings import EditSettings, guided_steps_for
 
     values = {}
     for item in args.set:
@@ -69,7 +69,7 @@ def settings_from_args(args):
         if value is not None:
             values[key] = value
     if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
-        values["guided_steps"] = round(values["num_steps"] * 38 / 50)
+        values["guided_steps"] = guided_steps_for(values["num_steps"])
     return EditSettings.from_dict(values)
 
 
