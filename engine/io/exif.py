@@ -36,6 +36,7 @@ def exif_camera_numbers(path) -> dict:
     numbers = {key: _positive(tags.get(tag)) for key, tag in _TAGS.items()}
     numbers["focal_plane_unit_mm"] = _UNIT_MM.get(_integer(tags.get(_FOCAL_PLANE_UNIT, 2))) if tags else None
     numbers["orientation"] = orientation
+    numbers["has_exif"] = bool(tags)
     return numbers
 
 
