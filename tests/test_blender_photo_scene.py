@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from engine.geometry import Camera, official_edit_to_matrix, reproject
-from engine.geometry.io import read_depth_exr, read_mask
+from engine.io import read_depth, read_mask
 from engine.geometry.transforms import object_centroid
 from engine.jobs._inpaint import colour_hole_dilation, dilate
 
@@ -92,7 +92,7 @@ def check_camera_and_mesh_agree(bpy, rig, obj, samples=400):
 
 
 def official_matrix(folder, edit, camera):
-    depth, mask = read_depth_exr(folder / "depth.exr"), read_mask(folder / "mask.png")
+    depth, mask = read_depth(folder / "depth.exr"), read_mask(folder / "mask.png")
     e = json.loads((folder / "transforms.json").read_text())[edit]
     centroid = object_centroid(depth, mask, camera)
     return official_edit_to_matrix(e["translation"], e["rotation_axis"], e["rotation_angle"], centroid), depth, mask
@@ -139,7 +139,7 @@ def test_import_builds_matched_camera_meshes_and_centroid(bpy, sample):
     check_camera_and_mesh_agree(bpy, rig, rig.target)
 
     # the object's origin is the official centroid (engine frame -> Blender camera frame -> world)
-    centroid = object_centroid(read_depth_exr(sample / "depth.exr"), mask, camera)
+    centroid = object_centroid(read_depth(sample / "depth.exr"), mask, camera)
     cam = np.array(rig.camera.matrix_world)
     expected = cam[:3, :3] @ (centroid * [1, -1, -1]) + cam[:3, 3]
     assert np.allclose(np.array(rig.target.matrix_world.translation), expected, atol=1e-4)
