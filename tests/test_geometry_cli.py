@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import PHOTOGEN
 from PIL import Image
 
 from engine.cli import main
 from engine.geometry import Camera
 from engine.geometry.io import write_depth_exr
 from engine.io import read_depth
-
-from conftest import PHOTOGEN
 
 EDITS = {
     "edit_000": {"translation": [0.1, 0.0, -0.2], "rotation_axis": [0.0, 1.0, 0.0], "rotation_angle": 20.0},

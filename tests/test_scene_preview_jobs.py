@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from engine.geometry import Camera, make_transform, reproject
-from engine.jobs import JobContext, JobError, preview, scene
+from engine.jobs import JobContext, JobError, _photo_inputs, preview, scene
 from engine.jobs import _grid_mesh as grid
-from engine.jobs import _photo_inputs
 
 
 def write_inputs(folder, width=120, height=80, background=False):
