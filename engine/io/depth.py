@@ -70,7 +70,10 @@ def _read_exr(path: Path, what: str) -> np.ndarray:
 
 def _read_depth_image(path: Path, what: str) -> np.ndarray:
     pixels, _top, orientation = decode(path, what, BadDepth)
-    if pixels.ndim != 2 or pixels.dtype == np.uint8:
-        raise BadDepth(f"The {what} '{path}' is an 8-bit or colour image, which cannot hold metric depth. "
+    if pixels.dtype == np.uint8:
+        raise BadDepth(f"The {what} '{path}' is an image of 8 bits per pixel, which cannot hold metric depth. "
+                       f"{FORMATS_HINT}")
+    if pixels.ndim != 2:
+        raise BadDepth(f"The {what} '{path}' is a colour image; metric depth is one number per pixel. "
                        f"{FORMATS_HINT}")
     return to_display(pixels.astype(np.float64) / DEPTH_PNG_UNITS_PER_METRE, orientation)
