@@ -95,6 +95,16 @@ def request_from_args(args):
                               edit_name=args.edit)
 
 
+def check_input_paths(args) -> None:
+    """Each given input file exists and its path is usable (``engine.io.input_path``), before anything else."""
+    from ..io import input_path
+
+    for value, what in ((args.photo, "photo"), (args.mask, "mask"), (args.depth, "depth map"),
+                        (args.bg_depth, "background depth map"), (args.transform, "transform file")):
+        if value:
+            input_path(value, what)
+
+
 def output_paths(args) -> tuple[Path, Path]:
     """(image, report) to write, after checking that neither overwrites an input (any file of --sample, --photo,
     --mask, --depth, --bg-depth, --transform) or the other; ValueError saying which clashes."""
@@ -119,6 +129,7 @@ def run(args) -> int:
     from ..models import ModelMissingError
 
     try:
+        check_input_paths(args)
         out, report_path = output_paths(args)
         settings = settings_from_args(args)
         request = request_from_args(args)

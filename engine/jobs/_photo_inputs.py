@@ -159,17 +159,12 @@ def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tupl
     return from_exif, source, note
 
 
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
 def check_output_path(output: Path, params: dict) -> None:
     """Refuse to write over any of the user's input files."""
+    from ..diffusion.outputs import same_file
+
     for key in ("photo", "depth", "mask", "bg", "bg_depth"):
         value = params.get(key)
-        if value and same_file(output, Path(value)):
+        if value and isinstance(value, str) and same_file(output, Path(value)):
             raise JobError("output_is_input", f"The output '{output}' is the {key} file of this photo; previews never "
                            "overwrite inputs. Choose another output path.")
