@@ -83,6 +83,22 @@ def test_orientation_matches_pil(orientation):
     np.testing.assert_array_equal(io.to_display(stored, orientation)[..., 0], expected)
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".webp", ".jpg"])
+def test_every_orientation_of_every_format_as_pil_shows_it(tmp_path, suffix):
+    photo = smooth_photo(40, 64)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"p{orientation}{suffix}"
+        Image.fromarray(photo).save(path, exif=exif, **{".webp": {"lossless": True}, ".jpg": {"quality": 98}}.get(
+            suffix, {}))
+        with Image.open(path) as image:
+            expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB")).astype(int)
+        read = io.read_photo(path).astype(int)
+        assert read.shape == expected.shape and np.abs(read - expected).mean() < 1.0, orientation
+        assert io.photo_shape(path) == io.PhotoShape(read.shape[1], read.shape[0], orientation)
+
+
 def test_phone_jpeg_is_read_as_displayed(tmp_path):
     displayed = smooth_photo(96, 64)  # portrait, stored landscape
     path = oriented_jpeg(tmp_path / "phone.jpg", displayed)

@@ -2,7 +2,7 @@
 
 PIL reads the header first (size, EXIF orientation) and refuses a decompression bomb (more pixels than
 ``PIL.Image.MAX_IMAGE_PIXELS``) before anything is decoded; OpenCV then decodes the pixels when it can (about twice
-as fast as PIL for large PNGs), PIL otherwise. Every photo comes back as displayed: the EXIF orientation applied.
+as fast as PIL for large PNGs and JPEGs), PIL otherwise. Every photo comes back as displayed: the EXIF orientation applied.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from .paths import input_path
 
 EXIF_ORIENTATION = 0x0112
 FORMATS_HINT = "Use a PNG, JPEG, TIFF or WebP file."
+# OpenCV decodes these without turning them (it ignores their EXIF orientation with IMREAD_UNCHANGED); it turns a
+# TIFF by its orientation tag itself, so TIFFs and the rest go through PIL
+_CV2_FORMATS = frozenset(("PNG", "JPEG", "WEBP", "BMP"))
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def photo_shape(path, what: str = "photo") -> PhotoShape:
     path = input_path(path, what)
     with open_image(path, what) as image:
         orientation = orientation_of(image)
+        if image.format == "TIFF":  # PIL gives a TIFF's size as displayed already (it turns it as it decodes)
+            return PhotoShape(image.width, image.height, orientation)
         width, height = displayed_size(image.width, image.height, orientation)
     return PhotoShape(width, height, orientation)
 
@@ -78,12 +83,13 @@ def photo_shape(path, what: str = "photo") -> PhotoShape:
 def decode(path: Path, what: str, error=BadImage) -> tuple[np.ndarray, float, int]:
     """(stored pixels as HxW or HxWxC in RGB(A) order, the value of full white, EXIF orientation)."""
     with open_image(path, what, error) as image:
-        orientation = orientation_of(image)
-        array = _cv2_decode(path, image.width, image.height)
+        array = _cv2_decode(path, image.width, image.height) if image.format in _CV2_FORMATS else None
         if array is None:
             array, top = _pil_pixels(image, path, what, error)
         else:
             top = 65535.0 if array.dtype == np.uint16 else 255.0
+        # after decoding: PIL turns a TIFF by its orientation tag as it decodes it, and then drops the tag
+        orientation = orientation_of(image)
     return array, top, orientation
 
 
