@@ -1,8 +1,9 @@
 """Opening image files safely and reading photos: PNG (8/16-bit), JPEG, TIFF, WebP, BMP.
 
 PIL reads the header first (size, EXIF orientation) and refuses a decompression bomb (more pixels than
-``PIL.Image.MAX_IMAGE_PIXELS``) before anything is decoded; OpenCV then decodes the pixels when it can (about twice
-as fast as PIL for large PNGs and JPEGs), PIL otherwise. Every photo comes back as displayed: the EXIF orientation applied.
+``PIL.Image.MAX_IMAGE_PIXELS``) before anything is decoded; OpenCV then decodes the pixels when it can (about
+twice as fast as PIL for large PNGs and JPEGs), PIL otherwise. Every photo comes back as displayed: the EXIF
+orientation applied.
 """
 
 from __future__ import annotations

@@ -14,10 +14,12 @@ from ..errors import BadInput, BadParams, InputNotFound
 
 def input_path(value, what: str = "file") -> Path:
     """``value`` (a str or os.PathLike) as the Path of an existing file; a typed error naming ``what`` otherwise."""
-    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise BadParams(f"The {what} must be given as a file path (a string), not {type(value).__name__} "
                         f"{_short(value)}.")
     text = os.fspath(value)
+    if not text:
+        raise BadParams(f"No {what} given: the path is empty.")
     if "\x00" in text:
         raise BadInput(f"The path of the {what} {text!r} contains a NUL byte, which no file name can hold. "
                        "Give the file's real path.")
