@@ -436,5 +436,7 @@ def test_inputs_from_files(photogen, tmp_path):
                                  frame="blender")
     assert request.transform[1, 3] == pytest.approx(-0.5)
     assert np.allclose(request.transform, frames.convert(blender, "blender", "engine"))
-    with pytest.raises(FileNotFoundError):
+    from engine.errors import InputNotFound
+
+    with pytest.raises(InputNotFound):
         request_from_files(tmp_path / "nope.png", sample / "mask.png", sample / "depth.exr", tmp_path / "t.npy")

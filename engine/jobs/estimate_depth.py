@@ -17,6 +17,7 @@ NAME = "estimate_depth"
 def run(params: dict, ctx) -> dict:
     import numpy as np
 
+    from ..io import read_photo
     from ..models import load_depth_estimator
     from . import _photo_inputs
 
@@ -25,7 +26,7 @@ def run(params: dict, ctx) -> dict:
     if output.suffix.lower() not in (".exr", ".npy"):
         raise JobError("bad_params", f"The depth output '{output}' must end in .exr or .npy.")
     _photo_inputs.check_output_path(output, params)
-    photo = _photo_inputs.read_rgb(photo_path, "photo")
+    photo = read_photo(photo_path, "photo")
     ctx.progress("load_model", 0, 1)
     model = params.get("model")
     estimator = ctx.models.get_or_load(("depth", model, params.get("device")),

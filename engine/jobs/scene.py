@@ -16,7 +16,8 @@ Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm"
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
 frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
-quality-95 JPEG above 2048 pixels).
+quality-95 JPEG above 2048 pixels), ``photo_texture`` (the photo as displayed: the photo file itself, or a copy
+turned by its EXIF orientation, which Blender's image loader ignores).
 """
 
 from __future__ import annotations
@@ -130,4 +131,19 @@ def run(params: dict, ctx) -> dict:
         "background": background.save(out_dir, "background"),
         "object": obj.save(out_dir, "object"),
         "background_texture": str(texture_path),
+        "photo_texture": _photo_texture(params, inputs, out_dir),
     }
+
+
+def _photo_texture(params: dict, inputs, out_dir: Path) -> str:
+    """The photo as the meshes see it: the photo file itself, or, for one stored turned (EXIF orientation other
+    than 1, which Blender's image loader ignores), a copy written as displayed."""
+    from .. import io
+
+    photo = Path(params["photo"])
+    if io.photo_shape(photo).orientation == 1:
+        return str(photo)
+    stem = out_dir / "photo_texture"
+    for suffix in (".png", ".jpg"):
+        _photo_inputs.check_output_path(stem.with_suffix(suffix), params)
+    return str(_inpaint.save_texture(stem, inputs.photo))

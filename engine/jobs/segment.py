@@ -19,6 +19,7 @@ def run(params: dict, ctx) -> dict:
     import numpy as np
     from PIL import Image
 
+    from ..io import read_photo
     from ..models import load_segmenter
     from . import _photo_inputs
 
@@ -33,7 +34,7 @@ def run(params: dict, ctx) -> dict:
     if output.suffix.lower() != ".png":
         raise JobError("bad_params", f"The mask output '{output}' must be a .png file.")
     _photo_inputs.check_output_path(output, params)
-    photo = _photo_inputs.read_rgb(photo_path, "photo")
+    photo = read_photo(photo_path, "photo")
     model = params.get("model")
     segmenter = ctx.models.get_or_load(("segmentation", model, params.get("device")),
                                        lambda: load_segmenter(model, device=params.get("device")))
