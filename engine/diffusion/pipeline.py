@@ -205,9 +205,9 @@ class Editor:
             edited_depth = np.asarray(geo.depth, dtype=np.float32)
             target_mask = np.asarray(geo.target_masks).any(axis=0)
             if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
-                from ..geometry import GeometryError
+                from ..geometry import OutOfViewError
 
-                raise GeometryError("The edit moves the object out of the frame of the photo, so nothing of it is "
+                raise OutOfViewError("The edit moves the object out of the frame of the photo, so nothing of it is "
                                     "visible: move it back into view")
             targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, models.device)
         latent_hw = (prep.size[1] // 8, prep.size[0] // 8)

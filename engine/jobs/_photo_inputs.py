@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError, require_file
+from ..errors import BadParams, EmptyMask, FullMask, OutputIsInput
+from . import JobError, existing_file
 
 DEFAULT_FOV_DEG = 55.0
 DEPTH_PNG_UNITS_PER_METRE = 1000.0  # 16-bit PNG depth is stored in millimetres (the common Kinect/NYU convention)
@@ -46,34 +47,33 @@ class PhotoInputs:
         return int(self.photo.shape[1])
 
 
-def optional_path(params: dict, key: str, what: str) -> Path | None:
-    """``params[key]`` as an existing file, or None when it is absent or empty."""
-    if not params.get(key):
-        return None
-    return require_file(params, key, what)
+def optional_path(path: str | None, what: str) -> Path | None:
+    """``path`` as an existing file, or None when it is not given."""
+    return None if not path else existing_file(path, what)
 
 
-def load(params: dict) -> PhotoInputs:
-    """Read ``photo``, ``depth``, ``mask`` (required) and ``bg``, ``bg_depth`` (optional) from ``params``."""
-    photo = read_rgb(require_file(params, "photo", "photo"), "photo")
+def load(files) -> PhotoInputs:
+    """Read ``photo``, ``depth``, ``mask`` (required) and ``bg``, ``bg_depth`` (optional) of ``files`` (an
+    ``engine.params.PhotoFiles``, e.g. a job's parameters)."""
+    photo = read_rgb(existing_file(files.photo, "photo"), "photo")
     height, width = photo.shape[:2]
-    depth = read_depth(require_file(params, "depth", "depth map"))
+    depth = read_depth(existing_file(files.depth, "depth map"))
     check_size(depth, (height, width), "depth map")
     check_depth(depth, "depth map")
-    mask = read_mask(require_file(params, "mask", "mask"))
+    mask = read_mask(existing_file(files.mask, "mask"))
     check_size(mask, (height, width), "mask")
     if not mask.any():
-        raise JobError("empty_mask", "The mask selects no pixels. Paint the object white (or load a mask where the "
+        raise EmptyMask("The mask selects no pixels. Paint the object white (or load a mask where the "
                        "object is white on black) and import again.")
     if mask.all():
-        raise JobError("full_mask", "The mask covers the whole photo, so there is no background. Paint only the "
+        raise FullMask("The mask covers the whole photo, so there is no background. Paint only the "
                        "object white and import again.")
     background = background_depth = None
-    bg_path = optional_path(params, "bg", "background image")
+    bg_path = optional_path(files.bg, "background image")
     if bg_path is not None:
         background = read_rgb(bg_path, "background image")
         check_size(background, (height, width), "background image")
-    bg_depth_path = optional_path(params, "bg_depth", "background depth map")
+    bg_depth_path = optional_path(files.bg_depth, "background depth map")
     if bg_depth_path is not None:
         background_depth = read_depth(bg_depth_path)
         check_size(background_depth, (height, width), "background depth map")
@@ -303,13 +303,12 @@ def exif_fov(path: Path, width: int, height: int) -> tuple[float | None, str, st
         f"from the EXIF focal length, {focal:g} mm, on a {side_mm:.2f} mm wide sensor (focal plane resolution)"
 
 
-def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tuple[float, str, str]:
-    """The field of view to use, where it came from ("given", "exif_35mm", "exif_focal_plane" or "default") and a
-    sentence saying so for the user."""
-    fov = params.get("fov")
+def resolve_fov(fov: float | None, photo_path: Path, width: int, height: int) -> tuple[float, str, str]:
+    """The field of view to use (``fov``: the job's checked ``fov`` parameter, None when not given), where it came
+    from ("given", "exif_35mm", "exif_focal_plane" or "default") and a sentence saying so for the user."""
     if fov is not None:
-        if not isinstance(fov, (int, float)) or isinstance(fov, bool) or not 1.0 <= float(fov) <= 170.0:
-            raise JobError("bad_params", f"The field of view must be between 1 and 170 degrees, not {fov!r}.")
+        if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 1.0 <= float(fov) <= 170.0:
+            raise BadParams(f"'fov' must be a number of degrees from 1 to 170, not {fov!r}.")
         return float(fov), "given", "as given"
     from_exif, source, note = exif_fov(photo_path, width, height)
     if from_exif is None:
@@ -326,10 +325,11 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_path(output: Path, params: dict) -> None:
-    """Refuse to write over any of the user's input files."""
+def check_output_path(output: Path, inputs: dict) -> None:
+    """Refuse to write over any of the user's input files (``inputs``: {parameter name: path}, e.g.
+    ``PhotoFiles.input_files()``)."""
     for key in ("photo", "depth", "mask", "bg", "bg_depth"):
-        value = params.get(key)
+        value = inputs.get(key)
         if value and same_file(output, Path(value)):
-            raise JobError("output_is_input", f"The output '{output}' is the {key} file of this photo; previews never "
+            raise OutputIsInput( f"The output '{output}' is the {key} file of this photo; previews never "
                            "overwrite inputs. Choose another output path.")
