@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.errors import BadGeometry
 from engine.geometry import Camera, make_transform, reproject
 from engine.jobs import JobContext, JobError, preview, scene
 from engine.jobs import _grid_mesh as grid
@@ -302,6 +303,11 @@ def test_a_failed_scene_job_waits_for_its_texture(tmp_path, ctx, monkeypatch):
 
     monkeypatch.setattr(scene, "_write_texture", slow_texture)
     params, _, _, _ = write_inputs(tmp_path)
-    with pytest.raises(JobError, match="hole_dilate"):
-        scene.run(dict(params, hole_dilate=-5, output_dir=str(tmp_path / "out")), ctx)
+
+    def failing_mesh(*args):
+        raise BadGeometry("the meshes failed")
+
+    monkeypatch.setattr(scene.grid, "grid_mesh", failing_mesh)  # fails after the texture work has started
+    with pytest.raises(BadGeometry, match="meshes failed"):
+        scene.run(dict(params, output_dir=str(tmp_path / "out")), ctx)
     assert ended == [True]

@@ -44,7 +44,7 @@ class Check:
 class Text(Check):
     def __init__(self, non_empty: bool = False, choices: tuple[str, ...] | None = None):
         self.non_empty, self.choices = non_empty, choices
-        self.describe = "string" if choices is None else " \\| ".join(f'"{c}"' for c in choices)
+        self.describe = "string" if choices is None else " or ".join(f'"{c}"' for c in choices)
 
     def __call__(self, value, where):
         if not isinstance(value, str):
@@ -79,7 +79,9 @@ class AbsolutePath(Text):
 
 
 class Device(Text):
-    describe = "device name"
+    def __init__(self):
+        super().__init__(non_empty=True)
+        self.describe = f"device ({DEVICES})"
 
     def __call__(self, value, where):
         value = super().__call__(value, where)
@@ -176,12 +178,13 @@ class Nested(Check):
 
 
 class JsonValue(Check):
-    """Any JSON value whose numbers are finite and strings hold no NUL, nested at most ``depth`` deep."""
+    """Any JSON value whose strings hold no NUL, nested at most ``depth`` deep; its numbers finite unless
+    ``finite`` is false (``ping``'s echo brings NaN back as the protocol sends it: null)."""
 
     describe = "any JSON"
 
-    def __init__(self, depth: int = 32):
-        self.depth = depth
+    def __init__(self, depth: int = 32, finite: bool = True):
+        self.depth, self.finite = depth, finite
 
     def __call__(self, value, where, level: int = 0):
         if level > self.depth:
@@ -193,7 +196,7 @@ class JsonValue(Check):
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self(item, f"{where}[{index}]", level + 1)
-        elif isinstance(value, float) and not math.isfinite(value):
+        elif isinstance(value, float) and self.finite and not math.isfinite(value):
             raise refuse(where, "a finite number", value)
         elif isinstance(value, str):
             Text()(value, where)

@@ -134,7 +134,7 @@ class PingParams(Params):
     JOB: ClassVar[str] = "ping"
     steps: int = param(Integer(0, 100_000), 0, doc="steps of ``sleep`` seconds, with progress and cancel")
     sleep: float = param(Number(0.0, 60.0), 0.0, doc="seconds per step")
-    echo: object = param(JsonValue(), None, doc="returned unchanged")
+    echo: object = param(JsonValue(finite=False), None, doc="returned unchanged (NaN and infinities as null)")
     device: bool = param(Boolean(), False, doc="also import torch and report the accelerator")
 
 
