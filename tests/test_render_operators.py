@@ -220,7 +220,7 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
     with pytest.raises(render_edit.RenderError, match="Axes Object"):
         render_edit.start(context)
     settings.enabled = False
-    assert "perspective" not in render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job")
+    assert render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job").perspective is None
 
 
 def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):

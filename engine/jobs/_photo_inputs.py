@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadParams, EmptyMask, FullMask, OutputIsInput
+from ..errors import BadDepth, BadImage, BadMask, BadParams, EmptyMask, FullMask, OutputIsInput, SizeMismatch
 from . import JobError, existing_file
 
 DEFAULT_FOV_DEG = 55.0
@@ -116,7 +116,7 @@ def read_rgb(path: Path, what: str) -> np.ndarray:
                 return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError) as error:
-        raise JobError("bad_image", f"The {what} '{path}' is not an image the engine can read ({error}). "
+        raise BadImage(f"The {what} '{path}' is not an image the engine can read ({error}). "
                        "Use a PNG, JPEG or TIFF file.") from None
 
 
@@ -133,16 +133,16 @@ def read_depth(path: Path) -> np.ndarray:
         elif suffix in (".png", ".tif", ".tiff"):
             depth = _read_depth_image(path)
         else:
-            raise JobError("bad_depth", f"The depth map '{path}' has an unknown type '{suffix}'. Use an EXR, an NPY "
+            raise BadDepth(f"The depth map '{path}' has an unknown type '{suffix}'. Use an EXR, an NPY "
                            "or a 16-bit PNG (millimetres).")
     except JobError:
         raise
     except Exception as error:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise JobError("bad_depth", f"The depth map '{path}' could not be read ({type(error).__name__}: {error}). "
+        raise BadDepth(f"The depth map '{path}' could not be read ({type(error).__name__}: {error}). "
                        "Use an EXR, an NPY or a 16-bit PNG (millimetres).") from None
     depth = np.asarray(depth)
     if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-        raise JobError("bad_depth", f"The depth map '{path}' must hold one number per pixel (HxW), not an array "
+        raise BadDepth(f"The depth map '{path}' must hold one number per pixel (HxW), not an array "
                        f"of shape {depth.shape} and type {depth.dtype}.")
     return depth.astype(np.float32)
 
@@ -160,7 +160,7 @@ def _read_exr(path: Path) -> np.ndarray:
         for name, channel in channels.items():
             if channel.pixels.ndim == 3:  # interleaved RGB(A): the first component
                 return channel.pixels[..., 0]
-    raise JobError("bad_depth", f"The EXR '{path}' has no depth channel (looked for Y, Z, R, depth; it has "
+    raise BadDepth(f"The EXR '{path}' has no depth channel (looked for Y, Z, R, depth; it has "
                    f"{', '.join(channels)}).")
 
 
@@ -170,7 +170,7 @@ def _read_depth_image(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         image.load()
         if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
-            raise JobError("bad_depth", f"The depth image '{path}' is {image.mode} (8 bits per pixel), which cannot "
+            raise BadDepth(f"The depth image '{path}' is {image.mode} (8 bits per pixel), which cannot "
                            "hold metric depth. Use a 16-bit PNG in millimetres, an EXR or an NPY.")
         values = np.asarray(image, dtype=np.float64)
     return values / DEPTH_PNG_UNITS_PER_METRE
@@ -182,11 +182,11 @@ def read_mask(path: Path) -> np.ndarray:
         try:
             values = np.load(path, allow_pickle=False)
         except Exception as error:  # noqa: BLE001
-            raise JobError("bad_mask", f"The mask '{path}' could not be read ({error}).") from None
+            raise BadMask(f"The mask '{path}' could not be read ({error}).") from None
         if values.ndim == 3:
             values = values[..., 0]
         if values.ndim != 2:
-            raise JobError("bad_mask", f"The mask '{path}' must be HxW, not {values.shape}.")
+            raise BadMask(f"The mask '{path}' must be HxW, not {values.shape}.")
         return values.astype(np.float64) > 0.5 if values.dtype != bool else values
     array = _cv2_read(path)
     if array is not None and array.dtype in (np.uint8, np.uint16) and array.ndim in (2, 3):
@@ -215,14 +215,14 @@ def read_mask(path: Path) -> np.ndarray:
                 return values > values.max() / 2 if values.max() > 0 else values > 0
             return np.asarray(image.convert("L")) > 127
     except (UnidentifiedImageError, OSError) as error:
-        raise JobError("bad_mask", f"The mask '{path}' is not an image that can be read ({error}). Use a PNG with "
+        raise BadMask(f"The mask '{path}' is not an image that can be read ({error}). Use a PNG with "
                        "the object white on black.") from None
 
 
 def check_size(array: np.ndarray, shape: tuple[int, int], what: str) -> None:
     if tuple(array.shape[:2]) != tuple(shape):
         h, w = array.shape[:2]
-        raise JobError("size_mismatch", f"The {what} is {w}x{h} pixels but the photo is {shape[1]}x{shape[0]}. "
+        raise SizeMismatch(f"The {what} is {w}x{h} pixels but the photo is {shape[1]}x{shape[0]}. "
                        f"Use a {what} made for this photo, at its size.")
 
 
@@ -238,7 +238,7 @@ def check_depth(depth: np.ndarray, what: str) -> None:
             parts.append(f"{bad_nan} NaN or infinite")
         if bad_sign:
             parts.append(f"{bad_sign} zero or negative")
-        raise JobError("bad_depth", f"The {what} has {' and '.join(parts)} pixels; metric depth must be positive "
+        raise BadDepth(f"The {what} has {' and '.join(parts)} pixels; metric depth must be positive "
                        "everywhere. Fill its holes (or re-estimate the depth) and import again.")
 
 
