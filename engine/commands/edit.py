@@ -56,7 +56,10 @@ def add_arguments(parser) -> None:
 
 
 def settings_from_args(args):
+    """The ``EditSettings`` of ``--set``, ``--inversion``, ``--steps`` and ``--resolution``, checked as the edit
+    job's ``settings`` parameter (``BadParams`` naming the setting)."""
     from ..diffusion.settings import EditSettings
+    from ..params.parts import SettingsOverrides
 
     values = {}
     for item in args.set:
@@ -70,7 +73,7 @@ def settings_from_args(args):
             values[key] = value
     if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
         values["guided_steps"] = round(values["num_steps"] * 38 / 50)
-    return EditSettings.from_dict(values)
+    return EditSettings.from_dict(SettingsOverrides()(values, "settings"))
 
 
 def request_from_args(args):
@@ -112,10 +115,14 @@ def output_paths(args) -> tuple[Path, Path]:
 
 
 def run(args) -> int:
+    from ..errors import EngineError
     from ..geometry import GeometryError
     from ..models import ModelMissingError
+    from ..params.checks import Device
 
     try:
+        if args.device is not None:
+            Device()(args.device, "--device")
         out, report_path = output_paths(args)
         settings = settings_from_args(args)
         request = request_from_args(args)
@@ -136,7 +143,7 @@ def run(args) -> int:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(models)
-    except (ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
+    except (ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except RuntimeError as error:  # out of memory after every fallback: the message says what to do

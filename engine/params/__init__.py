@@ -26,12 +26,13 @@ from .parts import (
                    Frames,
                    Intrinsics,
                    Lora,
+    OfficialEdit,
                    Perspective,
                    PerspectiveGuidance,
                    PhotoFiles,
 )
 
 __all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "EditParams", "EstimateDepthParams",
-           "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "Params", "Perspective",
+           "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "OfficialEdit", "Params", "Perspective",
            "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams", "SceneParams", "SegmentParams",
            "param", "parse"]

@@ -202,3 +202,16 @@ class BackgroundCompletion(Params):
         """The ``complete`` keyword arguments of the inpainting model."""
         return {"prompt": self.inpaint_prompt, "steps": self.inpaint_steps, "seed": self.inpaint_seed,
                 "resolution": self.inpaint_resolution}
+
+
+@dataclasses.dataclass(kw_only=True)
+class OfficialEdit(Params):
+    """An edit in the official test set's format (``transforms.json`` entries, ``python -m engine edit --transform
+    edit.json``): a rotation about the object's 3D centroid, then a translation. Any other key (``scale``...) is
+    refused, never ignored."""
+
+    translation: tuple = param(ListOf(Number(), 3, 3), doc="[x, y, z] in metres")
+    rotation_axis: tuple = param(ListOf(Number(), 3, 3), (0.0, 1.0, 0.0), doc="[x, y, z] axis of the rotation")
+    rotation_angle: float = param(Number(), 0.0, doc="degrees about the axis")
+    frame: str = param(Text(choices=("official", "engine", "blender")), "official",
+                       doc="the frame the numbers are given in")
