@@ -110,6 +110,8 @@ class Perspective(Params):
     width: int = param(Integer(1, 65536), doc="width of the image the VPs are given in")
     height: int = param(Integer(1, 65536), doc="height of the image the VPs are given in")
     labels: tuple | None = param(ListOf(Text(), 0, 64), None, doc="a name per VP (x, y, z...)")
+    source: str | None = param(Text(), None, doc="where the VPs came from (Blender's Perspective panel: WORLD, "
+                               "GROUND...); recorded, not used")
     guidance: PerspectiveGuidance | None = param(Nested(PerspectiveGuidance), None,  # noqa: RUF009
                                                  doc="guidance settings; without it only the report's figures")
 
