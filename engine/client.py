@@ -28,8 +28,18 @@ import uuid
 from pathlib import Path
 
 from . import protocol, python_check
-from .errors import (EngineCrashed, EngineError, EngineHung, EngineMissingPackages, EnginePythonNotFound,
-                     EngineReleased, EngineStartFailed, Timeout, UnsupportedVersion, error_for)
+from .errors import (
+    EngineCrashed,
+    EngineError,  # noqa: F401  (re-exported: engine.client.EngineError is the base every client catches)
+    EngineHung,
+    EngineMissingPackages,
+    EnginePythonNotFound,
+    EngineReleased,
+    EngineStartFailed,
+    Timeout,
+    UnsupportedVersion,
+    error_for,
+)
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import subprocess
 import threading
 
 from . import protocol
-from .client import EngineClient, EngineError
+from .client import EngineClient, EngineError  # noqa: F401  (EngineError re-exported)
 from .errors import BadToken, EngineStartFailed
 
 

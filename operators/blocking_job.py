@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from . import engine_session
 from ..engine.errors import Busy, Timeout, error_for
+from . import engine_session
 from .engine_task import FINISHED, EngineTask
 
 POLL_S = 0.005

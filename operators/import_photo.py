@@ -21,11 +21,11 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from .. import preferences
+from ..engine.errors import BadResult
+from ..engine.params import EstimateDepthParams, SceneParams
 from . import photo_files, scene_build
 from .blocking_job import run_job
 from .edit_transform import camera_pose
-from ..engine.errors import BadResult
-from ..engine.params import EstimateDepthParams, SceneParams
 from .engine_session import EngineError
 
 ESTIMATE = "estimate"

@@ -30,7 +30,13 @@ import numpy as np
 
 from .cache import InversionCache, inversion_key
 from .composite import changed_region, composite, resize, working_layout
-from .encoding import decode_latents, depth_condition, encode_image, encode_prompt, tensor_to_image
+from .encoding import (
+    decode_latents,
+    depth_condition,
+    encode_image,
+    encode_prompt,
+    tensor_to_image,
+)
 from .guidance import GuidanceTargets
 from .inversion import invert
 from .report import Report
@@ -83,7 +89,9 @@ class Editor:
                 if not is_out_of_memory(exc):
                     raise
                 if not self.models.can_lower_memory():
-                    raise RuntimeError(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
+                    from ..errors import OutOfMemory
+
+                    raise OutOfMemory(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
             # out of the handler: the exception and its traceback, whose frames hold the failed attempt's
             # tensors, are gone, so the memory can really be freed
             self._last = None

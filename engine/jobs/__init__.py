@@ -20,7 +20,6 @@ import pkgutil
 import threading
 from pathlib import Path
 
-
 from ..errors import Cancelled, InputNotFound, InternalError, JobError, UnknownJob  # noqa: F401  (re-exported)
 
 

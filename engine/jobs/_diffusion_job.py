@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import BadGeometry, BadLora, BadParams, ObjectOutOfView, OutOfMemory, OutputIsInput, SizeMismatch
+from ..errors import (
+    BadGeometry,
+    BadLora,
+    BadParams,
+    ObjectOutOfView,
+    OutputIsInput,
+    SizeMismatch,
+)
 
 
 def settings(params):
@@ -81,7 +88,8 @@ def progress(ctx, params=None):
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn the pipeline's input errors into JobErrors the panel can show."""
+    """Turn the pipeline's geometry errors into the typed errors the panel shows (out of memory after every
+    fallback is already ``OutOfMemory``)."""
     from ..geometry import GeometryError, OutOfViewError
 
     try:
@@ -90,10 +98,6 @@ def user_errors():
         raise ObjectOutOfView(f"The edit cannot be rendered: {error}.") from None
     except GeometryError as error:
         raise BadGeometry(f"The edit cannot be rendered: {error}.") from None
-    except RuntimeError as error:
-        if "ran out of memory" in str(error):  # engine.device.out_of_memory_message, after every fallback
-            raise OutOfMemory(str(error)) from None
-        raise
 
 
 _INPUTS = {"photo": "photo", "depth": "depth map", "mask": "mask", "bg": "background image",

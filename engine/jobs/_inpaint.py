@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 MAX_SIDE = 1024
 RADIUS_PX = 5
 
@@ -127,8 +126,9 @@ def save_texture(stem, image: np.ndarray):
     """Write a mesh texture and return its path: a PNG up to ``LOSSLESS_TEXTURE_MAX_SIDE`` pixels, above that a
     quality-95 JPEG, because a 4K PNG alone takes about a second to encode and the texture is only for the
     viewport (previews are written losslessly, from the photo itself)."""
-    import cv2
     from pathlib import Path
+
+    import cv2
 
     stem = Path(stem)
     if max(image.shape[:2]) <= LOSSLESS_TEXTURE_MAX_SIDE:

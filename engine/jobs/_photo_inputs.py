@@ -13,7 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadDepth, BadImage, BadMask, BadParams, EmptyMask, FullMask, OutputIsInput, SizeMismatch
+from ..errors import (
+    BadDepth,
+    BadImage,
+    BadMask,
+    BadParams,
+    EmptyMask,
+    FullMask,
+    OutputIsInput,
+    SizeMismatch,
+)
 from . import JobError, existing_file
 
 DEFAULT_FOV_DEG = 55.0

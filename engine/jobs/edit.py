@@ -41,7 +41,8 @@ def run(params, ctx) -> dict:
     from PIL import Image
 
     from ..diffusion.report import write_report
-    from ..perspective import edit_job as perspective, edit_lora
+    from ..perspective import edit_job as perspective
+    from ..perspective import edit_lora
 
     params = PARAMS.from_json(params)
     frames = _frames(params)

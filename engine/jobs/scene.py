@@ -41,7 +41,13 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
 
 
 def run(params, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
+    from ..geometry import (
+        Camera,
+        GeometryError,
+        dilate,
+        fill_depth_hole,
+        object_centroid,
+    )
     from ..geometry.depth_fill import default_hole_dilation
 
     params = PARAMS.from_json(params)

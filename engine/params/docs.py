@@ -64,11 +64,11 @@ def _summary(cls) -> str:
 
 def render() -> str:
     """The generated region, markers included."""
-    lines = [BEGIN, "", "### Job parameters", "",
-             "Generated from `engine/params/`. Unknown keys are refused (`bad_params` naming the key and the allowed "
+    intro = ("Generated from `engine/params/`. Unknown keys are refused (`bad_params` naming the key and the allowed "
              "ones); `null` means the default; paths must be absolute (an optional path may also be `\"\"`, meaning "
              "none); numbers must be finite. Every refusal is `bad_params` naming the field's dotted path "
-             "(`perspective.vps[1]`).", ""]
+             "(`perspective.vps[1]`).")
+    lines = [BEGIN, "", "### Job parameters", "", intro, ""]
     parts: dict = {}
     for name, cls in PARAMS_BY_JOB.items():
         lines += [f"#### `{name}` ({cls.__name__})", "", _summary(cls), "", *table(cls), ""]
