@@ -17,6 +17,7 @@ from pathlib import Path
 from . import model_cache, protocol
 from .errors import BadParams, InternalError, JobError
 from .jobs import JobContext, load_job
+from .params import Params  # imported with the runner, so that parsing never delays a job after its "started"
 
 
 def default_workdir(job_id: str) -> Path:
@@ -33,8 +34,9 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         if not isinstance(params, dict):
             raise BadParams(f"The parameters of job {name!r} must be a JSON object.")
         module = load_job(name)
-        if getattr(module, "PARAMS", None) is not None:
-            params = module.PARAMS.from_json(params)  # parsed once; the job gets its typed parameters
+        params_class = getattr(module, "PARAMS", None)
+        if isinstance(params_class, type) and issubclass(params_class, Params):
+            params = params_class.from_json(params)  # parsed once; the job gets its typed parameters
         ctx = JobContext(job_id, Path(workdir) if workdir else default_workdir(job_id), emit, cancel_event)
         ctx.check_cancelled()
         value = module.run(params, ctx)

@@ -221,6 +221,10 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
         render_edit.start(context)
     settings.enabled = False
     assert render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job").perspective is None
+    from engine.params import EditParams  # the engine's side of the wire parses what the extension sends
+
+    sent = render_edit.edit_params(context, rig, [np.eye(4), np.eye(4)], record, tmp_path / "job").to_json()
+    assert EditParams.from_json(json.loads(json.dumps(sent, allow_nan=False))).outputs[1].endswith("frame_0001.png")
 
 
 def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):
