@@ -222,3 +222,41 @@ def test_official_edits_refuse_unknown_keys(tmp_path):
         edit_parameters("t.json", "e", {**good, "scale": 2.0})
     with pytest.raises(GeometryError, match=r"e\.translation"):
         edit_parameters("t.json", "e", {**good, "translation": [0, math.nan, 0]})
+
+
+def test_the_server_answers_every_wrong_field_and_keeps_serving(tmp_path, repo_root):
+    """The server door: every generated wrong value of every job sent to one ``python -m engine serve`` (Python's
+    json writes NaN and Infinity, as a careless client would); each is answered ``bad_params``, never
+    ``internal_error``, and a ping still works afterwards."""
+    from engine import protocol
+
+    sent = {}
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,
+                            env=subprocess_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        for job, cls in sorted(PARAMS_BY_JOB.items()):
+            for params, field in cases(cls, str(tmp_path / "absent")):
+                job_id = f"j{len(sent)}"
+                sent[job_id] = field
+                proc.stdin.write(json.dumps({"v": 1, "type": "submit", "job": job_id, "name": job,
+                                             "params": params}) + "\n")
+        proc.stdin.write(protocol.encode({"type": "submit", "job": "last", "name": "ping", "params": {}}))
+        proc.stdin.flush()
+        finals = {}
+        while "last" not in finals:
+            message = protocol.decode(proc.stdout.readline())
+            if message["type"] in protocol.FINAL_TYPES:
+                finals[message["job"]] = message
+        proc.stdin.write(protocol.encode({"type": "shutdown"}))
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wrong = {job_id: finals.get(job_id) for job_id, field in sent.items()
+             if finals.get(job_id, {}).get("code") != "bad_params"
+             or field.split(".")[-1] not in finals[job_id]["message"]}
+    log.info("server: %d wrong values answered, %d not bad_params naming the field", len(sent), len(wrong))
+    assert len(sent) > 500 and not wrong, wrong
+    assert finals["last"]["type"] == "result"
