@@ -4,13 +4,14 @@ A job is a module ``engine/jobs/<name>.py`` defining ``NAME`` (equal to the modu
 class from ``engine/params``) and ``run(params, ctx: JobContext) -> dict``. The job runner parses the JSON
 parameters once into ``PARAMS`` (``BadParams`` naming the field) and ``run`` receives that object; ``run`` starts
 with ``PARAMS.from_json(params)``, which returns a parsed object unchanged, so a direct call with a dict is checked
-the same way. A job without ``PARAMS`` receives the plain dict. Jobs are discovered from this folder, never listed centrally.
-Params and results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
+the same way. A job without ``PARAMS`` receives the plain dict. Jobs are discovered from this folder, never listed
+centrally. Results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
 written under ``ctx.workdir``. Job modules import torch and friends inside ``run`` (or in helper modules), so that
 listing jobs stays cheap.
 
-Errors a user can act on are raised as the typed class of their code (``engine/errors.py``: ``BadInput(message)``...): the message is shown in Blender's panel as is,
-so it says what happened and what to do. ``ctx.check_cancelled()`` between steps raises ``Cancelled``.
+Errors a user can act on are raised as the typed class of their code (``engine/errors.py``: ``BadInput(message)``,
+``EmptyMask(message)``...): the message is shown in Blender's panel as is, so it says what happened and what to do.
+``ctx.check_cancelled()`` between steps raises ``Cancelled``.
 """
 
 from __future__ import annotations

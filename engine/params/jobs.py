@@ -48,7 +48,8 @@ class PreviewParams(BackgroundCompletion, Frames, PhotoFiles):
     """``preview``: the photo after a 3D edit, by reprojection alone (no diffusion model)."""
 
     JOB: ClassVar[str] = "preview"
-    camera: Intrinsics = param(Nested(Intrinsics), doc="the scene's intrinsics, at the photo's size")  # noqa: RUF009
+    camera: Intrinsics = param(  # noqa: RUF009
+        Nested(Intrinsics), doc="the scene's intrinsics, at the photo's size")
     allow_out_of_view: bool = param(Boolean(), False, doc="a frame whose object leaves the view shows the "
                                     "background (else an error)")
     save_arrays: bool = param(Boolean(), False, doc="also write each frame's correspondences and target mask")
@@ -59,8 +60,9 @@ class EditParams(DiffusionOptions, Frames, PhotoFiles):
     """``edit``: the Diffusion Handles edit, re-rendered by the depth-conditioned diffusion model."""
 
     JOB: ClassVar[str] = "edit"
-    perspective: Perspective | None = param(Nested(Perspective), None, doc="vanishing points of the photo's view: "  # noqa: RUF009
-                                            "the report's perspective figures and optional guidance")
+    perspective: Perspective | None = param(  # noqa: RUF009
+        Nested(Perspective), None,
+        doc="vanishing points of the photo's view: the report's perspective figures and optional guidance")
 
     def check_together(self, where: str) -> None:
         super().check_together(where)

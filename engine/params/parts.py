@@ -112,8 +112,8 @@ class Perspective(Params):
     labels: tuple | None = param(ListOf(Text(), 0, 64), None, doc="a name per VP (x, y, z...)")
     source: str | None = param(Text(), None, doc="where the VPs came from (Blender's Perspective panel: WORLD, "
                                "GROUND...); recorded, not used")
-    guidance: PerspectiveGuidance | None = param(Nested(PerspectiveGuidance), None,  # noqa: RUF009
-                                                 doc="guidance settings; without it only the report's figures")
+    guidance: PerspectiveGuidance | None = param(  # noqa: RUF009
+        Nested(PerspectiveGuidance), None, doc="guidance settings; without it only the report's figures")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -173,16 +173,17 @@ class DiffusionOptions(Params):
                               "sd2-depth)")
     device: str | None = param(Device(), None, doc="torch device (default: the best available)")
     dtype: str | None = param(Text(choices=DTYPES), None, doc="weights' precision (default: the device's best)")
-    settings: dict | None = param(SettingsOverrides(), None, doc="EditSettings overrides, e.g. "  # noqa: RUF009
-                                  "{\"inversion\": \"ddim\"}")
+    settings: dict | None = param(  # noqa: RUF009
+        SettingsOverrides(), None, doc="EditSettings overrides, e.g. {\"inversion\": \"ddim\"}")
     cache_dir: str | None = param(AbsolutePath(), None, doc="inversion cache folder (default $DHANDLES_CACHE_DIR "
                                   "or ~/.cache/diffusion-handles)")
     use_cache: bool = param(Boolean(), True, doc="use the inversion cache")
     thumbnail_every: int = param(Integer(0, 1_000_000), 10, doc="a thumbnail with every N-th step's progress; 0: "
                                  "none (each costs one VAE decode)")
-    lora: Lora | None = param(Nested(Lora), None, doc="a perspective LoRA on the UNet; without it the base UNet")  # noqa: RUF009
-    camera: Intrinsics | None = param(Nested(Intrinsics), None, doc="the scene's intrinsics (default: from "  # noqa: RUF009
-                                      "``fov``)")
+    lora: Lora | None = param(  # noqa: RUF009
+        Nested(Lora), None, doc="a perspective LoRA on the UNet; without it the base UNet")
+    camera: Intrinsics | None = param(  # noqa: RUF009
+        Nested(Intrinsics), None, doc="the scene's intrinsics (default: from ``fov``)")
     fov: float | None = param(Number(1.0, 170.0), None, doc="degrees across the larger side when no ``camera`` "
                               "(default 55)")
 
