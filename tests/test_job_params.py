@@ -222,6 +222,10 @@ def test_official_edits_refuse_unknown_keys(tmp_path):
         edit_parameters("t.json", "e", {**good, "scale": 2.0})
     with pytest.raises(GeometryError, match=r"e\.translation"):
         edit_parameters("t.json", "e", {**good, "translation": [0, math.nan, 0]})
+    from engine.diffusion.inputs import transform_from_json  # edit --transform edit.json
+
+    with pytest.raises(ValueError, match="'scale'"):
+        transform_from_json({**good, "scale": 2.0})
 
 
 def test_the_server_answers_every_wrong_field_and_keeps_serving(tmp_path, repo_root):
