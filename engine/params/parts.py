@@ -84,7 +84,7 @@ class Frames(Params):
     def frame_list(self) -> list[tuple[tuple, str]]:
         """[(transform, output path)] of every frame."""
         if self.transforms is not None:
-            return list(zip(self.transforms, self.outputs))
+            return list(zip(self.transforms, self.outputs, strict=True))
         return [(self.transform, self.output)]
 
 
