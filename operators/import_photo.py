@@ -21,6 +21,8 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from .. import preferences
+from ..engine.errors import BadResult
+from ..engine.params import EstimateDepthParams, SceneParams
 from . import photo_files, scene_build
 from .blocking_job import run_job
 from .edit_transform import camera_pose
@@ -147,18 +149,17 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         if depth == ESTIMATE:
             prefs = preferences.get(context)
             model = photo_files.model_reference(self.depth_model or (prefs.depth_model if prefs is not None else ""))
-            params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
-            if model:
-                params["model"] = model
-            depth = run_job(context, "estimate_depth", params, label="Depth estimation").get("depth") or ""
+            params = EstimateDepthParams(photo=str(photo), output=str(folder / "estimated_depth.npy"),
+                                         model=model or None)
+            depth = run_job(context, params.JOB, params, label="Depth estimation").get("depth") or ""
             if not depth:
-                raise EngineError("bad_result", "The depth estimation returned no depth map.")
+                raise BadResult("The depth estimation returned no depth map.")
 
-        params = {"photo": str(photo), "depth": depth, "mask": engine_mask, "bg": bg, "bg_depth": bg_depth,
-                  "fov": float(self.fov) if self.properties.is_property_set("fov") else None,
-                  "output_dir": str(folder), "max_grid": self.max_grid, "object_grid": self.object_grid,
-                  "tear": float(self.tear)}
-        result = run_job(context, "scene", params, label="Scene")
+        params = SceneParams(photo=str(photo), depth=depth, mask=engine_mask, bg=bg, bg_depth=bg_depth,
+                             fov=float(self.fov) if self.properties.is_property_set("fov") else None,
+                             output_dir=str(folder), max_grid=self.max_grid, object_grid=self.object_grid,
+                             tear=float(self.tear))
+        result = run_job(context, params.JOB, params, label="Scene")
         rig = self.build(context, photo, result, folder)
         # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
         # .blend still reads (an estimated depth map)

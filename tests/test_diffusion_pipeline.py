@@ -267,7 +267,9 @@ def test_out_of_memory_retries_with_less_memory(models, chair, shared_cache, mon
             raise torch.OutOfMemoryError("CUDA out of memory")
 
         monkeypatch.setattr(editor, "_edit", always)
-        with pytest.raises(RuntimeError, match="ran out of memory") as error:
+        from engine.errors import OutOfMemory
+
+        with pytest.raises(OutOfMemory, match="ran out of memory") as error:  # typed: the job's out_of_memory
             editor.edit(chair)
         assert "run the engine on the CPU" not in str(error.value)  # it is on the CPU already
         assert "Working Size" in str(error.value)

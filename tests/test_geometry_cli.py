@@ -101,7 +101,7 @@ def test_a_malformed_entry_fails_only_its_edit(tmp_path, capsys):
     assert list(lines) == ["short", "nan", "words", "fine"]
     for bad in ("short", "nan", "words"):
         assert not lines[bad]["ok"] and f"edit '{bad}' needs translation [x, y, z]" in lines[bad]["error"]
-    assert "2 numbers" in lines["short"]["error"] and "nan" in lines["nan"]["error"]
+    assert "3 items, not 2" in lines["short"]["error"] and "nan" in lines["nan"]["error"]
     assert lines["fine"]["ok"] and sorted(p.name for p in out.iterdir()) == ["fine.npz"]
 
 

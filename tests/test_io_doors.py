@@ -135,8 +135,10 @@ def test_scene_job_phone_jpeg_with_stored_size_depth_and_cutout(tmp_path, ctx):
 def test_jobs_refuse_bad_inputs_with_typed_errors(tmp_path, ctx, monkeypatch, job, bad):
     files, _, _ = scene_files(tmp_path)
     params = {"photo": files["photo"], "mask": files["mask"], "depth": files["exr"]}
+    # a NUL byte in a job parameter is a wrong parameter (engine.params names the field), in a command's path a
+    # bad input (test_edit_command_refuses_bad_inputs)
     error = {"small mask": SizeMismatch, "small depth": SizeMismatch, "missing mask": InputNotFound,
-             "nul": BadInput, "list": BadParams, "bomb": BadInput}[bad]
+             "nul": BadParams, "list": BadParams, "bomb": BadInput}[bad]
     if bad == "small mask":
         cutout(tmp_path / "small.png", true_mask(24, 32))
         params["mask"] = str(tmp_path / "small.png")
@@ -146,7 +148,7 @@ def test_jobs_refuse_bad_inputs_with_typed_errors(tmp_path, ctx, monkeypatch, jo
     elif bad == "missing mask":
         params["mask"] = str(tmp_path / "nope.png")
     elif bad == "nul":
-        params["depth"] = "depth\x00.exr"
+        params["depth"] = str(tmp_path / "depth\x00.exr")
     elif bad == "list":
         params["photo"] = [files["photo"]]
     else:

@@ -58,7 +58,10 @@ def add_arguments(parser) -> None:
 
 
 def settings_from_args(args):
+    """The ``EditSettings`` of ``--set``, ``--inversion``, ``--steps`` and ``--resolution``, checked as the edit
+    job's ``settings`` parameter (``BadParams`` naming the setting)."""
     from ..diffusion.settings import EditSettings, guided_steps_for
+    from ..params.parts import SettingsOverrides
 
     values = {}
     for item in args.set:
@@ -72,7 +75,7 @@ def settings_from_args(args):
             values[key] = value
     if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
         values["guided_steps"] = guided_steps_for(values["num_steps"])
-    return EditSettings.from_dict(values)
+    return EditSettings.from_dict(SettingsOverrides()(values, "settings"))
 
 
 def request_from_args(args):
@@ -127,9 +130,12 @@ def run(args) -> int:
     from ..errors import EngineError
     from ..geometry import GeometryError
     from ..models import ModelMissingError
+    from ..params.checks import Device
 
     try:
         check_input_paths(args)
+        if args.device is not None:
+            Device()(args.device, "--device")
         out, report_path = output_paths(args)
         settings = settings_from_args(args)
         request = request_from_args(args)

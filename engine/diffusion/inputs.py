@@ -33,19 +33,21 @@ class EditRequest:
 def transform_from_json(value, frame: str = "engine", depth=None, mask=None, camera=None) -> np.ndarray:
     """A 4x4 engine-frame matrix from a 4x4 (list or array) in ``frame``, or from an official-format edit dict
     (which needs the depth, mask and camera to find the object's centroid)."""
+    from ..errors import BadParams
     from ..geometry import frames, object_centroid, official_edit_to_matrix
+    from ..params import OfficialEdit
 
     if isinstance(value, dict):
         if "matrix" in value:
             return transform_from_json(value["matrix"], value.get("frame", frame))
-        missing = [k for k in ("translation",) if k not in value]
-        if missing:
-            raise ValueError("An official-format transform needs 'translation', 'rotation_axis' and "
-                             "'rotation_angle' (degrees).")
+        try:
+            edit = OfficialEdit.from_json(value, where="transform")  # unknown keys (scale...) refused
+        except BadParams as error:
+            raise ValueError(f"An official-format transform takes 'translation', 'rotation_axis' and "
+                             f"'rotation_angle' (degrees): {error}") from None
         centroid = object_centroid(depth, mask, camera)
-        return official_edit_to_matrix(value["translation"], value.get("rotation_axis", [0.0, 1.0, 0.0]),
-                                       float(value.get("rotation_angle", 0.0)), centroid,
-                                       frame=value.get("frame", "official"))
+        return official_edit_to_matrix(list(edit.translation), list(edit.rotation_axis), edit.rotation_angle,
+                                       centroid, frame=edit.frame)
     matrix = np.asarray(value, dtype=np.float64)
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
         raise ValueError(f"A transform must be a finite 4x4 matrix, got shape {matrix.shape}.")

@@ -34,7 +34,13 @@ import numpy as np
 
 from .cache import InversionCache, inversion_key
 from .composite import changed_region, composite, resize, working_layout
-from .encoding import decode_latents, depth_condition, encode_image, encode_prompt, tensor_to_image
+from .encoding import (
+    decode_latents,
+    depth_condition,
+    encode_image,
+    encode_prompt,
+    tensor_to_image,
+)
 from .guidance import GuidanceTargets
 from .inversion import invert
 from .report import Report
@@ -95,7 +101,9 @@ class Editor:
                 if not is_out_of_memory(exc):
                     raise
                 if not self.models.can_lower_memory():
-                    raise RuntimeError(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
+                    from ..errors import OutOfMemory
+
+                    raise OutOfMemory(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
             # out of the handler: the exception and its traceback, whose frames hold the failed attempt's
             # tensors, are gone, so the memory can really be freed
             self._last = None
@@ -231,13 +239,13 @@ class Editor:
 
     def _geometry(self, prep, transform) -> _Geometry:
         """The engine.geometry reprojection in the working frame and the guidance targets it gives."""
-        from ..geometry import GeometryError, reproject
+        from ..geometry import OutOfViewError, reproject
 
         geo = reproject(prep.depth, prep.mask, transform, prep.camera, bg_depth=prep.bg_depth)
         target_mask = np.asarray(geo.target_masks).any(axis=0)
         if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
-            raise GeometryError("The edit moves the object out of the frame of the photo, so nothing of it is "
-                                "visible: move it back into view")
+            raise OutOfViewError("The edit moves the object out of the frame of the photo, so nothing of it is "
+                                 "visible: move it back into view")
         targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, self.models.device,
                                   weighting=self.settings.pair_weighting)
         return _Geometry(edited_depth=np.asarray(geo.depth, dtype=np.float32), target_mask=target_mask,

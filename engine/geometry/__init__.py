@@ -11,7 +11,7 @@ import importlib
 
 from . import frames
 from .camera import Camera
-from .errors import GeometryError
+from .errors import GeometryError, OutOfViewError
 from .transforms import (blender_world_edit_to_engine, make_transform, object_centroid, official_edit_to_matrix,
                          rotation_matrix)
 
@@ -24,8 +24,8 @@ _LAZY = {
     "read_sample": "io", "write_depth_exr": "io",
 }
 
-__all__ = ["Camera", "GeometryError", "frames", "blender_world_edit_to_engine", "make_transform", "object_centroid",
-           "official_edit_to_matrix", "rotation_matrix", *_LAZY]
+__all__ = ["Camera", "GeometryError", "OutOfViewError", "frames", "blender_world_edit_to_engine", "make_transform",
+           "object_centroid", "official_edit_to_matrix", "rotation_matrix", *_LAZY]
 
 
 def __getattr__(name):

@@ -45,19 +45,16 @@ def read_transforms(path, validate: bool = True) -> dict:
 def edit_parameters(path, name: str, entry) -> dict:
     """One transforms.json entry as {"translation": [3 floats], "rotation_axis": [3 floats], "rotation_angle":
     float} (axis and angle default to y and 0); GeometryError naming the file and the edit when it is malformed."""
-    need = (f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and rotation_angle "
-            "(degrees), all finite numbers")
+    from ..errors import BadParams
+    from ..params import OfficialEdit
+
     try:
-        t = [float(x) for x in entry["translation"]]
-        a = [float(x) for x in entry.get("rotation_axis", [0.0, 1.0, 0.0])]
-        angle = float(entry.get("rotation_angle", 0.0))
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise GeometryError(f"{need} ({type(err).__name__}: {err})") from err
-    if len(t) != 3 or len(a) != 3:
-        raise GeometryError(f"{need}: translation has {len(t)} numbers and rotation_axis {len(a)}")
-    if not np.all(np.isfinite(t + a + [angle])):
-        raise GeometryError(f"{need}: got translation {t}, rotation_axis {a}, rotation_angle {angle}")
-    return {"translation": t, "rotation_axis": a, "rotation_angle": angle}
+        edit = OfficialEdit.from_json(entry, where=str(name))
+    except BadParams as err:
+        raise GeometryError(f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and "
+                            f"rotation_angle (degrees), all finite numbers, and nothing else: {err}") from None
+    return {"translation": list(edit.translation), "rotation_axis": list(edit.rotation_axis),
+            "rotation_angle": edit.rotation_angle}
 
 
 @dataclass

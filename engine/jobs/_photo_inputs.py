@@ -3,7 +3,7 @@
 Shared by the ``scene`` and ``preview`` jobs, so an import and every later preview see the same arrays and refuse
 bad files with the same messages. The files are read by ``engine.io`` (the engine's one reader); this module adds
 what an import needs on top: a mask that selects something, positive depth, the field of view from the EXIF
-camera numbers. Every failure is a ``JobError`` whose message says which file is wrong and what to do.
+camera numbers. Every failure is a typed ``EngineError`` whose message says which file is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import io
 from ..io.orientation import TRANSPOSING
-from . import JobError, require_file
+from ..errors import BadDepth, BadParams, EmptyMask, FullMask, OutputIsInput
+from . import existing_file
 
 DEFAULT_FOV_DEG = 55.0
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
@@ -39,33 +40,32 @@ class PhotoInputs:
         return int(self.photo.shape[1])
 
 
-def optional_path(params: dict, key: str, what: str) -> Path | None:
-    """``params[key]`` as an existing file, or None when it is absent or empty."""
-    if not params.get(key):
-        return None
-    return require_file(params, key, what)
+def optional_path(path: str | None, what: str) -> Path | None:
+    """``path`` as an existing file, or None when it is not given."""
+    return None if not path else existing_file(path, what)
 
 
-def load(params: dict) -> PhotoInputs:
-    """Read ``photo``, ``depth``, ``mask`` (required) and ``bg``, ``bg_depth`` (optional) from ``params``, each
-    through ``engine.io`` at the displayed photo's size (``engine.io.fit_to_photo``)."""
-    photo_path = require_file(params, "photo", "photo")
+def load(files) -> PhotoInputs:
+    """Read ``photo``, ``depth``, ``mask`` (required) and ``bg``, ``bg_depth`` (optional) of ``files`` (an
+    ``engine.params.PhotoFiles``, e.g. a job's parameters), each through ``engine.io`` at the displayed photo's
+    size (``engine.io.fit_to_photo``)."""
+    photo_path = existing_file(files.photo, "photo")
     photo = io.read_photo(photo_path, "photo")
     shape = io.photo_shape(photo_path)
-    depth = io.read_depth(require_file(params, "depth", "depth map"), shape, "depth map")
+    depth = io.read_depth(existing_file(files.depth, "depth map"), shape, "depth map")
     check_depth(depth, "depth map")
-    mask = io.read_mask(require_file(params, "mask", "mask"), shape, "mask")
+    mask = io.read_mask(existing_file(files.mask, "mask"), shape, "mask")
     if not mask.any():
-        raise JobError("empty_mask", "The mask selects no pixels. Paint the object white (or load a mask where the "
+        raise EmptyMask("The mask selects no pixels. Paint the object white (or load a mask where the "
                        "object is white on black) and import again.")
     if mask.all():
-        raise JobError("full_mask", "The mask covers the whole photo, so there is no background. Paint only the "
+        raise FullMask("The mask covers the whole photo, so there is no background. Paint only the "
                        "object white and import again.")
     background = background_depth = None
-    bg_path = optional_path(params, "bg", "background image")
+    bg_path = optional_path(files.bg, "background image")
     if bg_path is not None:
         background = io.fit_to_photo(io.read_photo(bg_path, "background image"), shape, "background image")
-    bg_depth_path = optional_path(params, "bg_depth", "background depth map")
+    bg_depth_path = optional_path(files.bg_depth, "background depth map")
     if bg_depth_path is not None:
         background_depth = io.read_depth(bg_depth_path, shape, "background depth map")
         check_depth(background_depth, "background depth map")
@@ -84,7 +84,7 @@ def check_depth(depth: np.ndarray, what: str) -> None:
             parts.append(f"{bad_nan} NaN or infinite")
         if bad_sign:
             parts.append(f"{bad_sign} zero or negative")
-        raise JobError("bad_depth", f"The {what} has {' and '.join(parts)} pixels; metric depth must be positive "
+        raise BadDepth(f"The {what} has {' and '.join(parts)} pixels; metric depth must be positive "
                        "everywhere. Fill its holes (or re-estimate the depth) and import again.")
 
 
@@ -143,13 +143,12 @@ def _displayed_exif(path: Path) -> dict:
     return numbers
 
 
-def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tuple[float, str, str]:
-    """The field of view to use, where it came from ("given", "exif_35mm", "exif_focal_plane" or "default") and a
-    sentence saying so for the user."""
-    fov = params.get("fov")
+def resolve_fov(fov: float | None, photo_path: Path, width: int, height: int) -> tuple[float, str, str]:
+    """The field of view to use (``fov``: the job's checked ``fov`` parameter, None when not given), where it came
+    from ("given", "exif_35mm", "exif_focal_plane" or "default") and a sentence saying so for the user."""
     if fov is not None:
-        if not isinstance(fov, (int, float)) or isinstance(fov, bool) or not 1.0 <= float(fov) <= 170.0:
-            raise JobError("bad_params", f"The field of view must be between 1 and 170 degrees, not {fov!r}.")
+        if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 1.0 <= float(fov) <= 170.0:
+            raise BadParams(f"'fov' must be a number of degrees from 1 to 170, not {fov!r}.")
         return float(fov), "given", "as given"
     from_exif, source, note = exif_fov(photo_path, width, height)
     if from_exif is None:
@@ -159,12 +158,13 @@ def resolve_fov(params: dict, photo_path: Path, width: int, height: int) -> tupl
     return from_exif, source, note
 
 
-def check_output_path(output: Path, params: dict) -> None:
-    """Refuse to write over any of the user's input files."""
+def check_output_path(output: Path, inputs: dict) -> None:
+    """Refuse to write over any of the user's input files (``inputs``: {parameter name: path}, e.g.
+    ``PhotoFiles.input_files()``)."""
     from ..diffusion.outputs import same_file
 
     for key in ("photo", "depth", "mask", "bg", "bg_depth"):
-        value = params.get(key)
+        value = inputs.get(key)
         if value and isinstance(value, str) and same_file(output, Path(value)):
-            raise JobError("output_is_input", f"The output '{output}' is the {key} file of this photo; previews never "
+            raise OutputIsInput(f"The output '{output}' is the {key} file of this photo; previews never "
                            "overwrite inputs. Choose another output path.")
