@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from . import protocol, python_check
-from .errors import EngineError, error_for
+from .errors import EngineError, EngineFault, error_for
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ class EngineClient:
         self.log = log  # called with each line the engine writes to stderr, from a background thread
         self.hello: dict | None = None
         self.starts = 0
+        self.faults = 0  # lines from the engine that were not valid messages
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
@@ -305,20 +306,31 @@ class EngineClient:
         self._proc.stdin.write(line.encode("utf-8"))
         self._proc.stdin.flush()
 
+    def _lines(self, proc):
+        """The engine's stdout as bounded lines (``protocol.read_lines``): no line can exhaust this process."""
+        return protocol.read_lines(proc.stdout)
+
     def _read_stdout(self, proc, messages: queue.Queue) -> None:
         try:
-            for raw in proc.stdout:
+            for raw in self._lines(proc):
                 self._last_heard = time.monotonic()
                 try:
                     message = protocol.decode(raw, allowed_types=protocol.ENGINE_TYPES)
-                except protocol.ProtocolError as error:  # not ours: keep it for the log, never fail on it
-                    self._stderr.append(f"[unexpected stdout: {error}] {raw[:200]!r}")
+                except protocol.ProtocolError as error:  # an engine fault: report it, never fail on it
+                    self._engine_fault(messages, error, raw)
                     continue
                 if message["type"] != protocol.HEARTBEAT:  # heard is all a heartbeat says; an idle engine
                     messages.put(message)                  # must not fill a queue nobody polls
-        except (OSError, ValueError):  # the pipe was closed under us by release()
-            pass
+        except Exception as error:  # noqa: BLE001 - the reader must end with _EOF, whatever happened
+            self._stderr.append(f"[engine client reader stopped: {type(error).__name__}: {error}]")
         messages.put(_EOF)
+
+    def _engine_fault(self, messages: queue.Queue, error, raw: bytes) -> None:
+        """A line from the engine that is not a message: logged, and passed on as a job-less ``engine_fault``."""
+        self.faults += 1
+        self._stderr.append(f"[engine fault: {error}] {bytes(raw[:200])!r}")
+        messages.put(EngineFault(f"The engine sent a line that is not a valid message ({error}); it was ignored. "
+                                 "Report it with the engine's log if it happens again.").as_message(None))
 
     def _read_stderr(self, proc) -> None:
         try:

@@ -23,7 +23,12 @@ class MessageWriter:
         self.broken = False
 
     def emit(self, message: dict) -> None:
-        line = protocol.encode(message)
+        try:
+            line = protocol.encode(message)
+        except (ValueError, TypeError, RecursionError) as error:  # never let one message end a thread
+            print(f"engine: dropped a message that cannot be sent ({type(error).__name__}: {error})"[:500],
+                  file=sys.stderr)
+            return
         with self._lock:
             if self.broken:
                 return
