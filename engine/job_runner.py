@@ -7,20 +7,24 @@ both. Exceptions become error messages with a code and a sentence the user can a
 
 from __future__ import annotations
 
+import shutil
 import sys
-import tempfile
 import threading
 import time
 import traceback
 from pathlib import Path
 
 from . import model_cache, protocol
+from .io.safe_write import private_folder, require_absolute
 from .jobs import JobContext, JobError, load_job
 
 
-def default_workdir(job_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id) or "job"
-    return Path(tempfile.gettempdir()) / "dhandles-engine" / safe
+def job_folder(workdir: str | Path | None) -> tuple[Path, bool]:
+    """The job's work folder and whether it is the engine's own scratch: the client's ``workdir`` (an absolute
+    path; kept), else a fresh private folder (``mkdtemp``, never named after the job id; removed at the end)."""
+    if workdir is None or workdir == "":
+        return private_folder(), True
+    return require_absolute(workdir, "workdir"), False
 
 
 def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event | None = None,
@@ -28,11 +32,14 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
     """Run job ``name``; ``emit(message)`` receives every message. Returns True if it ended with a result."""
     started = time.perf_counter()
     emit({"type": protocol.STARTED, "job": job_id, "name": name})
+    scratch = None
     try:
         if not isinstance(params, dict):
             raise JobError("bad_params", f"The parameters of job {name!r} must be a JSON object.")
         module = load_job(name)
-        ctx = JobContext(job_id, Path(workdir) if workdir else default_workdir(job_id), emit, cancel_event)
+        folder, owned = job_folder(workdir)
+        scratch = folder if owned else None
+        ctx = JobContext(job_id, folder, emit, cancel_event, scratch=owned)
         ctx.check_cancelled()
         value = module.run(params, ctx)
         if value is None:
@@ -48,6 +55,9 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         code, message, detail = describe_exception(exc)
         if code == "internal_error":
             traceback.print_exception(exc, file=sys.stderr)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     # Past the except clause the exception and its traceback, whose frames hold the job's tensors, are gone.
     if code == "out_of_memory":
         # Whatever is cached may be what filled the memory (the pipeline's own fallbacks end as a JobError with

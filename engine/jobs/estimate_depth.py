@@ -1,14 +1,14 @@
 """``estimate_depth``: metric depth for a photo that has no depth file, with a monocular estimator.
 
-Params: ``photo`` (path), ``output`` (``.exr`` or ``.npy`` to write; never one of the inputs), optional ``model``
+Params: ``photo`` (path), ``output`` (absolute path of the ``.exr`` or ``.npy`` to write; never one of the
+inputs; default a fresh ``depth.exr`` in the job's workdir), optional ``model``
 (depth preset, hub id or folder; default ``depth-anything-metric-indoor``), ``device``.
 Result: ``{"depth": path, "min", "max", "model", "width", "height"}`` (metres).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..io import safe_write
 from . import JobError, require_file
 
 NAME = "estimate_depth"
@@ -21,10 +21,14 @@ def run(params: dict, ctx) -> dict:
     from . import _photo_inputs
 
     photo_path = require_file(params, "photo", "photo")
-    output = Path(params.get("output") or ctx.workdir / "depth.exr")
+    if params.get("output") is None:
+        output = ctx.default_output("depth.exr", "output")
+    else:
+        output = safe_write.require_absolute(params["output"], "output")
     if output.suffix.lower() not in (".exr", ".npy"):
         raise JobError("bad_params", f"The depth output '{output}' must end in .exr or .npy.")
-    _photo_inputs.check_output_path(output, params)
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     photo = _photo_inputs.read_rgb(photo_path, "photo")
     ctx.progress("load_model", 0, 1)
     model = params.get("model")
@@ -33,13 +37,12 @@ def run(params: dict, ctx) -> dict:
     ctx.check_cancelled()
     ctx.progress("estimate_depth", 0, 1)
     depth = estimator.estimate(photo)
-    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".npy":
-        np.save(output, depth)
+        safe_write.write_atomic(output, lambda path: np.save(path, depth), inputs)
     else:
         from ..geometry import write_depth_exr
 
-        write_depth_exr(output, depth)
+        safe_write.write_atomic(output, lambda path: write_depth_exr(path, depth), inputs)
     ctx.progress("estimate_depth", 1, 1)
     return {"depth": str(output), "min": float(depth.min()), "max": float(depth.max()), "model": estimator.name,
             "width": int(depth.shape[1]), "height": int(depth.shape[0])}

@@ -12,10 +12,9 @@ Result: ``{"image", "hole_pixels", "model", "seconds"}``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from . import JobError, require_file
-from . import _inpaint, _params, _photo_inputs
+from ..io import safe_write
+from . import JobError, _inpaint, _params, _photo_inputs, require_file
 
 NAME = "inpaint"
 
@@ -24,8 +23,9 @@ def run(params: dict, ctx) -> dict:
     output = params.get("output")
     if not isinstance(output, str) or not output.lower().endswith(".png"):
         raise JobError("bad_params", "'output' must be the path of a .png file to write.")
-    output = Path(output)
-    _photo_inputs.check_output_path(output, params)
+    output = safe_write.require_absolute(output, "output")
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     options = _inpaint.completion_options(params)
     dilate = _params.whole_number(params, "dilate", 0, 0, 256)
     photo = _photo_inputs.read_rgb(require_file(params, "photo", "photo"), "photo")
@@ -42,6 +42,5 @@ def run(params: dict, ctx) -> dict:
     start = time.perf_counter()
     image = model.complete(photo, hole, **options)
     seconds = time.perf_counter() - start
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _inpaint.save_png(output, image)
+    safe_write.write_atomic(output, lambda path: _inpaint.save_png(path, image), inputs)
     return {"image": str(output), "hole_pixels": int(hole.sum()), "model": model.name, "seconds": round(seconds, 3)}

@@ -14,7 +14,7 @@ revealed background from a diffusion inpainting model instead of OpenCV's, see `
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
 ``save_arrays`` also
-``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+``"correspondences"`` (.npy, a fresh name in the job's workdir, which the client must then give, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
 (.npy bool HxW). ``visible_fraction`` is the geometry's: the object's visible pixels over its pixels in the photo, so
 above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError
-from . import _inpaint, _photo_inputs
+from ..io import safe_write
+from . import JobError, _inpaint, _photo_inputs
 
 NAME = "preview"
 
@@ -72,11 +72,12 @@ def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
     else:
         transforms, outputs = [params.get("transform")], [params.get("output")]
     frames = []
+    inputs = safe_write.inputs_of(params)
     for index, (transform, output) in enumerate(zip(transforms, outputs)):
         if not isinstance(output, str) or not output:
             raise JobError("bad_params", f"Output {index} must be the path of a PNG file to write.")
-        path = Path(output)
-        _photo_inputs.check_output_path(path, params)
+        path = safe_write.require_absolute(output, f"outputs[{index}]" if "transforms" in params else "output")
+        safe_write.refuse_inputs(path, inputs)
         frames.append((_matrix(transform, f"Transform {index}"), path))
     return frames
 
@@ -141,6 +142,7 @@ def run(params: dict, ctx) -> dict:
                        f"{error}.") from None
     allow_out_of_view = bool(params.get("allow_out_of_view", False))
     save_arrays = bool(params.get("save_arrays", False))
+    protected = safe_write.inputs_of(params)
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
@@ -173,16 +175,15 @@ def run(params: dict, ctx) -> dict:
         # the source pixel of every visible object pixel: exactly the engine's correspondences
         image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
                                                                            correspondences[:, 0]]
-        output.parent.mkdir(parents=True, exist_ok=True)
-        _inpaint.save_png(output, image)
+        safe_write.write_atomic(output, lambda path, image=image: _inpaint.save_png(path, image), protected)
         scale, in_frame = screen.measure(transform)
         share = in_frame * _unhidden_share(inputs, transform, camera, visible) if visible > 0 else 0.0
         frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
         if save_arrays:
-            stem = ctx.workdir / f"frame_{index:04d}"
-            frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")
-            np.save(frame["correspondences"], correspondences)
-            np.save(frame["target_mask"], target)
+            for key, array in (("correspondences", correspondences), ("target_mask", target)):
+                path = ctx.default_output(f"frame_{index:04d}_{key}.npy", "save_arrays")
+                safe_write.write_atomic(path, lambda path, array=array: np.save(path, array), protected)
+                frame[key] = str(path)
         results.append(frame)
         ctx.check_cancelled()
     return {"frames": results}

@@ -3,8 +3,8 @@
 Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
 object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
 across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF, its 35 mm
-equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (where the
-outputs go; default the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
+equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (absolute path of
+the folder the outputs go to; default a fresh ``scene`` folder in the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
 1024), ``object_grid`` (the same across the object's bounding box, default 512), ``tear`` (relative depth jump
 between neighbouring cells at which the meshes tear, except within a plane, however slanted; default 0.05),
 ``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default the official 15 at 512, scaled
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import safe_write
 from . import JobError
 from . import _grid_mesh as grid
 from . import _inpaint, _params, _photo_inputs
@@ -35,11 +36,18 @@ NAME = "scene"
 
 
 
-def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
+def _write_texture(inputs, out_dir: Path, complete=None, protected=None) -> Path:
     """The background mesh's texture: the photo, with the background image (or inpainting) where the object was."""
     texture_hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background, complete)
-    return _inpaint.save_texture(out_dir / "background_texture", texture)
+    return _inpaint.save_texture(out_dir / "background_texture", texture, protected)
+
+
+def _output_dir(params: dict, ctx) -> Path:
+    """``output_dir`` (absolute), else a fresh ``scene`` folder in the client's workdir."""
+    if params.get("output_dir") is None:
+        return ctx.default_output("scene", "output_dir")
+    return safe_write.require_absolute(params["output_dir"], "output_dir")
 
 
 def run(params: dict, ctx) -> dict:
@@ -50,11 +58,12 @@ def run(params: dict, ctx) -> dict:
     object_grid = _params.whole_number(params, "object_grid", 512, 2, 16384)
     hole_dilate = params.get("hole_dilate")
     tear = _params.number(params, "tear", 0.05, 0.0, 100.0)
-    out_dir = Path(params.get("output_dir") or ctx.workdir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
+    out_dir = _output_dir(params, ctx)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    protected = safe_write.inputs_of(params)
     height, width = inputs.height, inputs.width
     fov, fov_source, fov_note = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
     camera = Camera.official(width, height, fov)
@@ -62,9 +71,9 @@ def run(params: dict, ctx) -> dict:
 
     # the texture (inpainting, JPEG/PNG encoding) runs beside the meshes: OpenCV releases the GIL
     for suffix in (".png", ".jpg"):
-        _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix), params)
+        safe_write.refuse_inputs((out_dir / "background_texture").with_suffix(suffix), protected)
     pool = ThreadPoolExecutor(max_workers=1)
-    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
+    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx), protected)
     pool.shutdown(wait=False)
 
     try:
@@ -127,7 +136,7 @@ def run(params: dict, ctx) -> dict:
         "depth_range": [float(inputs.depth.min()), float(inputs.depth.max())],
         "grid_step": step,
         "object_step": object_step,
-        "background": background.save(out_dir, "background"),
-        "object": obj.save(out_dir, "object"),
+        "background": background.save(out_dir, "background", protected),
+        "object": obj.save(out_dir, "object", protected),
         "background_texture": str(texture_path),
     }

@@ -1,6 +1,7 @@
 """``segment``: a mask of the object named by a text prompt ("the chair"), for photos without a painted mask.
 
-Params: ``photo``, ``prompt`` (the object's name), ``output`` (PNG to write, white = object; never an input),
+Params: ``photo``, ``prompt`` (the object's name), ``output`` (absolute path of the PNG to write, white = object;
+never an input; default a fresh ``mask.png`` in the job's workdir),
 optional ``threshold`` (probability, default 0.4), ``model`` (default ``clipseg``), ``device``.
 Result: ``{"mask": path, "coverage": fraction of pixels selected, "model"}``. An empty mask is an error that says
 what to try.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io import safe_write
 from . import JobError, require_file
 
 NAME = "segment"
@@ -29,10 +31,9 @@ def run(params: dict, ctx) -> dict:
     threshold = params.get("threshold", 0.4)
     if not isinstance(threshold, (int, float)) or not 0.0 < float(threshold) < 1.0:
         raise JobError("bad_params", f"'threshold' must be a probability between 0 and 1, not {threshold!r}.")
-    output = Path(params.get("output") or ctx.workdir / "mask.png")
-    if output.suffix.lower() != ".png":
-        raise JobError("bad_params", f"The mask output '{output}' must be a .png file.")
-    _photo_inputs.check_output_path(output, params)
+    output = _output(params, ctx)
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     photo = _photo_inputs.read_rgb(photo_path, "photo")
     model = params.get("model")
     segmenter = ctx.models.get_or_load(("segmentation", model, params.get("device")),
@@ -43,7 +44,16 @@ def run(params: dict, ctx) -> dict:
     if not mask.any():
         raise JobError("empty_mask", f"Nothing in the photo matched \"{prompt}\". Try another word for the object, "
                        "a lower threshold, or paint the mask by hand.")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask.astype(np.uint8) * 255).save(output)
+    safe_write.write_atomic(output, Image.fromarray(mask.astype(np.uint8) * 255).save, inputs)
     ctx.progress("segment", 1, 1)
     return {"mask": str(output), "coverage": float(mask.mean()), "model": segmenter.name}
+
+
+def _output(params: dict, ctx) -> Path:
+    """The mask to write: ``output`` (absolute, .png), else a fresh ``mask.png`` in the client's workdir."""
+    if params.get("output") is None:
+        return ctx.default_output("mask.png", "output")
+    output = safe_write.require_absolute(params["output"], "output")
+    if output.suffix.lower() != ".png":
+        raise JobError("bad_params", f"The mask output '{output}' must be a .png file.")
+    return output
