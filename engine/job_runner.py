@@ -46,6 +46,7 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
             value = {}
         if not isinstance(value, dict):
             raise JobError("internal_error", f"Job {name!r} returned {type(value).__name__}, not a dict.")
+        _remove(scratch)  # gone before the result is told: a client never sees the engine's folder linger
         emit(protocol.result(job_id, value, round(time.perf_counter() - started, 3)))
         return True
     except KeyboardInterrupt:
@@ -56,8 +57,7 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         if code == "internal_error":
             traceback.print_exception(exc, file=sys.stderr)
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        _remove(scratch)
     # Past the except clause the exception and its traceback, whose frames hold the job's tensors, are gone.
     if code == "out_of_memory":
         # Whatever is cached may be what filled the memory (the pipeline's own fallbacks end as a JobError with
@@ -66,6 +66,11 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         message = f"{message} Cached models were freed."
     emit(protocol.error(job_id, code, message, detail))
     return False
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:

@@ -76,6 +76,7 @@ class LineReader:
         self._read = stream.read1 if hasattr(stream, "read1") else stream.read
         self._buffer = bytearray()
         self._ended = False
+        self.give_up = False  # True: an over-long line ends the reading there (a login), instead of being skipped
 
     def __iter__(self):
         return self
@@ -94,6 +95,9 @@ class LineReader:
                 head = head or bytes(self._buffer[:200])
                 skipped += len(self._buffer)
                 self._buffer.clear()
+                if self.give_up:
+                    self._ended = True
+                    return _oversized(head, skipped)
             chunk = b"" if self._ended else self._chunk()
             if not chunk:
                 self._ended = True

@@ -12,7 +12,7 @@ A connection that closes (or is reset) cancels its jobs but keeps the engine and
 ``shutdown`` ends the process.
 
 Limits: a login must complete within ``LOGIN_DEADLINE_S`` in total, at most ``MAX_PENDING_LOGINS`` connections may
-be logging in at once (more are closed at once), a failed login is answered only after ``FAILED_LOGIN_DELAY_S``
+be logging in at once (a further one cuts off the oldest of them), a failed login is answered only after ``FAILED_LOGIN_DELAY_S``
 (failures are answered one at a time), and no line may exceed ``protocol.MAX_LINE_BYTES``.
 """
 
@@ -114,9 +114,26 @@ class _Engine:
         self.token, self.heartbeat = token, heartbeat
         self.jobs = JobQueue()  # one worker for every connection, for the life of the process
         self.session = threading.Lock()
-        self.logins = threading.BoundedSemaphore(MAX_PENDING_LOGINS)
         self.failures = threading.Lock()
         self.stop = threading.Event()
+        self._pending: list[socket.socket] = []  # connections logging in, oldest first
+        self._lock = threading.Lock()
+
+    def admit(self, connection: socket.socket) -> None:
+        """Count a connection that starts its login; at the cap, the oldest one logging in is cut off, so that
+        idle or slow connections can never keep a real client out."""
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING_LOGINS:
+                oldest = self._pending.pop(0)
+                print("engine: cut off a connection still logging in: too many are", file=sys.stderr)
+                _shut(oldest)
+            self._pending.append(connection)
+
+    def logged_in(self, connection: socket.socket) -> None:
+        """The connection's login ended (either way)."""
+        with self._lock:
+            if connection in self._pending:
+                self._pending.remove(connection)
 
 
 def _accept_loop(listener: socket.socket, token: str, heartbeat: float) -> int:
@@ -132,10 +149,7 @@ def _accept_loop(listener: socket.socket, token: str, heartbeat: float) -> int:
             log.warning("engine: accept failed: %s", error)
             continue
         connection.settimeout(None)
-        if not engine.logins.acquire(blocking=False):
-            print("engine: refused a connection: too many connections are logging in", file=sys.stderr)
-            _close(connection)
-            continue
+        engine.admit(connection)
         threading.Thread(target=_serve_guarded, args=(connection, engine), daemon=True,
                          name="engine-connection").start()
     return 0
@@ -159,7 +173,7 @@ def serve_connection(connection: socket.socket, engine: _Engine) -> bool:
         try:
             lines = _login(connection, stream, writer, engine)
         finally:
-            engine.logins.release()
+            engine.logged_in(connection)
         if lines is None:
             return False
         with engine.session:  # one logged-in client at a time; the next one waits here
@@ -176,6 +190,7 @@ def _login(connection, stream, writer: MessageWriter, engine: _Engine):
     deadline = threading.Timer(LOGIN_DEADLINE_S, _shut, args=(connection,))  # in total, however slow the bytes
     deadline.start()
     lines = protocol.read_lines(stream, limit=LOGIN_LINE_BYTES)
+    lines.give_up = True  # an over-long login line is not read to its end
     nonce = socket_auth.new_nonce()
     try:
         writer.emit({"type": protocol.CHALLENGE, "nonce": nonce})
@@ -199,7 +214,7 @@ def _login(connection, stream, writer: MessageWriter, engine: _Engine):
         print("engine: refused a connection without the session token", file=sys.stderr)
         return None
     writer.emit({"type": protocol.WELCOME, "proof": socket_auth.proof(engine.token, "engine", client_nonce, nonce)})
-    lines.limit = protocol.MAX_LINE_BYTES
+    lines.limit, lines.give_up = protocol.MAX_LINE_BYTES, False
     return lines
 
 
