@@ -275,9 +275,12 @@ class EngineClient:
                 if message["type"] == protocol.PROGRESS and on_progress is not None:
                     on_progress(message)
                 elif message["type"] == protocol.RESULT:
-                    return message["result"]
+                    return message.get("result")
                 elif message["type"] == protocol.ERROR:
-                    raise error_for(message["code"], message["message"], message.get("detail"))
+                    code, text = message.get("code"), message.get("message")
+                    raise error_for(code if isinstance(code, str) else "engine_fault",
+                                    text if isinstance(text, str) else "The engine reported an error without a "
+                                    "message.", message.get("detail"))
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel(job)
                 self._wait_for_end(job, 5.0)

@@ -38,6 +38,7 @@ _DEFAULT = object()
 MARKER = ".dhandles-inversion-cache"
 PREFIX = "inversion-"
 _ENTRY = re.compile(r"^inversion-[0-9A-Za-z_-]{1,64}\.safetensors$")
+_LEGACY = re.compile(r"^[0-9a-f]{32}\.safetensors$")  # entries of earlier versions (no hash: never read)
 _TEMPORARY = re.compile(r"^\.inversion-[0-9A-Za-z_-]{1,64}\.safetensors\.[0-9A-Za-z_]+\.tmp$")
 STALE_TEMPORARY_S = 3600.0
 
@@ -142,10 +143,12 @@ class InversionCache:
         return final
 
     def _prepare_folder(self) -> None:
-        """Make the folder (marked as this cache's) or mark an empty one; clean stale temporary files."""
+        """Make the folder (marked as this cache's), or mark one holding nothing but entries of this cache (of this
+    version or earlier ones); clean stale temporary files in a marked folder."""
         self.folder.mkdir(parents=True, exist_ok=True)
         marker = self.folder / MARKER
-        if not marker.is_file() and not any(self.folder.iterdir()):
+        if not marker.is_file() and all(_ENTRY.match(p.name) or _LEGACY.match(p.name) or _TEMPORARY.match(p.name)
+                                         for p in self.folder.iterdir()):
             marker.write_text("The engine's inversion cache: it deletes only inversion-*.safetensors here.\n")
         if marker.is_file():
             now = time.time()
