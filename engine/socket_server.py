@@ -25,7 +25,6 @@ import secrets
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -125,7 +124,7 @@ class _Engine:
         with self._lock:
             if len(self._pending) >= MAX_PENDING_LOGINS:
                 oldest = self._pending.pop(0)
-                print("engine: cut off a connection still logging in: too many are", file=sys.stderr)
+                log.warning("engine: cut off a connection still logging in: too many are")
                 _shut(oldest)
             self._pending.append(connection)
 
@@ -211,7 +210,7 @@ def _login(connection, stream, writer: MessageWriter, engine: _Engine):
             engine.stop.wait(FAILED_LOGIN_DELAY_S)
         writer.emit(BadToken("The engine refused the login: the first message must be an 'auth' answering the "
                              "challenge with this engine session's token (see docs/protocol.md).").as_message(None))
-        print("engine: refused a connection without the session token", file=sys.stderr)
+        log.warning("engine: refused a connection without the session token")
         return None
     writer.emit({"type": protocol.WELCOME, "proof": socket_auth.proof(engine.token, "engine", client_nonce, nonce)})
     lines.limit, lines.give_up = protocol.MAX_LINE_BYTES, False

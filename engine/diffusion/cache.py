@@ -220,7 +220,7 @@ def _read(path: Path, device, dtype, layers, latent_shape=None):
 
     with safe_open(str(path), framework="pt", device="cpu") as f:
         meta = f.metadata() or {}
-        tensors = {name: f.get_tensor(name) for name in f.keys()}
+        tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 - safe_open is not iterable
     method = meta.get("method")
     required = ["latents_t"] + (["null_embeddings"] if method == "null-text" else [])
     required += [f"activations.{layer}" for layer in layers]
