@@ -31,6 +31,9 @@ from tests.conftest import subprocess_env
 
 PYTHON = sys.executable
 RESULTS: list[dict] = []  # one per attack: group, name, code, engine alive, files lost
+# Answers that are not error codes: a connection cut off, a foreign file kept, a damaged cache entry missed and
+# recomputed, an unwritable cache reported as a warning, a job that ran, a line that needs no reply.
+OUTCOMES = {"closed", "kept", "miss", "warning", "result", None}
 
 
 def record(group: str, name: str, code, alive: bool = True, lost: int = 0, expected=None) -> None:
@@ -621,14 +624,16 @@ def test_zz_targets_and_figures():
     assert RESULTS, "run the whole file: the figures come from the attacks above"
     exits = sum(not r["alive"] for r in RESULTS)
     lost = sum(r["lost"] for r in RESULTS)
-    answered = [r for r in RESULTS if r["code"] is not None]
-    specific = sum(r["code"] not in ("internal_error",) for r in answered)
+    answered = [r for r in RESULTS if r["code"] not in OUTCOMES]  # answered with an error code
+    specific = sum(r["code"] != "internal_error" for r in answered)
     share = specific / len(answered)
     assert exits == 0 and lost == 0 and share >= 0.99
     target = os.environ.get("DHANDLES_ATTACK_REPORT")
     if target:
-        summary = (f"attacks run: {len(RESULTS)}; engine exits: {exits}; user files lost: {lost}; answered with a "
-                   f"specific code: {specific}/{len(answered)} ({100 * share:.1f} %)")
+        summary = (f"attacks run: {len(RESULTS)}; engine exits: {exits}; user files lost: {lost}; answered with an "
+                   f"error code: {len(answered)}, of which specific (not internal_error): {specific} "
+                   f"({100 * share:.1f} %); the other {len(RESULTS) - len(answered)} end without an error message "
+                   "by design (see the table)")
         lines = [summary, "",
                  "| group | attack | answer |", "|---|---|---|"]
         lines += [f"| {r['group']} | {r['name']} | {r['code'] or 'none (no reply expected)'} |" for r in RESULTS]
