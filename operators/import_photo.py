@@ -189,6 +189,23 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                     collection.remove(collection[block[1]])
             raise
 
+    @staticmethod
+    def _photo_image(photo: Path, result: dict, track):
+        """The photo's image: the file itself, or the engine's copy turned by its EXIF orientation (Blender's
+        loader ignores it), packed like the background texture."""
+        texture = result.get("photo_texture")
+        if texture and Path(texture) != photo:
+            image = track("images", bpy.data.images.load(texture, check_existing=False))
+            image.name = f"{photo.name} (as displayed)"
+            image.pack()
+            return image
+        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
+                      for image in bpy.data.images)
+        photo_image = bpy.data.images.load(str(photo), check_existing=True)
+        if not existed:
+            track("images", photo_image)
+        return photo_image
+
     def _build(self, context, photo: Path, result: dict, folder: Path, created: list):
         def track(kind: str, block):
             created.append((kind, block.name))
@@ -199,11 +216,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         collection = track("collections", bpy.data.collections.new(f"DHandles {name}"))
         scene.collection.children.link(collection)
 
-        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
-                      for image in bpy.data.images)
-        photo_image = bpy.data.images.load(str(photo), check_existing=True)
-        if not existed:
-            track("images", photo_image)
+        photo_image = self._photo_image(photo, result, track)
         texture = track("images", bpy.data.images.load(result["background_texture"], check_existing=False))
         texture.name = f"{name} background"
         texture.pack()  # a generated file: keep it inside the .blend so the scene survives the cache

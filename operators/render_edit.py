@@ -22,6 +22,7 @@ import bpy
 import numpy as np
 
 from .. import preferences
+from ..engine.diffusion.settings import guided_steps_for
 from ..engine.perspective.finetune import missing_adapter_files
 from . import photo_files, render_output, render_status
 from .edit_transform import describe, edit_matrix
@@ -112,7 +113,7 @@ def mask_file(rig, folder: Path) -> str:
 def edit_settings(record: dict) -> dict:
     """``EditSettings`` overrides for the engine; guidance keeps the official 38-of-50 share of the steps."""
     steps = int(record["steps"])
-    return {"num_steps": steps, "guided_steps": round(steps * 38 / 50), "guidance_scale": record["guidance_scale"],
+    return {"num_steps": steps, "guided_steps": guided_steps_for(steps), "guidance_scale": record["guidance_scale"],
             "seed": record["seed"], "inversion": record["inversion"], "identity_weight": record["identity_weight"],
             "background_weight": record["background_weight"], "resolution": record["resolution"]}
 

@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from engine.geometry import Camera, make_transform, reproject
-from engine.jobs import JobContext, JobError, preview, scene
+from engine.jobs import JobContext, JobError, _photo_inputs, preview, scene
 from engine.jobs import _grid_mesh as grid
-from engine.jobs import _photo_inputs
 
 
 def write_inputs(folder, width=120, height=80, background=False):
@@ -176,9 +175,9 @@ def test_an_object_in_front_of_a_wall_tears_exactly_around_it():
 def test_photogen_chair_meshes_tear_at_the_legs(photogen, name):
     """The chairs' depth (a depth estimator's, soft at the legs' edges) has hundreds of neighbouring pixel pairs
     across the legs and the seat that differ by over 7 %: no kept face of the object's mesh joins any of them."""
-    from engine.geometry.io import read_depth_exr, read_mask
+    from engine.io import read_depth, read_mask
 
-    depth, mask = read_depth_exr(photogen / name / "depth.exr"), read_mask(photogen / name / "mask.png")
+    depth, mask = read_depth(photogen / name / "depth.exr"), read_mask(photogen / name / "mask.png")
     camera = Camera.official(512, 512, 55.0)
     xe = grid.cell_edges(0, 512, 1)
     kept = kept_cells(grid.grid_mesh(depth, mask, xe, xe, camera, 0.05), xe, xe, depth.shape)

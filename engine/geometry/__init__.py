@@ -21,7 +21,7 @@ _LAZY = {
     "fill_depth_hole": "depth_fill", "dilate": "depth_fill",
     "normalised_disparity": "disparity", "resample_to_grid": "disparity", "disparity_bounds": "disparity",
     "latent_depth_condition": "disparity",
-    "read_sample": "io", "read_depth_exr": "io", "write_depth_exr": "io", "read_mask": "io",
+    "read_sample": "io", "write_depth_exr": "io",
 }
 
 __all__ = ["Camera", "GeometryError", "frames", "blender_world_edit_to_engine", "make_transform", "object_centroid",

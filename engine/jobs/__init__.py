@@ -111,12 +111,13 @@ class JobContext:
 
 
 def require_file(params: dict, key: str, what: str = "file") -> Path:
-    """The existing file named by ``params[key]``, or a ``JobError`` telling the user which file is missing."""
+    """The existing file named by ``params[key]``, or a typed error telling the user which file is wrong
+    (``engine.io.input_path``: missing, a folder, a NUL byte in the path, not a string)."""
+    from ..errors import BadParams
+    from ..io.paths import input_path
+
     value = params.get(key)
     if not isinstance(value, str) or not value:
-        raise JobError("bad_params", f"The job needs the path of the {what} in parameter {key!r}.")
-    path = Path(value)
-    if not path.is_file():
-        raise JobError("file_not_found", f"The {what} '{path}' does not exist. Check that the file is still there "
-                       "or import the photo again.")
-    return path
+        raise BadParams(f"The job needs the path of the {what} in parameter {key!r} (a string, not "
+                        f"{type(value).__name__}).")
+    return input_path(value, what)

@@ -17,8 +17,8 @@ NAME = "estimate_depth"
 def run(params: dict, ctx) -> dict:
     import numpy as np
 
+    from ..io import read_photo
     from ..models import load_depth_estimator
-    from . import _photo_inputs
 
     photo_path = require_file(params, "photo", "photo")
     if params.get("output") is None:
@@ -29,7 +29,7 @@ def run(params: dict, ctx) -> dict:
         raise JobError("bad_params", f"The depth output '{output}' must end in .exr or .npy.")
     inputs = safe_write.inputs_of(params)
     safe_write.refuse_inputs(output, inputs)
-    photo = _photo_inputs.read_rgb(photo_path, "photo")
+    photo = read_photo(photo_path, "photo")
     ctx.progress("load_model", 0, 1)
     model = params.get("model")
     estimator = ctx.models.get_or_load(("depth", model, params.get("device")),

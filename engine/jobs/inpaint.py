@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 
+from .. import io
 from ..io import safe_write
-from . import JobError, _inpaint, _params, _photo_inputs, require_file
+from . import JobError, _inpaint, _params, require_file
 
 NAME = "inpaint"
 
@@ -28,9 +29,9 @@ def run(params: dict, ctx) -> dict:
     safe_write.refuse_inputs(output, inputs)
     options = _inpaint.completion_options(params)
     dilate = _params.whole_number(params, "dilate", 0, 0, 256)
-    photo = _photo_inputs.read_rgb(require_file(params, "photo", "photo"), "photo")
-    mask = _photo_inputs.read_mask(require_file(params, "mask", "mask"))
-    _photo_inputs.check_size(mask, photo.shape[:2], "mask")
+    photo_path = require_file(params, "photo", "photo")
+    photo = io.read_photo(photo_path, "photo")
+    mask = io.read_mask(require_file(params, "mask", "mask"), io.photo_shape(photo_path), "mask")
     hole = _inpaint.dilate(mask, dilate)
     if not hole.any():
         raise JobError("empty_mask", "The mask selects no pixels, so there is nothing to complete. Paint the region "

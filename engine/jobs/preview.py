@@ -13,10 +13,10 @@ object entirely out of view is an error; true, for animations: that frame shows 
 revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
-``save_arrays`` also
-``"correspondences"`` (.npy, a fresh name in the job's workdir, which the client must then give, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW). ``visible_fraction`` is the geometry's: the object's visible pixels over its pixels in the photo, so
-above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
+``save_arrays`` also ``"correspondences"`` (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+(.npy bool HxW), fresh names in the job's workdir (which the client must then give). ``visible_fraction`` is
+the geometry's: the object's visible pixels over its pixels in the photo, so above 1 when the edit brings it
+closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
 behind the camera count nothing), and ``visible_share`` (0 to 1) the share of that area that shows: inside the frame
 and not hidden behind the background.

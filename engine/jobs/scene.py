@@ -3,10 +3,11 @@
 Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
 object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
 across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF, its 35 mm
-equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (absolute path of
-the folder the outputs go to; default a fresh ``scene`` folder in the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
-1024), ``object_grid`` (the same across the object's bounding box, default 512), ``tear`` (relative depth jump
-between neighbouring cells at which the meshes tear, except within a plane, however slanted; default 0.05),
+equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir``
+(absolute path of the folder the outputs go to; default a fresh ``scene`` folder in the job's workdir), ``max_grid``
+(most cells on the long side of the background mesh, default 1024), ``object_grid`` (the same across the object's
+bounding box, default 512), ``tear`` (relative depth jump between neighbouring cells at which the meshes tear,
+except within a plane, however slanted; default 0.05),
 ``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default the official 15 at 512, scaled
 to the photo), optional
 ``inpaint_model`` (complete the texture's hole with a diffusion inpainting model, see ``_inpaint``).
@@ -16,7 +17,8 @@ Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm"
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
 frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
-quality-95 JPEG above 2048 pixels).
+quality-95 JPEG above 2048 pixels), ``photo_texture`` (the photo as displayed: the photo file itself, or a copy
+turned by its EXIF orientation, which Blender's image loader ignores).
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import safe_write
-from . import JobError
+from . import JobError, _inpaint, _params, _photo_inputs
 from . import _grid_mesh as grid
-from . import _inpaint, _params, _photo_inputs
 
 NAME = "scene"
 
@@ -139,4 +140,19 @@ def run(params: dict, ctx) -> dict:
         "background": background.save(out_dir, "background", protected),
         "object": obj.save(out_dir, "object", protected),
         "background_texture": str(texture_path),
+        "photo_texture": _photo_texture(params, inputs, out_dir, protected),
     }
+
+
+def _photo_texture(params: dict, inputs, out_dir: Path, protected: dict) -> str:
+    """The photo as the meshes see it: the photo file itself, or, for one stored turned (EXIF orientation other
+    than 1, which Blender's image loader ignores), a copy written as displayed."""
+    from .. import io
+
+    photo = Path(params["photo"])
+    if io.photo_shape(photo).orientation == 1:
+        return str(photo)
+    stem = out_dir / "photo_texture"
+    for suffix in (".png", ".jpg"):
+        safe_write.refuse_inputs(stem.with_suffix(suffix), protected)
+    return str(_inpaint.save_texture(stem, inputs.photo, protected))

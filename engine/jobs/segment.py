@@ -21,8 +21,8 @@ def run(params: dict, ctx) -> dict:
     import numpy as np
     from PIL import Image
 
+    from ..io import read_photo
     from ..models import load_segmenter
-    from . import _photo_inputs
 
     photo_path = require_file(params, "photo", "photo")
     prompt = params.get("prompt")
@@ -34,7 +34,7 @@ def run(params: dict, ctx) -> dict:
     output = _output(params, ctx)
     inputs = safe_write.inputs_of(params)
     safe_write.refuse_inputs(output, inputs)
-    photo = _photo_inputs.read_rgb(photo_path, "photo")
+    photo = read_photo(photo_path, "photo")
     model = params.get("model")
     segmenter = ctx.models.get_or_load(("segmentation", model, params.get("device")),
                                        lambda: load_segmenter(model, device=params.get("device")))
