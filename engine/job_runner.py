@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from pathlib import Path
 
 from . import model_cache, protocol
-from .io.safe_write import private_folder, require_absolute
+from .errors import BadParams
 from .jobs import JobContext, JobError, load_job
 
 
 def job_folder(workdir: str | Path | None) -> tuple[Path, bool]:
     """The job's work folder and whether it is the engine's own scratch: the client's ``workdir`` (an absolute
-    path; kept), else a fresh private folder (``mkdtemp``, never named after the job id; removed at the end)."""
+    path; kept), else a fresh private folder (``mkdtemp``: mode 0700, a random name, never the job id; removed at
+    the end). Standard library only: ``ping`` runs in an engine Python without numpy."""
     if workdir is None or workdir == "":
-        return private_folder(), True
-    return require_absolute(workdir, "workdir"), False
+        return Path(tempfile.mkdtemp(prefix="dhandles-job-")), True
+    if not isinstance(workdir, (str, Path)) or "\0" in str(workdir) or not Path(workdir).is_absolute():
+        raise BadParams(f"'workdir' must be the absolute path of a folder of yours, not {workdir!r}.")
+    return Path(workdir), False
 
 
 def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event | None = None,
