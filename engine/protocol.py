@@ -7,6 +7,8 @@ Client to engine: ``submit``, ``cancel``, ``ping``, ``shutdown``.
 Engine to client: ``hello`` (first line, once), ``queued``, ``started``, ``progress``, ``result``, ``error``,
 ``pong``, ``heartbeat``, ``bye``.
 Arrays and images never travel inline: messages carry paths of ``.npy``/``.png``/``.exr`` files.
+Both sides read lines through ``read_lines`` (bounded: ``MAX_LINE_BYTES``) and parse them with ``decode``, which
+turns anything a line may hold (bad UTF-8, bad JSON, huge integers, deep nesting) into a ``ProtocolError``.
 """
 
 from __future__ import annotations
