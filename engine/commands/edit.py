@@ -111,7 +111,7 @@ def check_input_paths(args) -> None:
 def output_paths(args) -> tuple[Path, Path]:
     """(image, report) to write, after checking that neither overwrites an input (any file of --sample, --photo,
     --mask, --depth, --bg-depth, --transform) or the other; ValueError saying which clashes."""
-    from ..diffusion.outputs import clash
+    from ..io.safe_write import clash
 
     out = Path(args.out)
     report = Path(args.report) if args.report else out.with_suffix(".json")
@@ -125,7 +125,7 @@ def output_paths(args) -> tuple[Path, Path]:
 
 def _input_files(args) -> dict:
     """Every input file the arguments name: ``{label: path}``."""
-    from ..diffusion.outputs import sample_files
+    from ..io.safe_write import sample_files
 
     inputs = sample_files(args.sample) if args.sample else {}
     inputs.update({f"{flag} file": value for flag, value in (

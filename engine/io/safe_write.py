@@ -20,12 +20,42 @@ OUTPUT_KEYS = frozenset({"output", "outputs", "output_dir", "cache_dir", "workdi
 
 
 def same_file(a, b) -> bool:
-    """Whether two paths are the same file (through links: same device and inode); False when either is missing."""
+    """The same file: equal resolved paths (symlinks, ``..``; also for a file not written yet), or, for existing
+    files, the same device and inode (hard links, case-insensitive file systems). False for a path the operating
+    system cannot take (a NUL byte: the readers refuse those with a clear message)."""
     try:
+        if Path(a).resolve() == Path(b).resolve():
+            return True
         first, second = os.stat(a), os.stat(b)
     except (OSError, ValueError):
         return False
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def sample_files(folder) -> dict[str, Path]:
+    """Every file of a sample folder, labelled for messages: all of them count as inputs."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {f"sample file '{path.name}'": path for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def clash(outputs: dict, inputs: dict) -> str | None:
+    """Why writing ``outputs`` (``{label: path}``) would destroy one of ``inputs`` (``{label: path}``) or another
+    output, or None when it is safe: checked before any work starts."""
+    outputs = {label: Path(path) for label, path in outputs.items() if path}
+    for label, path in outputs.items():
+        for input_label, source in inputs.items():
+            if source and same_file(path, Path(source)):
+                return (f"The {label} '{path}' is the {input_label} '{source}': inputs are never overwritten. "
+                        "Choose another output path.")
+    labels = list(outputs)
+    for i, label in enumerate(labels):
+        for other in labels[i + 1:]:
+            if same_file(outputs[label], outputs[other]):
+                return (f"The {label} and the {other} are the same file '{outputs[label]}'; give them different "
+                        "paths.")
+    return None
 
 
 def inputs_of(params) -> dict[str, str]:

@@ -107,7 +107,7 @@ _INPUTS = {"photo": "photo", "depth": "depth map", "mask": "mask", "bg": "backgr
 def check_outputs(params, outputs: dict) -> None:
     """Refuse (``output_is_input``) before any work when a file the job writes (``{label: path}``: images and
     their reports) is one of the photo's files (``params.input_files()``) or another of its outputs."""
-    from ..diffusion.outputs import clash
+    from ..io.safe_write import clash
 
     inputs = {f"{_INPUTS[key]} file": path for key, path in params.input_files().items()}
     problem = clash(outputs, inputs)
