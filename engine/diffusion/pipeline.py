@@ -289,15 +289,6 @@ def run_generator(seed: int):
     return torch.Generator("cpu").manual_seed(int(seed))
 
 
-def edit_photo(request, model: str | None = None, settings: EditSettings | None = None, cache_dir=None,
-               device=None, dtype=None, progress=None, extra_terms=()) -> EditResult:
-    """One-shot convenience: load the model (``sd2-depth`` by default) and edit."""
-    from ..models import load_diffusion
-
-    models = load_diffusion(model, device=device, dtype=dtype)
-    return Editor(models, settings, InversionCache(cache_dir)).edit(request, progress, extra_terms)
-
-
 def _latent_shape(models, prep) -> tuple:
     """The shape of this photo's latents (what a cached inversion of it must have)."""
     vae = models.vae.config
