@@ -10,11 +10,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
-import extension as extension_tool  # noqa: E402
+import extension as extension_tool
 
 
 def run_to_end(run, timeout: float) -> None:
@@ -60,7 +59,6 @@ def test_plan_installs_torch_first_then_the_shipped_requirements(addon, tmp_path
 
 def test_set_up_refuses_with_online_access_off(addon):
     import bpy
-
     from diffusion_handles.operators import engine_setup
 
     bpy.context.preferences.system.use_online_access = False
