@@ -34,7 +34,7 @@ def check_engine(python: str, models: list | None = None) -> EngineCheck:
         return EngineCheck(False, f"Engine Python not found at '{python}'. {SET_UP}.")
     try:
         completed = subprocess.run(
-            [python, "-m", "engine", "info", "--no-accelerator"],
+            [python, "-m", "engine", "info", "--no-accelerator"], check=False,
             cwd=str(preferences.ADDON_ROOT),
             env=preferences.engine_env(),
             capture_output=True,
@@ -68,7 +68,7 @@ def model_statuses(python: str, models: list) -> tuple[list, str]:
     """(the ``download_models`` check's entries, a problem sentence or "")."""
     try:
         completed = subprocess.run(
-            [python, "-m", "engine", "job", "download_models", "--params", "-"],
+            [python, "-m", "engine", "job", "download_models", "--params", "-"], check=False,
             input=json.dumps({"models": models, "check_only": True}), cwd=str(preferences.ADDON_ROOT),
             env=preferences.engine_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as error:
