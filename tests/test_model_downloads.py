@@ -96,3 +96,30 @@ def test_downloads_off_refuse_before_any_request(tiny_folder, tmp_path, switch, 
         client.run("download_models", DIFFUSION, timeout=120)
     assert words in str(error.value) and "sd2-depth" in str(error.value)
     assert hub.requests == []
+
+
+def test_a_job_loading_a_model_from_the_hub_reports_loading_and_bytes(tmp_path):
+    """Progress from the first second: estimate_depth's model comes from the (fake) hub: the job reports loading,
+    then the download in bytes, then its own stages."""
+    from PIL import Image
+
+    from engine.models.tiny import build_tiny_depth
+
+    folder = tmp_path / "depth"
+    processor, model = build_tiny_depth()
+    processor.save_pretrained(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(tmp_path / "photo.png")
+    repo = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
+    progress = []
+    with FakeHub({repo: folder}) as hub, engine(tmp_path, hub.url) as client:
+        result = client.run("estimate_depth", {"photo": str(tmp_path / "photo.png"),
+                                               "output": str(tmp_path / "depth.npy")},
+                            on_progress=progress.append, timeout=300)
+    stages = [m["stage"] for m in progress]
+    assert result["model"] == "depth-anything-metric-indoor"
+    assert stages.index("loading model") < stages.index("download") < stages.index("estimate_depth")
+    loading = progress[stages.index("loading model")]
+    assert "depth model" in loading["message"]
+    sized = [m for m in progress if m["stage"] == "download" and m.get("total")]
+    assert sized and sized[-1]["step"] == sized[-1]["total"] > 0

@@ -49,10 +49,10 @@ class JobContext:
 
     @property
     def models(self):
-        """The engine-wide model cache (``engine/model_cache.py``): models stay loaded between jobs."""
-        from .. import model_cache
-
-        return model_cache
+        """The engine-wide model cache (``engine/model_cache.py``): models stay loaded between jobs. A load through
+        it is a progress stage of this job (``loading model``, and ``download`` with bytes when the weights come
+        from the hub)."""
+        return _ReportingModelCache(self)
 
     @property
     def cancelled(self) -> bool:
@@ -101,3 +101,30 @@ def require_file(params: dict, key: str, what: str = "file") -> Path:
         raise JobError("file_not_found", f"The {what} '{path}' does not exist. Check that the file is still there "
                        "or import the photo again.")
     return path
+
+
+class _ReportingModelCache:
+    """``engine.model_cache`` as a job sees it: a model not loaded yet reports its loading to the job."""
+
+    def __init__(self, ctx: JobContext):
+        self._ctx = ctx
+
+    def get_or_load(self, key, load):
+        from .. import model_cache
+        from ..models import progress
+
+        if key in model_cache.keys():
+            return model_cache.get_or_load(key, load)
+        kind, name = (key[0], key[1]) if isinstance(key, tuple) and len(key) > 1 else ("", key)
+        self._ctx.progress("loading model", message=f"loading the {kind} model {name or '(default)'}".replace("  ", " "))
+
+        def report(stage, step=None, total=None, message=None):
+            self._ctx.progress(stage, step, total, message=message)
+
+        with progress.reporting(report, self._ctx.check_cancelled):
+            return model_cache.get_or_load(key, load)
+
+    def __getattr__(self, name):
+        from .. import model_cache
+
+        return getattr(model_cache, name)

@@ -163,9 +163,9 @@ def _load_real(name_or_path, dtype) -> tuple[dict, str, str]:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from .sources import find
+    from .sources import ensure_local, find
 
-    located = find(name_or_path, "diffusion", WHAT, "unet/config.json")
+    located = ensure_local(find(name_or_path, "diffusion", WHAT, "unet/config.json"), WHAT)
     if located.kind == "single_file":
         from .single_file import load_single_file
 

@@ -54,9 +54,9 @@ def load_segmenter(name_or_path: str | None = None, device=None) -> Segmenter:
         processor, model = build_tiny_segmentation()
     else:
         what = "segmentation model"
-        from .sources import find
+        from .sources import ensure_local, find
 
-        located = find(name_or_path, "segmentation", what, "config.json")
+        located = ensure_local(find(name_or_path, "segmentation", what, "config.json"), what)
         processor = hub.load(AutoProcessor, located, what, safetensors=False)
         model = hub.load(CLIPSegForImageSegmentation, located, what)
     model.to(device).eval()

@@ -188,3 +188,17 @@ def size_on_disk(located: Located) -> int:
         folder = Path(hf_cache_dir()) / ("models--" + located.where.replace("/", "--")) / "blobs"
         return sum(f.stat().st_size for f in folder.glob("*") if f.is_file()) if folder.is_dir() else 0
     return 0
+
+
+def ensure_local(located: Located, what: str) -> Located:
+    """``located`` itself when its weights are on disk; for a hub source, download them first (byte progress to
+    the loading job, ``engine.models.progress``), so a load never sits silent through gigabytes."""
+    if located.local:
+        return located
+    from . import progress
+    from .download import download
+
+    progress.report("download", 0, None, f"downloading {located.name} from {located.where}")
+    download(located.name, (located.where,), what,
+             lambda done, total, text: progress.report("download", done, total, text), progress.check_cancelled)
+    return Located(located.name, "cache", located.where, located.tried)
