@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from fake_hub import FakeHub  # noqa: E402
+from fake_hub import FakeHub
 
 ORIGINAL = "stabilityai/stable-diffusion-2-depth"
 
@@ -21,8 +21,8 @@ ORIGINAL = "stabilityai/stable-diffusion-2-depth"
 def engine_with_hub(addon, tmp_path, monkeypatch):
     """Blender online, the engine pointed at a fake hub serving the tiny model under the original SD2-depth id."""
     import bpy
-
     from diffusion_handles.operators import engine_session
+
     from engine.models import load_diffusion
 
     folder = tmp_path / "tiny"
@@ -61,7 +61,6 @@ def test_download_models_per_tick_reports_bytes_then_the_models(engine_with_hub)
 
 def test_online_access_off_means_downloads_off(addon):
     import bpy
-
     from diffusion_handles import preferences
 
     system = bpy.context.preferences.system

@@ -113,7 +113,7 @@ class _ReportingModelCache:
         from .. import model_cache
         from ..models import progress
 
-        if key in model_cache.keys():
+        if key in model_cache.keys():  # noqa: SIM118 - keys() is the cache's function, a list
             return model_cache.get_or_load(key, load)
         kind, name = (key[0], key[1]) if isinstance(key, tuple) and len(key) > 1 else ("", key)
         self._ctx.progress("loading model", message=f"loading the {kind} model {name or '(default)'}".replace("  ", " "))
