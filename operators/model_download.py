@@ -15,6 +15,7 @@ import bpy
 
 from .. import preferences
 from . import engine_session
+from .engine_task import human_bytes
 
 TICK_S = 0.25
 # (kind, preference field or None: the kind's default preset); the models a render, preview or import may need
@@ -29,14 +30,6 @@ def needed_models(prefs=None) -> list[dict]:
                 "depth": preferences.DEFAULT_DEPTH_MODEL, "segmentation": preferences.DEFAULT_SEGMENTATION_MODEL}
     return [{"kind": kind, "model": (getattr(prefs, field) if prefs is not None and field else "") or defaults[kind]}
             for kind, field in MODEL_FIELDS]
-
-
-def human_bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000.0
-    return f"{count:.1f} GB"  # pragma: no cover
 
 
 def describe(entry: dict) -> str:

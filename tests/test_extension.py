@@ -98,7 +98,7 @@ def test_install_built_zip_and_enable(built_zip):
     assert result == {
         "enabled": True,
         "operator": True,
-        "model": "stabilityai/stable-diffusion-2-depth",
+        "model": "sd2-depth",
         "disabled": True,
         "heavy": [],
     }

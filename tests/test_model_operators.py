@@ -93,3 +93,15 @@ def test_check_engine_names_the_missing_weights(addon, tmp_path, monkeypatch):
     outcome = check_engine(sys.executable, tiny)
     assert outcome.ok and "all model weights present" in outcome.message, outcome.message
     assert json.dumps(outcome.models)
+
+
+def test_a_render_shows_model_loading_and_download_bytes(addon):
+    from diffusion_handles.operators.engine_task import EngineTask
+
+    task = EngineTask("edit", {}, label="Render")
+    task._apply({"type": "progress", "stage": "loading model", "message": "loading the diffusion model sd2-depth"})
+    assert task.status == "Render: Loading the model (loading the diffusion model sd2-depth)"
+    task._apply({"type": "progress", "stage": "download", "step": 1_200_000, "total": 4_000_000,
+                 "message": "sd2-community/stable-diffusion-2-depth: unet/diffusion_pytorch_model.safetensors"})
+    assert task.status.startswith("Render: Downloading 1.2 MB of 4.0 MB (sd2-community/")
+    assert round(task.fraction, 2) == 0.3
