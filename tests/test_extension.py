@@ -52,7 +52,8 @@ def test_validator_rejects_a_broken_manifest(tmp_path):
 def test_zip_holds_the_addon_and_nothing_it_must_not(built_zip):
     with zipfile.ZipFile(built_zip) as archive:
         names = set(archive.namelist())
-    assert {"blender_manifest.toml", "__init__.py", "preferences.py", "engine/__init__.py"} <= names
+    assert {"blender_manifest.toml", "__init__.py", "preferences.py", "engine/__init__.py",
+            "engine_requirements.txt"} <= names  # what Set Up Engine installs
     assert not extension_tool.zip_problems(built_zip)
     assert not any(name.startswith(("tests/", "bench/", ".venv/", "tools/")) for name in names)
 
