@@ -4,6 +4,7 @@ or Blender's online access off) the job refuses before any request."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -62,6 +63,34 @@ def test_a_missing_mirror_falls_through_to_the_original_id_with_byte_progress(ti
     (present,) = again["models"]
     assert present["status"] == "present" and present["from"] == "cache" and present["where"] == ORIGINAL
     assert present["bytes"] == entry["bytes"]
+    # offline, the preset loads from the cache under the original id (as for a user who downloaded it before it
+    # was withdrawn)
+    load = subprocess.run([sys.executable, "-c", OFFLINE_LOAD], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300, check=False,
+                          env=subprocess_env(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1",
+                                             HF_ENDPOINT="http://127.0.0.1:9"))
+    assert load.stdout.split() == [ORIGINAL, "5"], load.stderr[-2000:]
+
+
+OFFLINE_LOAD = """
+from engine.models import load_diffusion
+models = load_diffusion("sd2-depth", device="cpu")
+print(models.source, models.unet.config.in_channels)
+"""
+
+
+def test_online_access_off_is_named_among_the_sources_tried(monkeypatch, tmp_path):
+    from engine.models import ModelMissingError
+    from engine.models.sources import find
+
+    monkeypatch.setenv("DHANDLES_ONLINE_ACCESS", "0")
+    monkeypatch.delenv("DHANDLES_MODELS_DIR", raising=False)
+    with pytest.raises(ModelMissingError) as error:
+        find("sd2-inpainting", "inpainting", "inpainting model", "model_index.json")
+    tried = error.value.tried
+    assert len(tried) == 2 and "Hugging Face cache" in tried[0] and MIRROR.replace("depth", "inpainting") in tried[0]
+    assert "not asked, online access is off in Blender" in tried[1]
+    assert "Allow Online Access" in str(error.value) and "(1)" in str(error.value) and "(2)" in str(error.value)
 
 
 def test_cancel_stops_a_download(tmp_path):
