@@ -122,3 +122,18 @@ def test_set_up_engine_builds_a_working_environment(online, addon, tmp_path):
     again = engine_setup.start(None, venv=venv)
     run_to_end(again, 900)
     assert again.state == "done", again.message
+
+
+def test_engine_python_defaults_to_the_set_up_environment_then_a_clone(addon, monkeypatch):
+    from diffusion_handles import preferences
+
+    monkeypatch.delenv(preferences.ENGINE_PYTHON_ENV, raising=False)
+    python = preferences.venv_python(preferences.setup_venv_dir())
+    assert not python.exists()
+    assert preferences.resolve_engine_python(None) == str(REPO_ROOT / ".venv" / "bin" / "python")
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    try:
+        assert preferences.resolve_engine_python(None) == str(python)
+    finally:
+        python.unlink()

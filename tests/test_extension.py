@@ -89,11 +89,15 @@ def test_install_built_zip_and_enable(built_zip):
         operator = "check_engine" in dir(bpy.ops.dhandles)
         prefs = bpy.context.preferences.addons[module].preferences
         default_model = prefs.diffusion_model
+        import importlib
+        venv = str(importlib.import_module(module + ".preferences").setup_venv_dir(module))
+        user_folder = bpy.utils.extension_path_user(module)
         bpy.ops.preferences.addon_disable(module=module)
         disabled = module not in bpy.context.preferences.addons and not hasattr(bpy.types, "DHANDLES_PT_engine")
         heavy = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
         print(json.dumps({{"enabled": enabled, "operator": operator, "model": default_model,
-                           "disabled": disabled, "heavy": heavy}}))
+                           "disabled": disabled, "heavy": heavy,
+                           "venv_in_user_folder": venv.startswith(user_folder) and venv.endswith("engine-venv")}}))
         """
     )
     assert result == {
@@ -102,6 +106,7 @@ def test_install_built_zip_and_enable(built_zip):
         "model": "sd2-depth",
         "disabled": True,
         "heavy": [],
+        "venv_in_user_folder": True,  # Set Up Engine's environment: in the extension's user folder
     }
 
 
