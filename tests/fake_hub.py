@@ -15,9 +15,10 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 class FakeHub:
-    def __init__(self, repos: dict[str, Path], delay_per_chunk: float = 0.0):
+    def __init__(self, repos: dict[str, Path], delay_per_chunk: float = 0.0, cut_after: int | None = None):
         self.repos = {repo: Path(folder) for repo, folder in repos.items()}
         self.delay_per_chunk = delay_per_chunk  # seconds between 64 KiB chunks, to make a download slow
+        self.cut_after = cut_after  # bytes of a file sent before the connection drops (a lost connection)
         self.requests: list[str] = []
         hub = self
 
@@ -81,6 +82,9 @@ class FakeHub:
         if not body:
             return
         for start in range(0, len(data), 1 << 16):
+            if commit and self.cut_after is not None and start >= self.cut_after:
+                handler.close_connection = True
+                return
             if self.delay_per_chunk:
                 time.sleep(self.delay_per_chunk)
             try:

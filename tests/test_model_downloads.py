@@ -115,6 +115,18 @@ def test_cancel_stops_a_download(tmp_path):
     assert not cached  # no complete file: the partial one stays as .incomplete
 
 
+def test_a_lost_connection_says_to_download_again(tmp_path):
+    repo = tmp_path / "big"
+    (repo / "unet").mkdir(parents=True)
+    (repo / "unet" / "config.json").write_text("{}")
+    (repo / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(bytes(1 << 20))
+    with (FakeHub({MIRROR: repo}, cut_after=1 << 17) as hub, engine(tmp_path, hub.url) as client,
+          pytest.raises(MissingWeights) as error):
+        client.run("download_models", DIFFUSION, timeout=300)
+    assert f"the download from '{MIRROR}' stopped" in str(error.value)
+    assert "carries on where it stopped" in str(error.value)
+
+
 @pytest.mark.parametrize("switch, words", [
     ({"HF_HUB_OFFLINE": "1"}, "downloads are off (HF_HUB_OFFLINE is set)"),
     ({"DHANDLES_ONLINE_ACCESS": "0"}, "Preferences > System > Network > Allow Online Access"),

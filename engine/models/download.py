@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from ..errors import EngineError
 from . import hub
 from .errors import ModelMissingError
 
@@ -96,7 +97,15 @@ def download(name: str, repo_ids: tuple[str, ...], what: str, progress, check_ca
             tried.append(f"the hub ({hub.endpoint()}) '{repo_id}': {answer}")
             log.info("%s: %s; trying the next source", repo_id, answer)
             continue
-        return {**_fetch(repo_id, progress, check_cancelled), "tried": tried}
+        try:
+            return {**_fetch(repo_id, progress, check_cancelled), "tried": tried}
+        except EngineError:
+            raise  # cancelled
+        except Exception as error:
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise ModelMissingError(name, what, f"the download from '{repo_id}' stopped ({first})",
+                                    hint="Check the connection and the free disk space, then download again: it "
+                                    "carries on where it stopped.", detail=repr(error)) from error
     from .sources import missing
 
     raise missing(name, what, tried, repo_ids[0])
