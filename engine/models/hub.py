@@ -1,8 +1,11 @@
 """Load a component from a hub id or a local folder, safetensors only, never remote code, offline-aware.
 
-A source is a local folder if it exists on disk; otherwise, if ``$DHANDLES_MODELS_DIR`` holds a folder named like
-the hub id (``<dir>/<org>/<name>`` or ``<dir>/<name>``), that folder; otherwise the hub id, read from the Hugging
-Face cache only when ``HF_HUB_OFFLINE`` is set. Every failure to find weights becomes ``ModelMissingError``.
+Which source to load from is ``engine.models.sources``' choice (a ``Located``); given a plain string, a source is a
+local folder if it exists on disk; otherwise, if ``$DHANDLES_MODELS_DIR`` holds a folder named like the hub id
+(``<dir>/<org>/<name>`` or ``<dir>/<name>``), that folder; otherwise the hub id, read from the Hugging Face cache
+only when ``HF_HUB_OFFLINE`` is set. Every failure to find weights becomes ``ModelMissingError``. Downloads are
+off when ``HF_HUB_OFFLINE`` is set or ``DHANDLES_ONLINE_ACCESS=0`` (Blender's online access off):
+``offline_reason`` says which.
 
 With the network down but ``HF_HUB_OFFLINE`` unset, the hub client would retry each file for half a minute or more
 and then blame a missing ``config.json``. So before a hub load a quick connection to the hub's host decides: if
