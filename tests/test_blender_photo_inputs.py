@@ -317,7 +317,7 @@ def test_readme_headless_snippet_runs_as_written(bpy, tmp_path, monkeypatch, rep
     from engine.geometry.io import write_depth_exr
 
     readme = (repo_root / "README.md").read_text()
-    start = readme.index("```python", readme.index("A script of your own")) + len("```python")
+    start = readme.index("```python", readme.index("## Walkthrough")) + len("```python")
     snippet = readme[start:readme.index("```", start)]
     assert "import_photo" in snippet and "preview_edit" in snippet
     files, depth, _ = write_scene(tmp_path / "shot", 160, 120)

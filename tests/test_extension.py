@@ -159,3 +159,16 @@ def test_check_engine_reports_a_missing_python(addon, tmp_path):
     assert not outcome.ok and "make setup" in outcome.message
     outcome = check_engine(sys.executable)
     assert outcome.ok, outcome.message
+
+
+def test_one_version_number():
+    """engine.__version__ is the version; the manifest Blender reads and the engine's package metadata repeat it."""
+    import tomllib
+    from importlib.metadata import version
+
+    from engine import __version__
+
+    manifest = tomllib.loads((REPO_ROOT / "blender_manifest.toml").read_text())
+    assert manifest["version"] == __version__
+    assert version("diffusion-handles-engine") == __version__
+    assert f"## {__version__}" in (REPO_ROOT / "CHANGELOG.md").read_text()
