@@ -9,10 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from engine.models import (ModelMissingError, load_depth_estimator, load_diffusion, load_inpainter,  # noqa: E402
-                           load_segmenter)
+from engine.models import ModelMissingError, load_depth_estimator, load_diffusion, load_inpainter, load_segmenter  # noqa: E402
 from engine.models.registry import resolve  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,7 +34,7 @@ def test_tiny_has_the_sd2_depth_architecture(tiny):
 
 def test_tiny_weights_are_seeded(tiny):
     again = load_diffusion("tiny", device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), again.unet.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), again.unet.parameters(), strict=True))
     assert again.identity() == tiny.identity()
 
 
@@ -44,7 +42,7 @@ def test_loads_back_from_a_local_folder(tiny, tmp_path):
     tiny.save(tmp_path / "copy")
     assert list((tmp_path / "copy" / "unet").glob("*.safetensors"))
     loaded = load_diffusion(str(tmp_path / "copy"), device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), loaded.unet.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), loaded.unet.parameters(), strict=True))
     tokens = loaded.tokenizer(["a chair"]).input_ids
     assert tokens == tiny.tokenizer(["a chair"]).input_ids
 

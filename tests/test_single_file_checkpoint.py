@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from engine.models import ModelMissingError, load_diffusion
-from engine.models.single_file import load_unet
+from engine.models import ModelMissingError, load_diffusion  # noqa: E402
+from engine.models.single_file import load_unet  # noqa: E402
 
 RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "norm2": "out_layers.0",
           "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}

@@ -17,7 +17,6 @@ import pkgutil
 import threading
 from pathlib import Path
 
-
 from ..errors import Cancelled, JobError, UnknownJob  # noqa: F401  (JobError, Cancelled: re-exported)
 
 
@@ -116,7 +115,8 @@ class _ReportingModelCache:
         if key in model_cache.keys():  # noqa: SIM118 - keys() is the cache's function, a list
             return model_cache.get_or_load(key, load)
         kind, name = (key[0], key[1]) if isinstance(key, tuple) and len(key) > 1 else ("", key)
-        self._ctx.progress("loading model", message=f"loading the {kind} model {name or '(default)'}".replace("  ", " "))
+        what = f"the {kind} model" if kind else "the model"
+        self._ctx.progress("loading model", message=f"loading {what} {name or '(default)'}")
 
         def report(stage, step=None, total=None, message=None):
             self._ctx.progress(stage, step, total, message=message)

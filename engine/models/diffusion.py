@@ -41,7 +41,7 @@ class DiffusionModels:
     def offloaded(self) -> bool:
         return "CPU offload of idle models" in self.low_memory
 
-    def to(self, device, dtype) -> "DiffusionModels":
+    def to(self, device, dtype) -> DiffusionModels:
         import torch
 
         self.device, self.dtype = torch.device(device), dtype

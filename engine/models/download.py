@@ -81,8 +81,9 @@ def wanted(files: list[str]) -> list[str]:
 
 
 def download(name: str, repo_ids: tuple[str, ...], what: str, progress, check_cancelled) -> dict:
-    """Download model ``name``: the first of its ``repo_ids`` the hub serves; returns ``{"source", "bytes", "files", "tried"}``.
-    ``progress(done, total, message)`` gets byte counts; ``check_cancelled()`` raises to stop."""
+    """Download model ``name``: the first of its ``repo_ids`` the hub serves; returns ``{"source", "revision",
+    "bytes", "files", "tried"}``. ``progress(done, total, message)`` gets byte counts; ``check_cancelled()`` raises
+    to stop."""
     from .sources import hub_has
 
     refusal = hub.offline_reason()
