@@ -116,7 +116,8 @@ class EngineClient:
         if not self.python or not python.is_file() or not os.access(python, os.X_OK):
             raise EngineError("engine_python_not_found", f"The engine Python '{self.python}' does not exist or "
                               "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of an "
-                              "environment with torch and diffusers, or run the setup (make setup).")
+                              "environment with torch and diffusers, or leave it empty and press Set Up Engine "
+                              "there (in a clone of the source: make setup).")
         env = dict(os.environ if self.env is None else self.env)
         for variable in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):  # Blender's own settings must not leak in
             if self.env is None:
@@ -174,7 +175,8 @@ class EngineClient:
                 self._kill()
                 names = " ".join(PIP_NAMES.get(name, name) for name in missing)
                 raise EngineError("engine_missing_packages", f"The engine Python '{self.python}' lacks "
-                                  f"{', '.join(missing)}. Run the setup (make setup), or install them: "
+                                  f"{', '.join(missing)}. Press Set Up Engine in the add-on preferences to repair "
+                                  "it (in a clone of the source: make setup), or install them: "
                                   f"\"{self.python}\" -m pip install {names}")
             return item
 
