@@ -66,6 +66,10 @@ def test_set_up_refuses_with_online_access_off(addon):
     assert run.state == "failed" and not run.tick()
     assert "Preferences > System > Network > Allow Online Access" in run.message
     assert not run.log_path.exists() or "$ " not in run.log_path.read_text()  # nothing was started
+    with pytest.raises(RuntimeError, match="Allow Online Access"):  # the button says the same
+        bpy.ops.dhandles.setup_engine()
+    assert "Allow Online Access" in bpy.context.window_manager.dhandles_setup_status
+    assert engine_setup.current().state == "failed"
 
 
 def test_without_network_pip_fails_with_a_clear_message(online, addon, tmp_path):
