@@ -164,3 +164,16 @@ def test_a_job_loading_a_model_from_the_hub_reports_loading_and_bytes(tmp_path):
     assert "depth model" in loading["message"]
     sized = [m for m in progress if m["stage"] == "download" and m.get("total")]
     assert sized and sized[-1]["step"] == sized[-1]["total"] > 0
+
+
+def test_a_missing_folder_or_a_ckpt_is_reported_not_downloaded(tmp_path):
+    (tmp_path / "model.ckpt").write_bytes(b"x")
+    with FakeHub({}) as hub, engine(tmp_path, hub.url) as client:
+        for model, words in ((str(tmp_path / "nowhere"), "does not exist"), (str(tmp_path / "model.ckpt"), "pickle")):
+            with pytest.raises(MissingWeights, match=words):
+                client.run("download_models", {"models": [{"kind": "diffusion", "model": model}]}, timeout=120)
+        with pytest.raises(MissingWeights, match="diffusion model only"):
+            (tmp_path / "depth.safetensors").write_bytes(b"")
+            client.run("download_models", {"models": [{"kind": "depth", "model": str(tmp_path / "depth.safetensors")}]},
+                       timeout=120)
+    assert [path for path in hub.requests if path.startswith("/api/models/")] == []

@@ -11,7 +11,7 @@ off (``HF_HUB_OFFLINE``, or Blender's online access off) before any request.
 
 from __future__ import annotations
 
-from ..errors import BadParams
+from ..errors import BadParams, MissingWeights
 
 NAME = "download_models"
 KINDS = ("diffusion", "inpainting", "depth", "segmentation")
@@ -65,13 +65,15 @@ def _is_tiny(kind: str, model: str | None) -> bool:
 
 def run(params: dict, ctx) -> dict:
     from ..models.download import download
-    from ..models.sources import hub_ids
+    from ..models.sources import hub_ids, looks_like_path
 
     check_only = bool(params.get("check_only", False))
     results = []
     for kind, model in requests(params):
         ctx.check_cancelled()
         entry = status(kind, model)
+        if entry["status"] == "missing" and not check_only and looks_like_path(model or ""):
+            raise MissingWeights(entry["message"])  # a folder or file the user gave: nothing to download
         if entry["status"] == "missing" and not check_only:
             ctx.progress("download", 0, None, message=f"looking for {entry['model']}")
             got = download(entry["model"], hub_ids(model, kind), WHAT[kind],

@@ -56,8 +56,8 @@ def find(name_or_path: str | None, kind: str, what: str, probe_file: str, ask_hu
     name, source = resolve(name_or_path, kind)
     preset = preset_for(name_or_path, kind)
     given = Path(source).expanduser()
-    if _looks_like_path(source):
-        return _given_path(name, given, what)
+    if looks_like_path(source):
+        return _given_path(name, given, what, single_file_ok=kind == "diffusion")
     tried: list[str] = []
     for step in (_models_dir, _hf_cache):
         found = step(name, preset, source, probe_file, tried)
@@ -78,18 +78,21 @@ def missing(name: str, what: str, tried: list[str], hub_id: str) -> ModelMissing
                              hint=how_to_get(name, what, hub_id))
 
 
-def _looks_like_path(source: str) -> bool:
+def looks_like_path(source: str) -> bool:
     return (Path(source).expanduser().exists() or source.startswith((".", "/", "~"))
             or source.lower().endswith((".safetensors", ".ckpt"))
             or os.sep in source.strip("/").replace("/", "", 1))
 
 
-def _given_path(name: str, path: Path, what: str) -> Located:
+def _given_path(name: str, path: Path, what: str, single_file_ok: bool) -> Located:
     if path.is_dir():
         return Located(name, "folder", str(path))
     if path.suffix.lower() == ".ckpt":
         raise ModelMissingError(str(path), what, "it is a .ckpt file", hint=CKPT_HINT)
     if path.is_file() and path.suffix.lower() == ".safetensors":
+        if not single_file_ok:
+            raise ModelMissingError(str(path), what, "single-file checkpoints are read for the diffusion model only",
+                                    hint="Give the folder the model came in (with its config.json) instead.")
         return Located(name, "single_file", str(path))
     reason = "that file is not a .safetensors checkpoint" if path.is_file() else "that folder or file does not exist"
     raise ModelMissingError(str(path), what, reason,
