@@ -164,3 +164,44 @@ class Cancelled(_Coded):
 
 class InternalError(_Coded):
     code = "internal_error"
+
+
+class EngineMissingPackages(_Coded):
+    code = "engine_missing_packages"
+
+
+# --- the client and the Blender side -----------------------------------------------------------------------
+class EnginePythonNotFound(_Coded):
+    code = "engine_python_not_found"
+
+
+class EngineStartFailed(_Coded):
+    code = "engine_start_failed"
+
+
+class EngineCrashed(_Coded):
+    code = "engine_crashed"
+
+
+class EngineHung(_Coded):
+    code = "engine_hung"
+
+
+class EngineReleased(_Coded):
+    code = "engine_released"
+
+
+class Timeout(_Coded):
+    code = "timeout"
+
+
+class Busy(_Coded):
+    """(Blender) a job the extension waits for was not sent because a render holds the engine."""
+
+    code = "busy"
+
+
+class BadResult(_Coded):
+    """(Blender) the engine's result lacks what the extension needs, or cannot be used."""
+
+    code = "bad_result"

@@ -15,7 +15,9 @@ import traceback
 from pathlib import Path
 
 from . import model_cache, protocol
-from .jobs import JobContext, JobError, load_job
+from .errors import BadParams, InternalError, JobError
+from .jobs import JobContext, load_job
+from .params import Params  # imported with the runner, so that parsing never delays a job after its "started"
 
 
 def default_workdir(job_id: str) -> Path:
@@ -30,15 +32,18 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
     emit({"type": protocol.STARTED, "job": job_id, "name": name})
     try:
         if not isinstance(params, dict):
-            raise JobError("bad_params", f"The parameters of job {name!r} must be a JSON object.")
+            raise BadParams(f"The parameters of job {name!r} must be a JSON object.")
         module = load_job(name)
+        params_class = getattr(module, "PARAMS", None)
+        if isinstance(params_class, type) and issubclass(params_class, Params):
+            params = params_class.from_json(params)  # parsed once; the job gets its typed parameters
         ctx = JobContext(job_id, Path(workdir) if workdir else default_workdir(job_id), emit, cancel_event)
         ctx.check_cancelled()
         value = module.run(params, ctx)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise JobError("internal_error", f"Job {name!r} returned {type(value).__name__}, not a dict.")
+            raise InternalError(f"Job {name!r} returned {type(value).__name__}, not a dict.")
         emit(protocol.result(job_id, value, round(time.perf_counter() - started, 3)))
         return True
     except KeyboardInterrupt:

@@ -45,7 +45,15 @@ FINAL_TYPES = (RESULT, ERROR)
 
 
 class ProtocolError(ValueError):
-    """A line that is not a valid protocol message."""
+    """A line that is not a valid protocol message; ``code`` is the error code its reply carries."""
+
+    code = "bad_message"
+
+
+class VersionMismatch(ProtocolError):
+    """A message in another protocol version."""
+
+    code = "unsupported_version"
 
 
 def encode(message: dict) -> str:
@@ -87,7 +95,7 @@ def decode(line: str | bytes, allowed_types=None) -> dict:
         raise ProtocolError(f"unknown message type {kind!r}")
     version = message.get("v", VERSION)
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version!r}, this side speaks {VERSION}")
+        raise VersionMismatch(f"protocol version {version!r}, this side speaks {VERSION}")
     return message
 
 

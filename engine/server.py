@@ -101,8 +101,7 @@ class Server:
         try:
             message = protocol.decode(line, allowed_types=protocol.CLIENT_TYPES)
         except protocol.ProtocolError as error:
-            code = "unsupported_version" if "protocol version" in str(error) else "bad_message"
-            self._emit(protocol.error(None, code, f"Ignored a message that is not valid: {error}."))
+            self._emit(protocol.error(None, error.code, f"Ignored a message that is not valid: {error}."))
             return
         kind = message["type"]
         if kind == protocol.SUBMIT:

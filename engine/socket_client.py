@@ -18,7 +18,8 @@ import subprocess
 import threading
 
 from . import protocol
-from .client import EngineClient, EngineError
+from .client import EngineClient, EngineError  # noqa: F401  (EngineError re-exported)
+from .errors import BadToken, EngineStartFailed
 
 
 class _Lines:
@@ -81,7 +82,7 @@ class SocketEngineClient(EngineClient):
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.start_timeout)
         except OSError as error:
-            raise EngineError("engine_start_failed", f"No engine answers on {self.host}:{self.port} "
+            raise EngineStartFailed(f"No engine answers on {self.host}:{self.port} "
                               f"({error.strerror or error}). Start one with: python -m engine serve --listen "
                               f"{self.host}:{self.port}") from None
         sock.settimeout(None)
@@ -104,7 +105,7 @@ class SocketEngineClient(EngineClient):
             first = None
         if isinstance(first, dict) and first.get("type") == protocol.ERROR and first.get("code") == "bad_token":
             self._discard_process()
-            raise EngineError("bad_token", first.get("message") or "The engine refused the session token.")
+            raise BadToken(first.get("message") or "The engine refused the session token.")
         if first is not None:
             self._messages.put(first)  # the hello (or the end): the usual handshake takes it from here
         return super()._wait_for_hello(proc)

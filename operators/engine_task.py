@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from ..engine.errors import error_for
+from ..engine.params import Params
 from . import engine_session
 from .engine_session import EngineError
 
@@ -38,11 +40,12 @@ class EngineTask:
 
     cancel_grace = 5.0  # seconds a cancelled job may take to stop before the engine process is ended
 
-    def __init__(self, name: str, params: dict, workdir: str | None = None, label: str | None = None,
+    def __init__(self, name: str, params: Params | dict, workdir: str | None = None, label: str | None = None,
                  stages: tuple = ()):
         self.name = name
         self.stages = tuple((str(stage), float(weight)) for stage, weight in stages)
-        self.params = params
+        # typed parameters (engine/params) travel as their JSON; a plain dict (a job without a class) as it is
+        self.params = params.to_json() if isinstance(params, Params) else params
         self.workdir = workdir
         self.label = label or name
         self.job: str | None = None
@@ -57,6 +60,13 @@ class EngineTask:
         self.error_detail: str | None = None
         self.started_at: float | None = None
         self.cancel_requested_at: float | None = None
+
+    @property
+    def error(self) -> EngineError | None:
+        """The failure as its typed class (``engine/errors.py``), to catch by type; None unless it failed."""
+        if self.error_code is None:
+            return None
+        return error_for(self.error_code, self.error_message or "", self.error_detail)
 
     @property
     def done(self) -> bool:

@@ -21,6 +21,8 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from .. import preferences
+from ..engine.errors import BadResult
+from ..engine.params import EstimateDepthParams, SceneParams
 from . import photo_files, scene_build
 from .blocking_job import run_job
 from .edit_transform import camera_pose
@@ -147,18 +149,17 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         if depth == ESTIMATE:
             prefs = preferences.get(context)
             model = photo_files.model_reference(self.depth_model or (prefs.depth_model if prefs is not None else ""))
-            params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
-            if model:
-                params["model"] = model
-            depth = run_job(context, "estimate_depth", params, label="Depth estimation").get("depth") or ""
+            params = EstimateDepthParams(photo=str(photo), output=str(folder / "estimated_depth.npy"),
+                                         model=model or None)
+            depth = run_job(context, params.JOB, params, label="Depth estimation").get("depth") or ""
             if not depth:
-                raise EngineError("bad_result", "The depth estimation returned no depth map.")
+                raise BadResult("The depth estimation returned no depth map.")
 
-        params = {"photo": str(photo), "depth": depth, "mask": engine_mask, "bg": bg, "bg_depth": bg_depth,
-                  "fov": float(self.fov) if self.properties.is_property_set("fov") else None,
-                  "output_dir": str(folder), "max_grid": self.max_grid, "object_grid": self.object_grid,
-                  "tear": float(self.tear)}
-        result = run_job(context, "scene", params, label="Scene")
+        params = SceneParams(photo=str(photo), depth=depth, mask=engine_mask, bg=bg, bg_depth=bg_depth,
+                             fov=float(self.fov) if self.properties.is_property_set("fov") else None,
+                             output_dir=str(folder), max_grid=self.max_grid, object_grid=self.object_grid,
+                             tear=float(self.tear))
+        result = run_job(context, params.JOB, params, label="Scene")
         rig = self.build(context, photo, result, folder)
         # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
         # .blend still reads (an estimated depth map)
@@ -189,6 +190,23 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
                     collection.remove(collection[block[1]])
             raise
 
+    @staticmethod
+    def _photo_image(photo: Path, result: dict, track):
+        """The photo's image: the file itself, or the engine's copy turned by its EXIF orientation (Blender's
+        loader ignores it), packed like the background texture."""
+        texture = result.get("photo_texture")
+        if texture and Path(texture) != photo:
+            image = track("images", bpy.data.images.load(texture, check_existing=False))
+            image.name = f"{photo.name} (as displayed)"
+            image.pack()
+            return image
+        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
+                      for image in bpy.data.images)
+        photo_image = bpy.data.images.load(str(photo), check_existing=True)
+        if not existed:
+            track("images", photo_image)
+        return photo_image
+
     def _build(self, context, photo: Path, result: dict, folder: Path, created: list):
         def track(kind: str, block):
             created.append((kind, block.name))
@@ -199,11 +217,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         collection = track("collections", bpy.data.collections.new(f"DHandles {name}"))
         scene.collection.children.link(collection)
 
-        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
-                      for image in bpy.data.images)
-        photo_image = bpy.data.images.load(str(photo), check_existing=True)
-        if not existed:
-            track("images", photo_image)
+        photo_image = self._photo_image(photo, result, track)
         texture = track("images", bpy.data.images.load(result["background_texture"], check_existing=False))
         texture.name = f"{name} background"
         texture.pack()  # a generated file: keep it inside the .blend so the scene survives the cache

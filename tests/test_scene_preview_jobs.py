@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.errors import BadGeometry
 from engine.geometry import Camera, make_transform, reproject
-from engine.jobs import JobContext, JobError, preview, scene
+from engine.jobs import JobContext, JobError, _photo_inputs, preview, scene
 from engine.jobs import _grid_mesh as grid
-from engine.jobs import _photo_inputs
 
 
 def write_inputs(folder, width=120, height=80, background=False):
@@ -176,9 +176,9 @@ def test_an_object_in_front_of_a_wall_tears_exactly_around_it():
 def test_photogen_chair_meshes_tear_at_the_legs(photogen, name):
     """The chairs' depth (a depth estimator's, soft at the legs' edges) has hundreds of neighbouring pixel pairs
     across the legs and the seat that differ by over 7 %: no kept face of the object's mesh joins any of them."""
-    from engine.geometry.io import read_depth_exr, read_mask
+    from engine.io import read_depth, read_mask
 
-    depth, mask = read_depth_exr(photogen / name / "depth.exr"), read_mask(photogen / name / "mask.png")
+    depth, mask = read_depth(photogen / name / "depth.exr"), read_mask(photogen / name / "mask.png")
     camera = Camera.official(512, 512, 55.0)
     xe = grid.cell_edges(0, 512, 1)
     kept = kept_cells(grid.grid_mesh(depth, mask, xe, xe, camera, 0.05), xe, xe, depth.shape)
@@ -214,33 +214,33 @@ def test_exif_focal_length_with_the_focal_plane_resolution(tmp_path):
     the 3000 x 2000 image it wrote; the photo is that image resized to 300 x 200 (portrait: the sensor's height)."""
     expected = math.degrees(2 * math.atan(6.3 / (2 * 4.2)))
     sensor = {FOCAL: 4.2, X_RES: 3000 / 0.63, Y_RES: 2000 / 0.42, UNIT: 3, PIXEL_X: 3000, PIXEL_Y: 2000}
-    fov, source, note = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "a.jpg", (300, 200), **sensor), 300,
+    fov, source, note = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "a.jpg", (300, 200), **sensor), 300,
                                                   200)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
     assert "focal length, 4.2 mm" in note and "6.30 mm" in note
     portrait = dict(sensor, **{X_RES: 2000 / 0.42, Y_RES: 3000 / 0.63, PIXEL_X: 2000, PIXEL_Y: 3000})
-    fov, source, _ = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "p.jpg", (200, 300), **portrait), 200,
+    fov, source, _ = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "p.jpg", (200, 300), **portrait), 200,
                                                300)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
     # in inches (the EXIF default unit, also when the unit tag is missing), without the pixel dimensions
     inches = {FOCAL: 4.2, X_RES: 300 / (6.3 / 25.4), Y_RES: 200 / (4.2 / 25.4)}
-    fov, source, _ = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "i.jpg", (300, 200), **inches), 300, 200)
+    fov, source, _ = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "i.jpg", (300, 200), **inches), 300, 200)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
 
 
 def test_exif_35_mm_tag_wins_and_unusable_exif_says_why(tmp_path):
     both = jpeg_with_exif(tmp_path / "b.jpg", (300, 200), **{FOCAL: 4.2, X_RES: 500.0, UNIT: 3, FOCAL_35: 24})
-    fov, source, note = _photo_inputs.resolve_fov({}, both, 300, 200)
+    fov, source, note = _photo_inputs.resolve_fov(None, both, 300, 200)
     assert source == "exif_35mm" and "35 mm equivalent focal length, 24 mm" in note
     assert math.isclose(fov, math.degrees(2 * math.atan(36 / 48)), rel_tol=1e-6)  # 36 mm long side for 3:2
     focal_only = jpeg_with_exif(tmp_path / "f.jpg", (300, 200), **{FOCAL: 4.2})
-    assert _photo_inputs.resolve_fov({}, focal_only, 300, 200) == (55.0, "default", (
+    assert _photo_inputs.resolve_fov(None, focal_only, 300, 200) == (55.0, "default", (
         "the default: the photo's EXIF has a focal length (4.2 mm) but no focal plane resolution, so the sensor "
         "size is unknown"))
     Image.new("RGB", (30, 20)).save(tmp_path / "plain.png")
-    assert _photo_inputs.resolve_fov({}, tmp_path / "plain.png", 30, 20) == (
+    assert _photo_inputs.resolve_fov(None, tmp_path / "plain.png", 30, 20) == (
         55.0, "default", "the default: the photo has no EXIF data")
-    assert _photo_inputs.resolve_fov({"fov": 40}, both, 300, 200) == (40.0, "given", "as given")
+    assert _photo_inputs.resolve_fov(40, both, 300, 200) == (40.0, "given", "as given")
 
 
 def test_scene_result_says_where_the_field_of_view_came_from(tmp_path, ctx):
@@ -302,6 +302,11 @@ def test_a_failed_scene_job_waits_for_its_texture(tmp_path, ctx, monkeypatch):
 
     monkeypatch.setattr(scene, "_write_texture", slow_texture)
     params, _, _, _ = write_inputs(tmp_path)
-    with pytest.raises(JobError, match="hole_dilate"):
-        scene.run(dict(params, hole_dilate=-5, output_dir=str(tmp_path / "out")), ctx)
+
+    def failing_mesh(*args):
+        raise BadGeometry("the meshes failed")
+
+    monkeypatch.setattr(scene.grid, "grid_mesh", failing_mesh)  # fails after the texture work has started
+    with pytest.raises(BadGeometry, match="meshes failed"):
+        scene.run(dict(params, output_dir=str(tmp_path / "out")), ctx)
     assert ended == [True]

@@ -26,24 +26,24 @@ def add_arguments(parser) -> None:
 
 
 def read_params(path: str | None, key: str | None = None) -> dict:
-    from ..jobs import JobError
+    from ..errors import BadParams, InputNotFound
 
     if path is None:
         return {}
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
     except OSError as error:
-        raise JobError("file_not_found", f"Cannot read the parameters file '{path}': {error.strerror}.") from None
+        raise InputNotFound(f"Cannot read the parameters file '{path}': {error.strerror}.") from None
     try:
         params = json.loads(text)
     except json.JSONDecodeError as error:
-        raise JobError("bad_params", f"The parameters file '{path}' is not valid JSON: {error}.") from None
+        raise BadParams(f"The parameters file '{path}' is not valid JSON: {error}.") from None
     if key is not None:
         if not isinstance(params, dict) or key not in params:
-            raise JobError("bad_params", f"The file '{path}' has no field {key!r}.")
+            raise BadParams(f"The file '{path}' has no field {key!r}.")
         params = params[key]
     if not isinstance(params, dict):
-        raise JobError("bad_params", f"The parameters file '{path}' must hold a JSON object.")
+        raise BadParams(f"The parameters file '{path}' must hold a JSON object.")
     return params
 
 

@@ -18,7 +18,7 @@ def same_file(a: Path, b: Path) -> bool:
         if Path(a).resolve() == Path(b).resolve():
             return True
         return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte, which the reader refuses with a clear message
         return False
 
 

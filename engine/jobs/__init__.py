@@ -1,13 +1,17 @@
 """Engine jobs: the units of work a client asks the engine for (``docs/protocol.md`` lists them).
 
-A job is a module ``engine/jobs/<name>.py`` defining ``NAME`` (equal to the module name) and
-``run(params: dict, ctx: JobContext) -> dict``. Jobs are discovered from this folder, never listed centrally.
-Params and results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
+A job is a module ``engine/jobs/<name>.py`` defining ``NAME`` (equal to the module name), ``PARAMS`` (its parameter
+class from ``engine/params``) and ``run(params, ctx: JobContext) -> dict``. The job runner parses the JSON
+parameters once into ``PARAMS`` (``BadParams`` naming the field) and ``run`` receives that object; ``run`` starts
+with ``PARAMS.from_json(params)``, which returns a parsed object unchanged, so a direct call with a dict is checked
+the same way. A job without ``PARAMS`` receives the plain dict. Jobs are discovered from this folder, never listed
+centrally. Results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
 written under ``ctx.workdir``. Job modules import torch and friends inside ``run`` (or in helper modules), so that
 listing jobs stays cheap.
 
-Errors a user can act on are raised as ``JobError(code, message)``: the message is shown in Blender's panel as is,
-so it says what happened and what to do. ``ctx.check_cancelled()`` between steps raises ``Cancelled``.
+Errors a user can act on are raised as the typed class of their code (``engine/errors.py``: ``BadInput(message)``,
+``EmptyMask(message)``...): the message is shown in Blender's panel as is, so it says what happened and what to do.
+``ctx.check_cancelled()`` between steps raises ``Cancelled``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pkgutil
 import threading
 from pathlib import Path
 
-from ..errors import Cancelled, JobError, UnknownJob  # noqa: F401  (JobError, Cancelled: re-exported)
+from ..errors import Cancelled, InputNotFound, InternalError, JobError, UnknownJob  # noqa: F401  (re-exported)
 
 
 def job_names() -> list[str]:
@@ -31,7 +35,7 @@ def load_job(name: str):
         raise UnknownJob(f"The engine has no job called {name!r}. Jobs: {', '.join(job_names())}.")
     module = importlib.import_module(f"{__name__}.{name}")
     if getattr(module, "NAME", None) != name or not callable(getattr(module, "run", None)):
-        raise JobError("internal_error", f"engine/jobs/{name}.py must define NAME = {name!r} and run(params, ctx).")
+        raise InternalError(f"engine/jobs/{name}.py must define NAME = {name!r} and run(params, ctx).")
     return module
 
 
@@ -90,16 +94,12 @@ class JobContext:
         return str(path)
 
 
-def require_file(params: dict, key: str, what: str = "file") -> Path:
-    """The existing file named by ``params[key]``, or a ``JobError`` telling the user which file is missing."""
-    value = params.get(key)
-    if not isinstance(value, str) or not value:
-        raise JobError("bad_params", f"The job needs the path of the {what} in parameter {key!r}.")
-    path = Path(value)
-    if not path.is_file():
-        raise JobError("file_not_found", f"The {what} '{path}' does not exist. Check that the file is still there "
-                       "or import the photo again.")
-    return path
+def existing_file(path, what: str = "file") -> Path:
+    """The file at ``path`` (a parameter already checked by ``engine/params``), or the typed error of
+    ``engine.io.input_path`` telling the user what is wrong with it (missing, a folder, a NUL byte)."""
+    from ..io.paths import input_path
+
+    return input_path(path, what)
 
 
 class _ReportingModelCache:

@@ -4,13 +4,12 @@ The object's pixels are lifted by their depth, moved by the edit, and projected 
 ``reproject`` (the same transform and correspondences the diffusion edit uses); the background they reveal comes
 from the background image, or, without one, from classical inpainting.
 
-Params: ``photo``, ``depth``, ``mask``, optional ``bg``, ``bg_depth`` (as for the ``scene`` job); ``camera`` (engine
-intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene was built with); ``transforms`` (a
-list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
-or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
-object entirely out of view is an error; true, for animations: that frame shows the background only);
-``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
-revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
+Params: ``PreviewParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): the photo's files (as for
+``scene``); ``camera`` (engine intrinsics, the ones the scene was built with); ``transforms`` (4x4 row-major
+matrices in the engine frame, one per output) and ``outputs``, or ``transform`` and ``output`` for a single frame;
+``allow_out_of_view`` (an edit that moves the object entirely out of view is an error unless true, for animations:
+that frame shows the background only); ``save_arrays`` (a 4K frame's correspondences take tens of MB); and the
+background completion options (``inpaint_model``..., see ``_inpaint``).
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
 ``save_arrays`` also
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError
+from ..errors import BadGeometry, BadTransform, ObjectOutOfView, SizeMismatch
+from ..params import PreviewParams as PARAMS
 from . import _inpaint, _photo_inputs
 
 NAME = "preview"
@@ -39,45 +39,31 @@ NAME = "preview"
 _background_cache: dict = {}
 
 
-def _background_key(params: dict, inputs) -> tuple:
+def _background_key(params, inputs) -> tuple:
     import hashlib
 
-    def stamp(key):
-        path = params.get(key)
+    def stamp(path):
         return (path, Path(path).stat().st_mtime_ns) if path else None
 
     mask_hash = hashlib.sha1(np.packbits(inputs.mask).tobytes()).hexdigest()
-    return stamp("depth"), stamp("bg_depth"), mask_hash, inputs.mask.shape
+    return stamp(params.depth), stamp(params.bg_depth), mask_hash, inputs.mask.shape
 
 
-def _matrix(value, what: str) -> np.ndarray:
-    try:
-        matrix = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        matrix = np.zeros(0)
-    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        raise JobError("bad_params", f"{what} must be a 4x4 matrix of finite numbers.")
+def _matrix(value) -> np.ndarray:
+    """A frame's transform (a checked 4x4 of finite numbers) as an array; ``BadTransform`` for a zero scale."""
+    matrix = np.asarray(value, dtype=np.float64)
     if abs(np.linalg.det(matrix[:3, :3])) < 1e-9:
-        raise JobError("bad_transform", "The edit scales the object to nothing (a zero scale). Give it a non-zero "
+        raise BadTransform("The edit scales the object to nothing (a zero scale). Give it a non-zero "
                        "scale and preview again.")
     return matrix
 
 
-def _frames(params: dict) -> list[tuple[np.ndarray, Path]]:
-    if "transforms" in params:
-        transforms, outputs = params.get("transforms"), params.get("outputs")
-        if not isinstance(transforms, list) or not isinstance(outputs, list) or len(transforms) != len(outputs) \
-                or not transforms:
-            raise JobError("bad_params", "'transforms' and 'outputs' must be lists of the same, non-zero length.")
-    else:
-        transforms, outputs = [params.get("transform")], [params.get("output")]
+def _frames(params) -> list[tuple[np.ndarray, Path]]:
+    """[(transform, output)] of the job's frames, each output checked against the photo's files."""
     frames = []
-    for index, (transform, output) in enumerate(zip(transforms, outputs)):
-        if not isinstance(output, str) or not output:
-            raise JobError("bad_params", f"Output {index} must be the path of a PNG file to write.")
-        path = Path(output)
-        _photo_inputs.check_output_path(path, params)
-        frames.append((_matrix(transform, f"Transform {index}"), path))
+    for transform, output in params.frame_list():
+        _photo_inputs.check_output_path(Path(output), params.input_files())
+        frames.append((_matrix(transform), Path(output)))
     return frames
 
 
@@ -130,21 +116,17 @@ def _unhidden_share(inputs, transform, camera, visible: float) -> float:
     return min(1.0, visible / drawn) if drawn > 0 else 0.0
 
 
-def run(params: dict, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, reproject
+def run(params, ctx) -> dict:
+    from ..geometry import Camera, GeometryError, OutOfViewError, reproject
 
+    params = PARAMS.from_json(params)
     frames = _frames(params)
-    try:
-        camera = Camera.from_dict(params.get("camera") or {})
-    except (KeyError, TypeError, ValueError) as error:
-        raise JobError("bad_params", f"'camera' must hold the scene's intrinsics (width, height, fx, fy, cx, cy): "
-                       f"{error}.") from None
-    allow_out_of_view = bool(params.get("allow_out_of_view", False))
-    save_arrays = bool(params.get("save_arrays", False))
+    camera = Camera.from_dict(params.camera.to_json())
+    allow_out_of_view, save_arrays = params.allow_out_of_view, params.save_arrays
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
-        raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
+        raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
     hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     base = _inpaint.fill_background(inputs.photo, hole, inputs.background, _inpaint.model_fill(params, ctx))
@@ -160,8 +142,8 @@ def run(params: dict, ctx) -> dict:
             r = reproject(inputs.depth, inputs.mask, transform, camera, bg_depth=inputs.background_depth,
                           background_depth=background_depth, require_visible=not allow_out_of_view)
         except GeometryError as error:
-            code = "object_out_of_view" if "visible" in str(error) else "bad_geometry"
-            raise JobError(code, f"The edit cannot be previewed: {error}.") from None
+            typed = ObjectOutOfView if isinstance(error, OutOfViewError) else BadGeometry
+            raise typed(f"The edit cannot be previewed: {error}.") from None
         if background_depth is None:
             background_depth = r.background_depth
             _background_cache.clear()

@@ -1,22 +1,20 @@
 """``scene``: turn a photo, its depth and an object mask into the meshes Blender builds its scene from.
 
-Params: ``photo``, ``depth``, ``mask`` (paths; depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white =
-object, or an NPY), optional ``bg`` and ``bg_depth`` (the photo without the object, and its depth), ``fov`` (degrees
-across the larger side, outermost pixel centres, as the official test set; null: from the photo's EXIF, its 35 mm
-equivalent focal length or else its focal length and focal plane resolution, else 55), ``output_dir`` (where the
-outputs go; default the job's workdir), ``max_grid`` (most cells on the long side of the background mesh, default
-1024), ``object_grid`` (the same across the object's bounding box, default 512), ``tear`` (relative depth jump
-between neighbouring cells at which the meshes tear, except within a plane, however slanted; default 0.05),
-``hole_dilate`` (pixels the background depth's hole extends beyond the mask, default the official 15 at 512, scaled
-to the photo), optional
-``inpaint_model`` (complete the texture's hole with a diffusion inpainting model, see ``_inpaint``).
+Params: ``SceneParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): ``photo``, ``depth``, ``mask``
+(depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white = object, or an NPY), optional ``bg`` and
+``bg_depth``, ``fov`` (degrees across the larger side, outermost pixel centres, as the official test set; null:
+from the photo's EXIF, its 35 mm equivalent focal length or else its focal length and focal plane resolution, else
+55), ``output_dir``, ``max_grid``, ``object_grid``, ``tear`` (relative depth jump between neighbouring cells at
+which the meshes tear, except within a plane, however slanted), ``hole_dilate`` (default the official 15 at 512,
+scaled to the photo), and the background completion options (``inpaint_model``..., see ``_inpaint``).
 
 Result: ``width``, ``height``, ``fov_deg``, ``fov_source`` ("given", "exif_35mm", "exif_focal_plane" or
 "default"), ``fov_note`` (a sentence for the user: where the field of view came from), ``camera`` (engine
 intrinsics), ``centroid`` (the object's 3D centroid, engine frame: the official rotation centre), ``mask_pixels``,
 ``depth_range``, ``background`` and ``object`` (each ``{"points", "uv", "quads"}``: paths of .npy arrays, engine
 frame), ``background_texture`` (the photo with the background image, or inpainting, where the object was: a PNG, or a
-quality-95 JPEG above 2048 pixels).
+quality-95 JPEG above 2048 pixels), ``photo_texture`` (the photo as displayed: the photo file itself, or a copy
+turned by its EXIF orientation, which Blender's image loader ignores).
 """
 
 from __future__ import annotations
@@ -27,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError
+from ..errors import BadGeometry, FullMask, ObjectTooSmall
+from ..params import SceneParams as PARAMS
 from . import _grid_mesh as grid
-from . import _inpaint, _params, _photo_inputs
+from . import _inpaint, _photo_inputs
 
 NAME = "scene"
 
@@ -42,27 +41,32 @@ def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
     return _inpaint.save_texture(out_dir / "background_texture", texture)
 
 
-def run(params: dict, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, dilate, fill_depth_hole, object_centroid
+def run(params, ctx) -> dict:
+    from ..geometry import (
+        Camera,
+        GeometryError,
+        dilate,
+        fill_depth_hole,
+        object_centroid,
+    )
     from ..geometry.depth_fill import default_hole_dilation
 
-    max_grid = _params.whole_number(params, "max_grid", 1024, 2, 16384)
-    object_grid = _params.whole_number(params, "object_grid", 512, 2, 16384)
-    hole_dilate = params.get("hole_dilate")
-    tear = _params.number(params, "tear", 0.05, 0.0, 100.0)
-    out_dir = Path(params.get("output_dir") or ctx.workdir)
+    params = PARAMS.from_json(params)
+    max_grid, object_grid, hole_dilate, tear = params.max_grid, params.object_grid, params.hole_dilate, params.tear
+    out_dir = Path(params.output_dir or ctx.workdir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
     height, width = inputs.height, inputs.width
-    fov, fov_source, fov_note = _photo_inputs.resolve_fov(params, Path(params["photo"]), width, height)
+    fov, fov_source, fov_note = _photo_inputs.resolve_fov(params.fov, Path(params.photo), width, height)
     camera = Camera.official(width, height, fov)
     ctx.check_cancelled()
 
     # the texture (inpainting, JPEG/PNG encoding) runs beside the meshes: OpenCV releases the GIL
     for suffix in (".png", ".jpg"):
-        _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix), params)
+        _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix),
+                                        params.input_files())
     pool = ThreadPoolExecutor(max_workers=1)
     texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
     pool.shutdown(wait=False)
@@ -70,8 +74,7 @@ def run(params: dict, ctx) -> dict:
     try:
         ctx.progress("background", 2, 4)
         if hole_dilate is None:
-            hole_dilate = default_hole_dilation(height, width)
-        hole_dilate = _params.whole_number({"hole_dilate": hole_dilate}, "hole_dilate", 0, 0, 256)
+            hole_dilate = min(256, max(0, int(default_hole_dilation(height, width))))
         rows, cols = np.nonzero(inputs.mask.any(axis=1))[0], np.nonzero(inputs.mask.any(axis=0))[0]
         y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         # mixed-depth silhouette pixels must not anchor the fill (the official code dilates the same way); the work
@@ -87,14 +90,14 @@ def run(params: dict, ctx) -> dict:
         guide = None if inputs.background_depth is None else grid.sample_cells(inputs.background_depth, xe, ye)
         try:
             if cell_hole.all():
-                raise JobError("full_mask", "The object covers the whole photo, so there is no background to fill "
+                raise FullMask("The object covers the whole photo, so there is no background to fill "
                                "behind it. Use a mask of the object only.")
             filled = np.asarray(fill_depth_hole(cell_depth, cell_hole, guide=guide), dtype=np.float64)
             # the same mean over the object's box only, with the principal point moved into the box
             box_camera = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0)
             centroid = object_centroid(inputs.depth[y0:y1, x0:x1], inputs.mask[y0:y1, x0:x1], box_camera)
         except GeometryError as error:
-            raise JobError("bad_geometry", str(error)) from None
+            raise BadGeometry(str(error)) from None
         background = grid.grid_mesh(filled, np.ones_like(cell_hole), xe, ye, camera, tear)
         ctx.check_cancelled()
 
@@ -104,7 +107,7 @@ def run(params: dict, ctx) -> dict:
         obj = grid.grid_mesh(grid.sample_cells(inputs.depth, oxe, oye), grid.sample_cells(inputs.mask, oxe, oye),
                              oxe, oye, camera, tear)
         if len(obj.quads) == 0:
-            raise JobError("object_too_small", "The object's mask is too thin to make a mesh (or its depth is torn "
+            raise ObjectTooSmall("The object's mask is too thin to make a mesh (or its depth is torn "
                            "everywhere). Paint a larger mask and import again.")
         ctx.check_cancelled()
 
@@ -130,4 +133,19 @@ def run(params: dict, ctx) -> dict:
         "background": background.save(out_dir, "background"),
         "object": obj.save(out_dir, "object"),
         "background_texture": str(texture_path),
+        "photo_texture": _photo_texture(params, inputs, out_dir),
     }
+
+
+def _photo_texture(params, inputs, out_dir: Path) -> str:
+    """The photo as the meshes see it: the photo file itself, or, for one stored turned (EXIF orientation other
+    than 1, which Blender's image loader ignores), a copy written as displayed."""
+    from .. import io
+
+    photo = Path(params.photo)
+    if io.photo_shape(photo).orientation == 1:
+        return str(photo)
+    stem = out_dir / "photo_texture"
+    for suffix in (".png", ".jpg"):
+        _photo_inputs.check_output_path(stem.with_suffix(suffix), params.input_files())
+    return str(_inpaint.save_texture(stem, inputs.photo))
