@@ -31,6 +31,7 @@ from . import protocol, python_check
 from .errors import (
     EngineCrashed,
     EngineError,  # noqa: F401  (re-exported: engine.client.EngineError is the base every client catches)
+    EngineFault,
     EngineHung,
     EngineMissingPackages,
     EnginePythonNotFound,
@@ -71,6 +72,7 @@ class EngineClient:
         self.log = log  # called with each line the engine writes to stderr, from a background thread
         self.hello: dict | None = None
         self.starts = 0
+        self.faults = 0  # lines from the engine that were not valid messages
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
@@ -287,9 +289,12 @@ class EngineClient:
                 if message["type"] == protocol.PROGRESS and on_progress is not None:
                     on_progress(message)
                 elif message["type"] == protocol.RESULT:
-                    return message["result"]
+                    return message.get("result")
                 elif message["type"] == protocol.ERROR:
-                    raise error_for(message["code"], message["message"], message.get("detail"))
+                    code, text = message.get("code"), message.get("message")
+                    raise error_for(code if isinstance(code, str) else "engine_fault",
+                                    text if isinstance(text, str) else "The engine reported an error without a "
+                                    "message.", message.get("detail"))
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel(job)
                 self._wait_for_end(job, 5.0)
@@ -318,20 +323,31 @@ class EngineClient:
         self._proc.stdin.write(line.encode("utf-8"))
         self._proc.stdin.flush()
 
+    def _lines(self, proc):
+        """The engine's stdout as bounded lines (``protocol.read_lines``): no line can exhaust this process."""
+        return protocol.read_lines(proc.stdout)
+
     def _read_stdout(self, proc, messages: queue.Queue) -> None:
         try:
-            for raw in proc.stdout:
+            for raw in self._lines(proc):
                 self._last_heard = time.monotonic()
                 try:
                     message = protocol.decode(raw, allowed_types=protocol.ENGINE_TYPES)
-                except protocol.ProtocolError as error:  # not ours: keep it for the log, never fail on it
-                    self._stderr.append(f"[unexpected stdout: {error}] {raw[:200]!r}")
+                except protocol.ProtocolError as error:  # an engine fault: report it, never fail on it
+                    self._engine_fault(messages, error, raw)
                     continue
                 if message["type"] != protocol.HEARTBEAT:  # heard is all a heartbeat says; an idle engine
                     messages.put(message)                  # must not fill a queue nobody polls
-        except (OSError, ValueError):  # the pipe was closed under us by release()
-            pass
+        except Exception as error:  # noqa: BLE001 - the reader must end with _EOF, whatever happened
+            self._stderr.append(f"[engine client reader stopped: {type(error).__name__}: {error}]")
         messages.put(_EOF)
+
+    def _engine_fault(self, messages: queue.Queue, error, raw: bytes) -> None:
+        """A line from the engine that is not a message: logged, and passed on as a job-less ``engine_fault``."""
+        self.faults += 1
+        self._stderr.append(f"[engine fault: {error}] {bytes(raw[:200])!r}")
+        messages.put(EngineFault(f"The engine sent a line that is not a valid message ({error}); it was ignored. "
+                                 "Report it with the engine's log if it happens again.").as_message(None))
 
     def _read_stderr(self, proc) -> None:
         try:

@@ -72,6 +72,18 @@ class UnsupportedVersion(_Coded):
     code = "unsupported_version"
 
 
+class NotTheEngine(_Coded):
+    """(socket) the program listening could not prove it holds the session token: nothing was sent to it."""
+
+    code = "not_the_engine"
+
+
+class EngineFault(_Coded):
+    """The engine sent a line that is not a valid message (malformed, or over the size limit)."""
+
+    code = "engine_fault"
+
+
 class UnknownJob(_Coded):
     code = "unknown_job"
 

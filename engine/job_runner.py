@@ -7,6 +7,7 @@ both. Exceptions become error messages with a code and a sentence the user can a
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import threading
@@ -20,9 +21,15 @@ from .jobs import JobContext, load_job
 from .params import Params  # imported with the runner, so that parsing never delays a job after its "started"
 
 
-def default_workdir(job_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id) or "job"
-    return Path(tempfile.gettempdir()) / "dhandles-engine" / safe
+def job_folder(workdir: str | Path | None) -> tuple[Path, bool]:
+    """The job's work folder and whether it is the engine's own scratch: the client's ``workdir`` (an absolute
+    path; kept), else a fresh private folder (``mkdtemp``: mode 0700, a random name, never the job id; removed at
+    the end). Standard library only: ``ping`` runs in an engine Python without numpy."""
+    if workdir is None or workdir == "":
+        return Path(tempfile.mkdtemp(prefix="dhandles-job-")), True
+    if not isinstance(workdir, (str, Path)) or "\0" in str(workdir) or not Path(workdir).is_absolute():
+        raise BadParams(f"'workdir' must be the absolute path of a folder of yours, not {workdir!r}.")
+    return Path(workdir), False
 
 
 def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event | None = None,
@@ -30,6 +37,7 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
     """Run job ``name``; ``emit(message)`` receives every message. Returns True if it ended with a result."""
     started = time.perf_counter()
     emit({"type": protocol.STARTED, "job": job_id, "name": name})
+    scratch = None
     try:
         if not isinstance(params, dict):
             raise BadParams(f"The parameters of job {name!r} must be a JSON object.")
@@ -37,13 +45,16 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         params_class = getattr(module, "PARAMS", None)
         if isinstance(params_class, type) and issubclass(params_class, Params):
             params = params_class.from_json(params)  # parsed once; the job gets its typed parameters
-        ctx = JobContext(job_id, Path(workdir) if workdir else default_workdir(job_id), emit, cancel_event)
+        folder, owned = job_folder(workdir)
+        scratch = folder if owned else None
+        ctx = JobContext(job_id, folder, emit, cancel_event, scratch=owned)
         ctx.check_cancelled()
         value = module.run(params, ctx)
         if value is None:
             value = {}
         if not isinstance(value, dict):
             raise InternalError(f"Job {name!r} returned {type(value).__name__}, not a dict.")
+        _remove(scratch)  # gone before the result is told: a client never sees the engine's folder linger
         emit(protocol.result(job_id, value, round(time.perf_counter() - started, 3)))
         return True
     except KeyboardInterrupt:
@@ -53,6 +64,8 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         code, message, detail = describe_exception(exc)
         if code == "internal_error":
             traceback.print_exception(exc, file=sys.stderr)
+    finally:
+        _remove(scratch)
     # Past the except clause the exception and its traceback, whose frames hold the job's tensors, are gone.
     if code == "out_of_memory":
         # Whatever is cached may be what filled the memory (the pipeline's own fallbacks end as a JobError with
@@ -61,6 +74,11 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         message = f"{message} Cached models were freed."
     emit(protocol.error(job_id, code, message, detail))
     return False
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:

@@ -137,8 +137,10 @@ def test_valid_params_pass_and_round_trip(job, tmp_path):
         wire = json.loads(json.dumps(parsed.to_json(), allow_nan=False))
         assert cls.from_json(wire) == parsed
         final = run(job, raw, tmp_path)  # checked, then the job runs: a missing file, never bad_params
-        # (bad_input: the scene job makes its output folder at the one example path, which the photo then names)
-        assert final["type"] == "result" or final["code"] in ("file_not_found", "output_is_input", "bad_input"), final
+        # (bad_input: the scene job makes its output folder at the one example path, which the photo then names;
+        # bad_transform: the example 4x4 is well-typed but all zeros, a scale to nothing)
+        assert final["type"] == "result" or final["code"] in (
+            "file_not_found", "output_is_input", "bad_input", "bad_transform"), final
 
 
 def test_unknown_keys_name_the_key_and_the_allowed_ones(tmp_path):

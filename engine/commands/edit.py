@@ -111,19 +111,27 @@ def check_input_paths(args) -> None:
 def output_paths(args) -> tuple[Path, Path]:
     """(image, report) to write, after checking that neither overwrites an input (any file of --sample, --photo,
     --mask, --depth, --bg-depth, --transform) or the other; ValueError saying which clashes."""
-    from ..diffusion.outputs import clash, sample_files
+    from ..diffusion.outputs import clash
 
     out = Path(args.out)
     report = Path(args.report) if args.report else out.with_suffix(".json")
-    inputs = sample_files(args.sample) if args.sample else {}
-    inputs.update({f"{flag} file": value for flag, value in (
-        ("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth), ("--bg-depth", args.bg_depth),
-        ("--transform", args.transform)) if value})
+    inputs = _input_files(args)
     problem = clash({"--out image": out, "--report" if args.report else "default report (--out with .json)": report},
                     inputs)
     if problem:
         raise ValueError(problem)
     return out, report
+
+
+def _input_files(args) -> dict:
+    """Every input file the arguments name: ``{label: path}``."""
+    from ..diffusion.outputs import sample_files
+
+    inputs = sample_files(args.sample) if args.sample else {}
+    inputs.update({f"{flag} file": value for flag, value in (
+        ("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth), ("--bg-depth", args.bg_depth),
+        ("--transform", args.transform)) if value})
+    return inputs
 
 
 def run(args) -> int:
@@ -164,9 +172,15 @@ def run(args) -> int:
         return 1
     from PIL import Image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result.image).save(out)
-    report_path = write_report(result.report, report_path)
+    from ..io.safe_write import write_atomic
+
+    protected = {label: value for label, value in _input_files(args).items() if value}
+    try:
+        write_atomic(out, Image.fromarray(result.image).save, protected)
+        report_path = write_atomic(report_path, lambda path: write_report(result.report, path), protected)
+    except (OSError, EngineError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if result.report.get("memory_note"):
         print(f"note: {result.report['memory_note']}", file=sys.stderr)
     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in result.report["stages"].items())

@@ -167,7 +167,7 @@ class Editor:
         if inversion is None:
             with report.stage("cache_load"):
                 layers = settings.used_layers() if settings.guided_steps else ()
-                inversion = self.cache.load(key, models.device, models.dtype, layers)
+                inversion = self.cache.load(key, models.device, models.dtype, layers, _latent_shape(models, prep))
                 warning = self.cache.warning
         report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
                              "folder": str(self.cache.folder) if self.cache.enabled else None})
@@ -180,7 +180,9 @@ class Editor:
                 inversion = invert(models, latents0, cond, uncond, depth_original, settings, report.counter,
                                    self._progress(progress, prep.layout))
             with report.stage("cache_store"):
-                self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()})
+                if self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()}) is None \
+                        and self.cache.warning:  # not written: the result stands, the report says why
+                    report.data["cache"]["warning"] = self.cache.warning
         self._last = (key, inversion)
         report.set("inversion", {"method": inversion.method, "reconstruction_mse": inversion.reconstruction_mse})
         return inversion
@@ -294,3 +296,10 @@ def edit_photo(request, model: str | None = None, settings: EditSettings | None 
 
     models = load_diffusion(model, device=device, dtype=dtype)
     return Editor(models, settings, InversionCache(cache_dir)).edit(request, progress, extra_terms)
+
+
+def _latent_shape(models, prep) -> tuple:
+    """The shape of this photo's latents (what a cached inversion of it must have)."""
+    vae = models.vae.config
+    scale = 2 ** (len(vae.block_out_channels) - 1)
+    return (1, vae.latent_channels, prep.image.shape[0] // scale, prep.image.shape[1] // scale)

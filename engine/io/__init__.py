@@ -11,6 +11,9 @@ the Blender side) reads through here, so a file means the same everywhere:
 - a missing file is ``InputNotFound``; a NUL in a path or a decompression bomb is ``BadInput``; an unreadable file
   ``BadImage``/``BadMask``/``BadDepth``.
 
+Writing is ``safe_write`` (imported as ``engine.io.safe_write``): every output through a temporary file and a
+rename, never over an input.
+
 numpy at import; PIL, OpenCV and OpenEXR only inside the functions that read (``mask_rule`` and ``orientation``
 are numpy only, for Blender's Python). ``docs/io.md`` has the details.
 """

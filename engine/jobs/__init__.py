@@ -5,8 +5,10 @@ class from ``engine/params``) and ``run(params, ctx: JobContext) -> dict``. The 
 parameters once into ``PARAMS`` (``BadParams`` naming the field) and ``run`` receives that object; ``run`` starts
 with ``PARAMS.from_json(params)``, which returns a parsed object unchanged, so a direct call with a dict is checked
 the same way. A job without ``PARAMS`` receives the plain dict. Jobs are discovered from this folder, never listed
-centrally. Results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), outputs
-written under ``ctx.workdir``. Job modules import torch and friends inside ``run`` (or in helper modules), so that
+centrally. Results are plain JSON; arrays and images travel as file paths (``.npy``/``.png``/``.exr``), written
+through ``engine/io/safe_write.py`` (temporary file, rename, never over an input). Outputs the client did not name
+go to ``ctx.default_output(...)``: a fresh name in the client's ``workdir``. Job modules import torch and friends
+inside ``run`` (or in helper modules), so that
 listing jobs stays cheap.
 
 Errors a user can act on are raised as the typed class of their code (``engine/errors.py``: ``BadInput(message)``,
@@ -40,12 +42,17 @@ def load_job(name: str):
 
 
 class JobContext:
-    """What a running job may use: progress reports, cancellation, a scratch folder and the model cache."""
+    """What a running job may use: progress reports, cancellation, a work folder and the model cache.
 
-    def __init__(self, job_id: str, workdir: Path, emit, cancel_event: threading.Event | None = None):
+    ``workdir`` is the client's folder for the job's files, or with ``scratch=True`` a private folder of the
+    engine's own that is removed when the job ends (``engine/job_runner.py``): no result may live there."""
+
+    def __init__(self, job_id: str, workdir: Path, emit, cancel_event: threading.Event | None = None,
+                 scratch: bool = False):
         self.job_id = job_id
         self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.scratch = scratch
         self._emit = emit
         self._cancel_event = cancel_event or threading.Event()
         self._thumbnails = 0
@@ -56,6 +63,18 @@ class JobContext:
         it is a progress stage of this job (``loading model``, and ``download`` with bytes when the weights come
         from the hub)."""
         return _ReportingModelCache(self)
+
+    def default_output(self, name: str, field: str) -> Path:
+        """Where an output the client did not name goes: a fresh name (never an existing file) in the client's
+        work folder. Without one (a private scratch folder, removed at the end) ``BadParams`` names ``field``."""
+        from ..errors import BadParams
+        from ..io.safe_write import fresh_path
+
+        if self.scratch:
+            raise BadParams(f"Give '{field}' as the absolute path of the file to write, or submit the job with a "
+                            "'workdir' for its files: the engine's own work folder is private and removed when the "
+                            "job ends.")
+        return fresh_path(self.workdir / name)
 
     @property
     def cancelled(self) -> bool:
@@ -88,10 +107,11 @@ class JobContext:
             image = Image.fromarray(array)
         image = image.copy()
         image.thumbnail((size, size))
+        from ..io.safe_write import fresh_path, write_atomic
+
         self._thumbnails += 1
-        path = self.workdir / f"thumbnail_{self._thumbnails:03d}.png"
-        image.save(path)
-        return str(path)
+        path = fresh_path(self.workdir / f"thumbnail_{self._thumbnails:03d}.png")
+        return str(write_atomic(path, image.save))
 
 
 def existing_file(path, what: str = "file") -> Path:

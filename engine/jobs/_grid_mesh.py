@@ -32,11 +32,15 @@ class GridMesh:
     uv: np.ndarray      # N x 2 float32, (0, 0) bottom-left of the photo as Blender's UVs have it
     quads: np.ndarray   # F x 4 int32 vertex indices
 
-    def save(self, folder, prefix: str) -> dict:
+    def save(self, folder, prefix: str, inputs: dict | None = None) -> dict:
+        """Each array as ``<folder>/<prefix>_<key>.npy``, written atomically and never over one of ``inputs``."""
+        from ..io.safe_write import write_atomic
+
         paths = {}
         for key in ("points", "uv", "quads"):
-            path = folder / f"{prefix}_{key}.npy"
-            np.save(path, getattr(self, key))
+            array = getattr(self, key)
+            path = write_atomic(folder / f"{prefix}_{key}.npy", lambda where, array=array: np.save(where, array),
+                                inputs)
             paths[key] = str(path)
         return paths
 

@@ -122,7 +122,7 @@ def save_png(path, image: np.ndarray) -> None:
 LOSSLESS_TEXTURE_MAX_SIDE = 2048
 
 
-def save_texture(stem, image: np.ndarray):
+def save_texture(stem, image: np.ndarray, inputs: dict | None = None):
     """Write a mesh texture and return its path: a PNG up to ``LOSSLESS_TEXTURE_MAX_SIDE`` pixels, above that a
     quality-95 JPEG, because a 4K PNG alone takes about a second to encode and the texture is only for the
     viewport (previews are written losslessly, from the photo itself)."""
@@ -130,12 +130,15 @@ def save_texture(stem, image: np.ndarray):
 
     import cv2
 
+    from ..io.safe_write import write_atomic
+
     stem = Path(stem)
     if max(image.shape[:2]) <= LOSSLESS_TEXTURE_MAX_SIDE:
-        path = stem.with_suffix(".png")
-        save_png(path, image)
-        return path
-    path = stem.with_suffix(".jpg")
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]):
-        raise OSError(f"could not write '{path}'")
+        return write_atomic(stem.with_suffix(".png"), lambda path: save_png(path, image), inputs)
+
+    def save_jpeg(path):
+        if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError(f"could not write '{path}'")
+
+    path = write_atomic(stem.with_suffix(".jpg"), save_jpeg, inputs)
     return path

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import io
 from ..io.orientation import TRANSPOSING
-from ..errors import BadDepth, BadParams, EmptyMask, FullMask, OutputIsInput
+from ..errors import BadDepth, BadParams, EmptyMask, FullMask
 from . import existing_file
 
 DEFAULT_FOV_DEG = 55.0
@@ -156,15 +156,3 @@ def resolve_fov(fov: float | None, photo_path: Path, width: int, height: int) ->
     if not 1.0 <= from_exif <= 170.0:
         return DEFAULT_FOV_DEG, "default", f"the default: the EXIF gives {from_exif:.1f} degrees ({note})"
     return from_exif, source, note
-
-
-def check_output_path(output: Path, inputs: dict) -> None:
-    """Refuse to write over any of the user's input files (``inputs``: {parameter name: path}, e.g.
-    ``PhotoFiles.input_files()``)."""
-    from ..diffusion.outputs import same_file
-
-    for key in ("photo", "depth", "mask", "bg", "bg_depth"):
-        value = inputs.get(key)
-        if value and isinstance(value, str) and same_file(output, Path(value)):
-            raise OutputIsInput(f"The output '{output}' is the {key} file of this photo; previews never "
-                           "overwrite inputs. Choose another output path.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadParams
+from ..io import safe_write
 from ..params import EditParams as PARAMS
 from . import _diffusion_job as job
 
@@ -67,9 +68,11 @@ def run(params, ctx) -> dict:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(editor.models)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.image).save(output)
-        report_path = write_report(result.report, output.with_suffix(".json"))
+        protected = safe_write.inputs_of(params)
+        safe_write.write_atomic(output, Image.fromarray(result.image).save, protected)
+        report_path = safe_write.write_atomic(output.with_suffix(".json"),
+                                              lambda path, report=result.report: write_report(report, path),
+                                              protected)
         ctx.progress("frame", index + 1, len(frames), thumbnail=result.working_image)
         results.append({"image": str(output), "report": str(report_path),
                         "cache": result.report["cache"]["inversion"], "seconds": result.report["seconds"],

@@ -1,7 +1,8 @@
 """``estimate_depth``: metric depth for a photo that has no depth file, with a monocular estimator.
 
-Params: ``EstimateDepthParams`` (``engine/params/jobs.py``): ``photo``, ``output`` (``.exr`` or ``.npy`` to write;
-never one of the inputs), ``model`` (depth preset, hub id or folder), ``device``.
+Params: ``EstimateDepthParams`` (``engine/params/jobs.py``): ``photo``, ``output`` (absolute path of the ``.exr`` or
+``.npy`` to write; never one of the inputs; default a fresh ``depth.exr`` in the job's workdir), ``model`` (depth
+preset, hub id or folder), ``device``.
 Result: ``{"depth": path, "min", "max", "model", "width", "height"}`` (metres).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io import safe_write
 from ..params import EstimateDepthParams as PARAMS
 from . import existing_file
 
@@ -20,12 +22,12 @@ def run(params, ctx) -> dict:
 
     from ..io import read_photo
     from ..models import load_depth_estimator
-    from . import _photo_inputs
 
     params = PARAMS.from_json(params)
     photo_path = existing_file(params.photo, "photo")
-    output = Path(params.output or ctx.workdir / "depth.exr")
-    _photo_inputs.check_output_path(output, {"photo": params.photo})
+    output = ctx.default_output("depth.exr", "output") if params.output is None else Path(params.output)
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     photo = read_photo(photo_path, "photo")
     ctx.progress("load_model", 0, 1)
     model, device = params.model, params.device
@@ -33,13 +35,12 @@ def run(params, ctx) -> dict:
     ctx.check_cancelled()
     ctx.progress("estimate_depth", 0, 1)
     depth = estimator.estimate(photo)
-    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".npy":
-        np.save(output, depth)
+        safe_write.write_atomic(output, lambda path: np.save(path, depth), inputs)
     else:
         from ..geometry import write_depth_exr
 
-        write_depth_exr(output, depth)
+        safe_write.write_atomic(output, lambda path: write_depth_exr(path, depth), inputs)
     ctx.progress("estimate_depth", 1, 1)
     return {"depth": str(output), "min": float(depth.min()), "max": float(depth.max()), "model": estimator.name,
             "width": int(depth.shape[1]), "height": int(depth.shape[0])}

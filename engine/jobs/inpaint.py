@@ -15,8 +15,9 @@ from pathlib import Path
 
 from .. import io
 from ..errors import EmptyMask
+from ..io import safe_write
 from ..params import InpaintParams as PARAMS
-from . import _inpaint, _photo_inputs, existing_file
+from . import _inpaint, existing_file
 
 NAME = "inpaint"
 
@@ -24,7 +25,8 @@ NAME = "inpaint"
 def run(params, ctx) -> dict:
     params = PARAMS.from_json(params)
     output = Path(params.output)
-    _photo_inputs.check_output_path(output, {"photo": params.photo, "mask": params.mask})
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     options = params.completion_options()
     photo_path = existing_file(params.photo, "photo")
     photo = io.read_photo(photo_path, "photo")
@@ -40,6 +42,5 @@ def run(params, ctx) -> dict:
     start = time.perf_counter()
     image = model.complete(photo, hole, **options)
     seconds = time.perf_counter() - start
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _inpaint.save_png(output, image)
+    safe_write.write_atomic(output, lambda path: _inpaint.save_png(path, image), inputs)
     return {"image": str(output), "hole_pixels": int(hole.sum()), "model": model.name, "seconds": round(seconds, 3)}

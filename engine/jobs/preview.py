@@ -12,10 +12,10 @@ that frame shows the background only); ``save_arrays`` (a 4K frame's corresponde
 background completion options (``inpaint_model``..., see ``_inpaint``).
 
 Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
-``save_arrays`` also
-``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW). ``visible_fraction`` is the geometry's: the object's visible pixels over its pixels in the photo, so
-above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
+``save_arrays`` also ``"correspondences"`` (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+(.npy bool HxW), fresh names in the job's workdir (which the client must then give). ``visible_fraction`` is
+the geometry's: the object's visible pixels over its pixels in the photo, so above 1 when the edit brings it
+closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
 behind the camera count nothing), and ``visible_share`` (0 to 1) the share of that area that shows: inside the frame
 and not hidden behind the background.
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadGeometry, BadTransform, ObjectOutOfView, SizeMismatch
+from ..io import safe_write
 from ..params import PreviewParams as PARAMS
 from . import _inpaint, _photo_inputs
 
@@ -61,8 +62,9 @@ def _matrix(value) -> np.ndarray:
 def _frames(params) -> list[tuple[np.ndarray, Path]]:
     """[(transform, output)] of the job's frames, each output checked against the photo's files."""
     frames = []
+    inputs = safe_write.inputs_of(params)
     for transform, output in params.frame_list():
-        _photo_inputs.check_output_path(Path(output), params.input_files())
+        safe_write.refuse_inputs(Path(output), inputs)
         frames.append((_matrix(transform), Path(output)))
     return frames
 
@@ -123,6 +125,7 @@ def run(params, ctx) -> dict:
     frames = _frames(params)
     camera = Camera.from_dict(params.camera.to_json())
     allow_out_of_view, save_arrays = params.allow_out_of_view, params.save_arrays
+    protected = safe_write.inputs_of(params)
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
@@ -155,16 +158,15 @@ def run(params, ctx) -> dict:
         # the source pixel of every visible object pixel: exactly the engine's correspondences
         image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
                                                                            correspondences[:, 0]]
-        output.parent.mkdir(parents=True, exist_ok=True)
-        _inpaint.save_png(output, image)
+        safe_write.write_atomic(output, lambda path, image=image: _inpaint.save_png(path, image), protected)
         scale, in_frame = screen.measure(transform)
         share = in_frame * _unhidden_share(inputs, transform, camera, visible) if visible > 0 else 0.0
         frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
         if save_arrays:
-            stem = ctx.workdir / f"frame_{index:04d}"
-            frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")
-            np.save(frame["correspondences"], correspondences)
-            np.save(frame["target_mask"], target)
+            for key, array in (("correspondences", correspondences), ("target_mask", target)):
+                path = ctx.default_output(f"frame_{index:04d}_{key}.npy", "save_arrays")
+                safe_write.write_atomic(path, lambda path, array=array: np.save(path, array), protected)
+                frame[key] = str(path)
         results.append(frame)
         ctx.check_cancelled()
     return {"frames": results}

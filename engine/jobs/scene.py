@@ -4,7 +4,8 @@ Params: ``SceneParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md
 (depth as EXR, NPY or 16-bit PNG in mm; mask as an image, white = object, or an NPY), optional ``bg`` and
 ``bg_depth``, ``fov`` (degrees across the larger side, outermost pixel centres, as the official test set; null:
 from the photo's EXIF, its 35 mm equivalent focal length or else its focal length and focal plane resolution, else
-55), ``output_dir``, ``max_grid``, ``object_grid``, ``tear`` (relative depth jump between neighbouring cells at
+55), ``output_dir`` (absolute; default a fresh
+``scene`` folder in the job's workdir), ``max_grid``, ``object_grid``, ``tear`` (relative depth jump between neighbouring cells at
 which the meshes tear, except within a plane, however slanted), ``hole_dilate`` (default the official 15 at 512,
 scaled to the photo), and the background completion options (``inpaint_model``..., see ``_inpaint``).
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadGeometry, FullMask, ObjectTooSmall
+from ..io import safe_write
 from ..params import SceneParams as PARAMS
 from . import _grid_mesh as grid
 from . import _inpaint, _photo_inputs
@@ -34,11 +36,18 @@ NAME = "scene"
 
 
 
-def _write_texture(inputs, out_dir: Path, complete=None) -> Path:
+def _write_texture(inputs, out_dir: Path, complete=None, protected=None) -> Path:
     """The background mesh's texture: the photo, with the background image (or inpainting) where the object was."""
     texture_hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     texture = _inpaint.fill_background(inputs.photo, texture_hole, inputs.background, complete)
-    return _inpaint.save_texture(out_dir / "background_texture", texture)
+    return _inpaint.save_texture(out_dir / "background_texture", texture, protected)
+
+
+def _output_dir(params, ctx) -> Path:
+    """``output_dir`` (absolute: the parameters check it), else a fresh ``scene`` folder in the client's workdir."""
+    if params.output_dir is None:
+        return ctx.default_output("scene", "output_dir")
+    return Path(params.output_dir)
 
 
 def run(params, ctx) -> dict:
@@ -53,11 +62,12 @@ def run(params, ctx) -> dict:
 
     params = PARAMS.from_json(params)
     max_grid, object_grid, hole_dilate, tear = params.max_grid, params.object_grid, params.hole_dilate, params.tear
-    out_dir = Path(params.output_dir or ctx.workdir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     ctx.progress("read", 1, 4)
     inputs = _photo_inputs.load(params)
+    out_dir = _output_dir(params, ctx)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    protected = safe_write.inputs_of(params)
     height, width = inputs.height, inputs.width
     fov, fov_source, fov_note = _photo_inputs.resolve_fov(params.fov, Path(params.photo), width, height)
     camera = Camera.official(width, height, fov)
@@ -65,10 +75,9 @@ def run(params, ctx) -> dict:
 
     # the texture (inpainting, JPEG/PNG encoding) runs beside the meshes: OpenCV releases the GIL
     for suffix in (".png", ".jpg"):
-        _photo_inputs.check_output_path((out_dir / "background_texture").with_suffix(suffix),
-                                        params.input_files())
+        safe_write.refuse_inputs((out_dir / "background_texture").with_suffix(suffix), protected)
     pool = ThreadPoolExecutor(max_workers=1)
-    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx))
+    texture_job = pool.submit(_write_texture, inputs, out_dir, _inpaint.model_fill(params, ctx), protected)
     pool.shutdown(wait=False)
 
     try:
@@ -130,14 +139,14 @@ def run(params, ctx) -> dict:
         "depth_range": [float(inputs.depth.min()), float(inputs.depth.max())],
         "grid_step": step,
         "object_step": object_step,
-        "background": background.save(out_dir, "background"),
-        "object": obj.save(out_dir, "object"),
+        "background": background.save(out_dir, "background", protected),
+        "object": obj.save(out_dir, "object", protected),
         "background_texture": str(texture_path),
-        "photo_texture": _photo_texture(params, inputs, out_dir),
+        "photo_texture": _photo_texture(params, inputs, out_dir, protected),
     }
 
 
-def _photo_texture(params, inputs, out_dir: Path) -> str:
+def _photo_texture(params, inputs, out_dir: Path, protected: dict) -> str:
     """The photo as the meshes see it: the photo file itself, or, for one stored turned (EXIF orientation other
     than 1, which Blender's image loader ignores), a copy written as displayed."""
     from .. import io
@@ -147,5 +156,5 @@ def _photo_texture(params, inputs, out_dir: Path) -> str:
         return str(photo)
     stem = out_dir / "photo_texture"
     for suffix in (".png", ".jpg"):
-        _photo_inputs.check_output_path(stem.with_suffix(suffix), params.input_files())
-    return str(_inpaint.save_texture(stem, inputs.photo))
+        safe_write.refuse_inputs(stem.with_suffix(suffix), protected)
+    return str(_inpaint.save_texture(stem, inputs.photo, protected))

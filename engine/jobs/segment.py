@@ -1,7 +1,8 @@
 """``segment``: a mask of the object named by a text prompt ("the chair"), for photos without a painted mask.
 
-Params: ``SegmentParams`` (``engine/params/jobs.py``): ``photo``, ``prompt`` (the object's name), ``output`` (PNG
-to write, white = object; never an input), ``threshold``, ``model``, ``device``.
+Params: ``SegmentParams`` (``engine/params/jobs.py``): ``photo``, ``prompt`` (the object's name), ``output``
+(absolute path of the PNG to write, white = object; never an input; default a fresh ``mask.png`` in the job's
+workdir), ``threshold``, ``model``, ``device``.
 Result: ``{"mask": path, "coverage": fraction of pixels selected, "model"}``. An empty mask is an error that says
 what to try.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EmptyMask
+from ..io import safe_write
 from ..params import SegmentParams as PARAMS
 from . import existing_file
 
@@ -23,13 +25,13 @@ def run(params, ctx) -> dict:
 
     from ..io import read_photo
     from ..models import load_segmenter
-    from . import _photo_inputs
 
     params = PARAMS.from_json(params)
     photo_path = existing_file(params.photo, "photo")
     prompt, threshold = params.prompt, params.threshold
-    output = Path(params.output or ctx.workdir / "mask.png")
-    _photo_inputs.check_output_path(output, {"photo": params.photo})
+    output = ctx.default_output("mask.png", "output") if params.output is None else Path(params.output)
+    inputs = safe_write.inputs_of(params)
+    safe_write.refuse_inputs(output, inputs)
     photo = read_photo(photo_path, "photo")
     model, device = params.model, params.device
     segmenter = ctx.models.get_or_load(("segmentation", model, device), lambda: load_segmenter(model, device=device))
@@ -39,7 +41,7 @@ def run(params, ctx) -> dict:
     if not mask.any():
         raise EmptyMask(f"Nothing in the photo matched \"{prompt}\". Try another word for the object, "
                        "a lower threshold, or paint the mask by hand.")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask.astype(np.uint8) * 255).save(output)
+    safe_write.write_atomic(output, Image.fromarray(mask.astype(np.uint8) * 255).save, inputs)
     ctx.progress("segment", 1, 1)
     return {"mask": str(output), "coverage": float(mask.mean()), "model": segmenter.name}
+
