@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..io.orientation import TRANSPOSING
 from ..errors import BadDepth, BadParams, EmptyMask, FullMask
+from ..io.orientation import TRANSPOSING
 from . import existing_file
 
 DEFAULT_FOV_DEG = 55.0

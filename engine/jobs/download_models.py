@@ -1,7 +1,8 @@
 """``download_models``: make the models the settings need available locally, downloading what is missing.
 
-Params: ``models``: a list of ``{"kind": "diffusion"|"inpainting"|"depth"|"segmentation", "model": <preset, hub id
-or folder; empty: the kind's default>}``; ``check_only`` (bool): report, download nothing.
+Params: ``DownloadModelsParams`` (``engine/params/jobs.py``): ``models``, a list of ``{"kind":
+"diffusion"|"inpainting"|"depth"|"segmentation", "model": <preset, hub id or folder; empty: the kind's default>}``;
+``check_only``: report, download nothing.
 Progress: stage ``download`` with ``step``/``total`` in bytes and the file in ``message``; cancel stops between
 chunks (a partial file stays in the cache and resumes next time).
 Result: ``{"models": [{"kind", "model", "status": "present"|"downloaded"|"missing", "from", "where", "bytes",
@@ -11,31 +12,15 @@ off (``HF_HUB_OFFLINE``, or Blender's online access off) before any request.
 
 from __future__ import annotations
 
-from ..errors import BadParams, MissingWeights
+from ..errors import MissingWeights
+from ..params import DownloadModelsParams as PARAMS
+from ..params.jobs import MODEL_KINDS as KINDS  # noqa: F401  (re-exported for the Blender side)
 
 NAME = "download_models"
-KINDS = ("diffusion", "inpainting", "depth", "segmentation")
 PROBE_FILES = {"diffusion": "unet/config.json", "inpainting": "model_index.json", "depth": "config.json",
                "segmentation": "config.json"}
 WHAT = {"diffusion": "depth-conditioned diffusion model", "inpainting": "inpainting model",
         "depth": "depth estimator", "segmentation": "segmentation model"}
-
-
-def requests(params: dict) -> list[tuple[str, str | None]]:
-    """(kind, model) pairs from the params; ``BadParams`` naming the field otherwise."""
-    models = params.get("models")
-    if not isinstance(models, list) or not models:
-        raise BadParams("'models' must be a non-empty list of {\"kind\", \"model\"} objects.")
-    pairs = []
-    for index, entry in enumerate(models):
-        kind = entry.get("kind") if isinstance(entry, dict) else None
-        model = entry.get("model") if isinstance(entry, dict) else None
-        if kind not in KINDS:
-            raise BadParams(f"models[{index}].kind must be one of {', '.join(KINDS)}, not {kind!r}.")
-        if model is not None and not isinstance(model, str):
-            raise BadParams(f"models[{index}].model must be a string, not {model!r}.")
-        pairs.append((kind, model or None))
-    return pairs
 
 
 def status(kind: str, model: str | None) -> dict:
@@ -63,13 +48,14 @@ def _is_tiny(kind: str, model: str | None) -> bool:
     return resolve(model, kind)[1] in ("tiny", "tiny-zoedepth", "random")
 
 
-def run(params: dict, ctx) -> dict:
+def run(params, ctx) -> dict:
     from ..models.download import download
     from ..models.sources import hub_ids, looks_like_path
 
-    check_only = bool(params.get("check_only", False))
+    params = PARAMS.from_json(params)
+    check_only = params.check_only
     results = []
-    for kind, model in requests(params):
+    for kind, model in ((entry.kind, entry.model or None) for entry in params.models):
         ctx.check_cancelled()
         entry = status(kind, model)
         if entry["status"] == "missing" and not check_only and looks_like_path(model or ""):
