@@ -159,7 +159,7 @@ def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
     from engine.diffusion.cache import InversionCache
     from engine.diffusion.inputs import read_sample
     from engine.diffusion.pipeline import Editor
-    from engine.diffusion.settings import EditSettings
+    from engine.diffusion.settings import EditSettings, guided_steps_for
     from engine.models import load_diffusion
 
     models = load_diffusion("sd2-depth-random", device=str(device), dtype=dtype)
@@ -167,7 +167,7 @@ def part_full(device, dtype, resolution, sample: Path, steps: int = 50) -> dict:
     out = {}
     common = {"resolution": resolution}
     if steps != 50:  # a shorter smoke run, guidance on the official 38/50 share of the steps
-        common.update(num_steps=steps, guided_steps=round(steps * 38 / 50))
+        common.update(num_steps=steps, guided_steps=guided_steps_for(steps))
     for label, settings in (("official (null-text)", EditSettings(**common)),
                             ("ddim inversion", EditSettings(**common, inversion="ddim")),
                             ("fast preset", EditSettings.fast(**common))):

@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sample", default=str(ROOT.parent / "shared" / "photogen" / "car"))
     args = parser.parse_args()
-    sample = Path(args.sample)
+    sample = Path(args.sample).resolve()  # job parameters take absolute paths only
     work = Path(tempfile.mkdtemp(prefix="dhandles-bench-"))
     params = {"photo": str(sample / "input.png"), "depth": str(sample / "depth.exr"), "mask": str(sample / "mask.png"),
               "fov": 55.0, "transform": [[1, 0, 0, 0.05], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],

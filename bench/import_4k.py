@@ -8,8 +8,9 @@ full-resolution preview of an edit (``dhandles.preview_edit``).
 
 Baselines in the same run: building the same background mesh with ``Mesh.from_pydata`` (per-vertex Python lists),
 which is what the numpy + ``foreach_set`` path replaces; and the engine's arrays of the background mesh from the
-previous mesh builder (``engine/jobs/_grid_mesh.py``: torn cells dropped, not the engine's surface) against the
-surface builder the scene job uses now (``engine/geometry/surface_mesh.py``), on the same cells.
+previous mesh builder (``bench/grid_mesh_baseline.py``, once ``engine/jobs/_grid_mesh.py``: torn cells dropped, not
+the engine's surface) against the surface builder the scene job uses now (``engine/geometry/surface_mesh.py``), on
+the same cells.
 
     .venv/bin/python bench/import_4k.py [--repeats 3]
 """
@@ -55,7 +56,8 @@ def compare_mesh_builders(files: dict, repeats: int = 3) -> tuple:
     sys.path.insert(0, str(ROOT))  # this tree's engine, as the engine process runs it
     from engine.geometry import Camera
     from engine.geometry import surface_mesh as surface
-    from engine.jobs import _grid_mesh as grid
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import grid_mesh_baseline as grid
 
     depth = np.load(files["depth_path"]).astype(np.float64)
     camera = Camera.official(WIDTH, HEIGHT, 55.0)
@@ -149,7 +151,8 @@ def main() -> int:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, bpy "
         f"{bpy.app.version_string}",
-        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, object {vertices[1]} / {faces[1]}",
+        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, object {vertices[1]} / "
+        f"{faces[1]}",
         f"import, cold engine (includes engine start)   : {timings[0]:6.2f} s",
         f"import, warm engine (goal < 2 s)               : median {statistics.median(warm):6.2f} s  "
         f"(min {min(warm):.2f}, max {max(warm):.2f}, {len(warm)} runs)",

@@ -28,7 +28,19 @@ import uuid
 from pathlib import Path
 
 from . import protocol, python_check
-from .errors import EngineError, error_for
+from .errors import (
+    EngineCrashed,
+    EngineError,  # noqa: F401  (re-exported: engine.client.EngineError is the base every client catches)
+    EngineFault,
+    EngineHung,
+    EngineMissingPackages,
+    EnginePythonNotFound,
+    EngineReleased,
+    EngineStartFailed,
+    Timeout,
+    UnsupportedVersion,
+    error_for,
+)
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -60,6 +72,7 @@ class EngineClient:
         self.log = log  # called with each line the engine writes to stderr, from a background thread
         self.hello: dict | None = None
         self.starts = 0
+        self.faults = 0  # lines from the engine that were not valid messages
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
@@ -114,9 +127,10 @@ class EngineClient:
         """Start ``python -m engine serve``; the process's pipes carry the protocol."""
         python = Path(self.python)
         if not self.python or not python.is_file() or not os.access(python, os.X_OK):
-            raise EngineError("engine_python_not_found", f"The engine Python '{self.python}' does not exist or "
-                              "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of an "
-                              "environment with torch and diffusers, or run the setup (make setup).")
+            raise EnginePythonNotFound(f"The engine Python '{self.python}' does not exist or "
+                                       "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of "
+                                       "an environment with torch and diffusers, or leave it empty and press Set Up "
+                                       "Engine there (in a clone of the source: make setup).")
         env = dict(os.environ if self.env is None else self.env)
         for variable in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):  # Blender's own settings must not leak in
             if self.env is None:
@@ -129,7 +143,7 @@ class EngineClient:
                                     cwd=self.cwd, env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **extra)
         except OSError as error:
-            raise EngineError("engine_python_not_found", f"Could not run the engine Python '{self.python}': "
+            raise EnginePythonNotFound(f"Could not run the engine Python '{self.python}': "
                               f"{error.strerror or error}. Check 'Engine Python' in the add-on preferences.") from None
 
     def _wait_for_hello(self, proc) -> dict:
@@ -140,7 +154,7 @@ class EngineClient:
             except queue.Empty:
                 self._kill()
                 self._join_readers()
-                raise EngineError("engine_start_failed", f"The engine did not answer within {self.start_timeout:.0f}"
+                raise EngineStartFailed(f"The engine did not answer within {self.start_timeout:.0f}"
                                   " s of starting.", self.stderr_tail()) from None
             if item is _EOF:
                 code = self._wait_exit(proc, 5.0)
@@ -149,33 +163,34 @@ class EngineClient:
                 self._discard_process()
                 found = refused_python(tail)
                 if found is not None:
-                    raise EngineError("engine_start_failed", python_check.wrong_python_message(found, self.python),
+                    raise EngineStartFailed(python_check.wrong_python_message(found, self.python),
                                       tail)
                 hint = ""
                 if "No module named engine" in tail:
                     hint = f" The engine package was not found in '{self.cwd}'."
                 elif "SyntaxError" in tail or "invalid syntax" in tail:
                     hint = f" The engine needs Python {python_check.required_text()}."
-                raise EngineError("engine_start_failed", f"The engine stopped while starting ({describe_exit(code)})."
+                raise EngineStartFailed(f"The engine stopped while starting ({describe_exit(code)})."
                                   f"{hint} Check 'Engine Python' in the add-on preferences.", tail)
             if not isinstance(item, dict) or item.get("type") != protocol.HELLO:
                 continue
             version = item.get("python_version")
             if version is not None and not python_check.is_supported(version):
                 self._kill()  # packages would not help: what they need is another Python
-                raise EngineError("engine_start_failed", python_check.wrong_python_message(
+                raise EngineStartFailed(python_check.wrong_python_message(
                     version, item.get("python") or self.python))
             if item.get("protocol") != protocol.VERSION:
                 self._kill()
-                raise EngineError("unsupported_version", f"The engine speaks protocol {item.get('protocol')}, the "
+                raise UnsupportedVersion(f"The engine speaks protocol {item.get('protocol')}, the "
                                   f"extension {protocol.VERSION}: install matching versions of both.")
             missing = item.get("missing_packages") or []
             if missing and self.require_packages:
                 self._kill()
                 names = " ".join(PIP_NAMES.get(name, name) for name in missing)
-                raise EngineError("engine_missing_packages", f"The engine Python '{self.python}' lacks "
-                                  f"{', '.join(missing)}. Run the setup (make setup), or install them: "
-                                  f"\"{self.python}\" -m pip install {names}")
+                raise EngineMissingPackages(f"The engine Python '{self.python}' lacks "
+                                            f"{', '.join(missing)}. Press Set Up Engine in the add-on preferences to "
+                                            "repair it (in a clone of the source: make setup), or install them: "
+                                            f"\"{self.python}\" -m pip install {names}")
             return item
 
     def release(self, timeout: float = 5.0) -> None:
@@ -194,7 +209,7 @@ class EngineClient:
         self._join_readers()  # the engine's last messages may still be in the pipes
         self._pending.extend(self._drain())
         for job in list(self._active):
-            self._finish(job, EngineError("engine_released", "The engine was released before the job ended."
+            self._finish(job, EngineReleased("The engine was released before the job ended."
                                           ).as_message(job))
         self._discard_process()
 
@@ -222,7 +237,7 @@ class EngineClient:
                 break
             except OSError:
                 if attempt == 2:  # a fresh engine that dies at once: report it like any other crash
-                    raise EngineError("engine_crashed", "The engine stopped as soon as it started.",
+                    raise EngineCrashed("The engine stopped as soon as it started.",
                                       self.stderr_tail()) from None
                 self._collect_crash()
         self._active[job] = {"name": name, "state": "submitted", "stage": None, "step": None, "total": None,
@@ -274,13 +289,16 @@ class EngineClient:
                 if message["type"] == protocol.PROGRESS and on_progress is not None:
                     on_progress(message)
                 elif message["type"] == protocol.RESULT:
-                    return message["result"]
+                    return message.get("result")
                 elif message["type"] == protocol.ERROR:
-                    raise error_for(message["code"], message["message"], message.get("detail"))
+                    code, text = message.get("code"), message.get("message")
+                    raise error_for(code if isinstance(code, str) else "engine_fault",
+                                    text if isinstance(text, str) else "The engine reported an error without a "
+                                    "message.", message.get("detail"))
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel(job)
                 self._wait_for_end(job, 5.0)
-                raise EngineError("timeout", f"Job {name!r} did not finish within {timeout:g} s and was cancelled.")
+                raise Timeout(f"Job {name!r} did not finish within {timeout:g} s and was cancelled.")
             time.sleep(interval)
 
     def ping(self, timeout: float = 5.0) -> dict:
@@ -295,7 +313,7 @@ class EngineClient:
                     return message
                 self._pending.append(message)  # keep the rest for the caller's next poll
             time.sleep(0.01)
-        raise EngineError("engine_hung", f"The engine did not answer a ping within {timeout:g} s.")
+        raise EngineHung(f"The engine did not answer a ping within {timeout:g} s.")
 
     # Internals.
 
@@ -305,20 +323,31 @@ class EngineClient:
         self._proc.stdin.write(line.encode("utf-8"))
         self._proc.stdin.flush()
 
+    def _lines(self, proc):
+        """The engine's stdout as bounded lines (``protocol.read_lines``): no line can exhaust this process."""
+        return protocol.read_lines(proc.stdout)
+
     def _read_stdout(self, proc, messages: queue.Queue) -> None:
         try:
-            for raw in proc.stdout:
+            for raw in self._lines(proc):
                 self._last_heard = time.monotonic()
                 try:
                     message = protocol.decode(raw, allowed_types=protocol.ENGINE_TYPES)
-                except protocol.ProtocolError as error:  # not ours: keep it for the log, never fail on it
-                    self._stderr.append(f"[unexpected stdout: {error}] {raw[:200]!r}")
+                except protocol.ProtocolError as error:  # an engine fault: report it, never fail on it
+                    self._engine_fault(messages, error, raw)
                     continue
                 if message["type"] != protocol.HEARTBEAT:  # heard is all a heartbeat says; an idle engine
                     messages.put(message)                  # must not fill a queue nobody polls
-        except (OSError, ValueError):  # the pipe was closed under us by release()
-            pass
+        except Exception as error:  # noqa: BLE001 - the reader must end with _EOF, whatever happened
+            self._stderr.append(f"[engine client reader stopped: {type(error).__name__}: {error}]")
         messages.put(_EOF)
+
+    def _engine_fault(self, messages: queue.Queue, error, raw: bytes) -> None:
+        """A line from the engine that is not a message: logged, and passed on as a job-less ``engine_fault``."""
+        self.faults += 1
+        self._stderr.append(f"[engine fault: {error}] {bytes(raw[:200])!r}")
+        messages.put(EngineFault(f"The engine sent a line that is not a valid message ({error}); it was ignored. "
+                                 "Report it with the engine's log if it happens again.").as_message(None))
 
     def _read_stderr(self, proc) -> None:
         try:

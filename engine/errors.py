@@ -72,6 +72,18 @@ class UnsupportedVersion(_Coded):
     code = "unsupported_version"
 
 
+class NotTheEngine(_Coded):
+    """(socket) the program listening could not prove it holds the session token: nothing was sent to it."""
+
+    code = "not_the_engine"
+
+
+class EngineFault(_Coded):
+    """The engine sent a line that is not a valid message (malformed, or over the size limit)."""
+
+    code = "engine_fault"
+
+
 class UnknownJob(_Coded):
     code = "unknown_job"
 
@@ -164,3 +176,44 @@ class Cancelled(_Coded):
 
 class InternalError(_Coded):
     code = "internal_error"
+
+
+class EngineMissingPackages(_Coded):
+    code = "engine_missing_packages"
+
+
+# --- the client and the Blender side -----------------------------------------------------------------------
+class EnginePythonNotFound(_Coded):
+    code = "engine_python_not_found"
+
+
+class EngineStartFailed(_Coded):
+    code = "engine_start_failed"
+
+
+class EngineCrashed(_Coded):
+    code = "engine_crashed"
+
+
+class EngineHung(_Coded):
+    code = "engine_hung"
+
+
+class EngineReleased(_Coded):
+    code = "engine_released"
+
+
+class Timeout(_Coded):
+    code = "timeout"
+
+
+class Busy(_Coded):
+    """(Blender) a job the extension waits for was not sent because a render holds the engine."""
+
+    code = "busy"
+
+
+class BadResult(_Coded):
+    """(Blender) the engine's result lacks what the extension needs, or cannot be used."""
+
+    code = "bad_result"

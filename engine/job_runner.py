@@ -7,6 +7,7 @@ both. Exceptions become error messages with a code and a sentence the user can a
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import threading
@@ -15,12 +16,20 @@ import traceback
 from pathlib import Path
 
 from . import model_cache, protocol
-from .jobs import JobContext, JobError, load_job
+from .errors import BadParams, InternalError, JobError
+from .jobs import JobContext, load_job
+from .params import Params  # imported with the runner, so that parsing never delays a job after its "started"
 
 
-def default_workdir(job_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id) or "job"
-    return Path(tempfile.gettempdir()) / "dhandles-engine" / safe
+def job_folder(workdir: str | Path | None) -> tuple[Path, bool]:
+    """The job's work folder and whether it is the engine's own scratch: the client's ``workdir`` (an absolute
+    path; kept), else a fresh private folder (``mkdtemp``: mode 0700, a random name, never the job id; removed at
+    the end). Standard library only: ``ping`` runs in an engine Python without numpy."""
+    if workdir is None or workdir == "":
+        return Path(tempfile.mkdtemp(prefix="dhandles-job-")), True
+    if not isinstance(workdir, (str, Path)) or "\0" in str(workdir) or not Path(workdir).is_absolute():
+        raise BadParams(f"'workdir' must be the absolute path of a folder of yours, not {workdir!r}.")
+    return Path(workdir), False
 
 
 def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event | None = None,
@@ -28,17 +37,24 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
     """Run job ``name``; ``emit(message)`` receives every message. Returns True if it ended with a result."""
     started = time.perf_counter()
     emit({"type": protocol.STARTED, "job": job_id, "name": name})
+    scratch = None
     try:
         if not isinstance(params, dict):
-            raise JobError("bad_params", f"The parameters of job {name!r} must be a JSON object.")
+            raise BadParams(f"The parameters of job {name!r} must be a JSON object.")
         module = load_job(name)
-        ctx = JobContext(job_id, Path(workdir) if workdir else default_workdir(job_id), emit, cancel_event)
+        params_class = getattr(module, "PARAMS", None)
+        if isinstance(params_class, type) and issubclass(params_class, Params):
+            params = params_class.from_json(params)  # parsed once; the job gets its typed parameters
+        folder, owned = job_folder(workdir)
+        scratch = folder if owned else None
+        ctx = JobContext(job_id, folder, emit, cancel_event, scratch=owned)
         ctx.check_cancelled()
         value = module.run(params, ctx)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise JobError("internal_error", f"Job {name!r} returned {type(value).__name__}, not a dict.")
+            raise InternalError(f"Job {name!r} returned {type(value).__name__}, not a dict.")
+        _remove(scratch)  # gone before the result is told: a client never sees the engine's folder linger
         emit(protocol.result(job_id, value, round(time.perf_counter() - started, 3)))
         return True
     except KeyboardInterrupt:
@@ -48,6 +64,8 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         code, message, detail = describe_exception(exc)
         if code == "internal_error":
             traceback.print_exception(exc, file=sys.stderr)
+    finally:
+        _remove(scratch)
     # Past the except clause the exception and its traceback, whose frames hold the job's tensors, are gone.
     if code == "out_of_memory":
         # Whatever is cached may be what filled the memory (the pipeline's own fallbacks end as a JobError with
@@ -56,6 +74,11 @@ def run_job(job_id: str, name: str, params, emit, cancel_event: threading.Event 
         message = f"{message} Cached models were freed."
     emit(protocol.error(job_id, code, message, detail))
     return False
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
@@ -71,7 +94,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
     if isinstance(exc, ModuleNotFoundError):
         missing = exc.name or str(exc)
         return ("engine_missing_packages", f"The engine's Python ({sys.executable}) lacks the package "
-                f"'{missing}'. Run the setup (make setup) or: {sys.executable} -m pip install {missing}", detail)
+                f"'{missing}'. Press Set Up Engine in the add-on preferences to repair it (in a clone of the source: "
+                f"make setup), or: {sys.executable} -m pip install {missing}", detail)
     if is_missing_weights(exc):
         return ("missing_weights", f"Model weights could not be found or downloaded: {first_line(exc)}. Check the "
                 "model names in the add-on preferences, or connect to the internet once to download them.", detail)

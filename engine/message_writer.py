@@ -7,6 +7,7 @@ Libraries print (diffusers' progress bars, warnings from C code); a stray line o
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -23,7 +24,12 @@ class MessageWriter:
         self.broken = False
 
     def emit(self, message: dict) -> None:
-        line = protocol.encode(message)
+        try:
+            line = protocol.encode(message)
+        except (ValueError, TypeError, RecursionError) as error:  # never let one message end a thread
+            logging.getLogger(__name__).warning("engine: dropped a message that cannot be sent (%s: %.300s)",
+                                                type(error).__name__, error)
+            return
         with self._lock:
             if self.broken:
                 return

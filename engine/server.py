@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import sys
 import threading
@@ -83,7 +84,7 @@ class Server:
         beat = threading.Thread(target=self._beat, name="engine-heartbeat", daemon=True)
         beat.start()
         for line in self._lines:
-            if line.strip():
+            if isinstance(line, protocol.OversizedLine) or line.strip():
                 self.handle_line(line)
             if self.shutdown_requested:
                 break
@@ -97,13 +98,22 @@ class Server:
         self._emit({"type": protocol.BYE})
         return 0
 
-    def handle_line(self, line: str) -> None:
+    def handle_line(self, line: str | bytes) -> None:
+        """Act on one line; whatever the line holds, only this message fails (``bad_message``)."""
         try:
             message = protocol.decode(line, allowed_types=protocol.CLIENT_TYPES)
         except protocol.ProtocolError as error:
-            code = "unsupported_version" if "protocol version" in str(error) else "bad_message"
-            self._emit(protocol.error(None, code, f"Ignored a message that is not valid: {error}."))
+            self._emit(protocol.error(None, error.code, f"Ignored a message that is not valid: {error}."))
             return
+        try:
+            self._dispatch(message)
+        except Exception as error:
+            logging.getLogger(__name__).exception("engine: a message could not be handled")
+            self._emit(protocol.error(message.get("job") if isinstance(message.get("job"), str) else None,
+                                      "bad_message", f"Ignored a message that could not be handled: "
+                                      f"{type(error).__name__}."))
+
+    def _dispatch(self, message: dict) -> None:
         kind = message["type"]
         if kind == protocol.SUBMIT:
             self._submit(message)

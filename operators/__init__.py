@@ -10,8 +10,10 @@ from . import (
     check_engine,
     edit_transform,
     engine_control,
+    engine_setup,
     import_photo,
     mask_image,
+    model_download,
     perspective_dataset,
     photo_rig,
     preview_edit,
@@ -23,8 +25,9 @@ from . import (
     vanishing_points,
 )
 
-MODULES = (check_engine, vanishing_points, vanishing_draw, perspective_dataset, photo_rig, import_photo, add_object, mask_image,
-           edit_transform, preview_edit, render_settings, render_status, engine_control, render_edit, render_animation)
+MODULES = (check_engine, engine_setup, model_download, vanishing_points, vanishing_draw, perspective_dataset,
+           photo_rig, import_photo, add_object, mask_image, edit_transform, preview_edit, render_settings,
+           render_status, engine_control, render_edit, render_animation)
 
 
 def register():

@@ -16,6 +16,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..engine.params import SceneParams
 from . import scene_build
 from .blocking_job import run_job
 from .edit_transform import camera_pose, stored_matrix
@@ -72,10 +73,11 @@ class DHANDLES_OT_add_object(bpy.types.Operator):
         if not self.mask_path and not self.mask_image:
             raise ValueError("Choose the new object's mask: a mask file, or an image painted in Blender.")
         path, image_name, engine_mask = further_mask(context, self.mask_image or self.mask_path, folder)
-        params = engine_inputs(context, rig)
-        params.pop("camera")
-        params.update(masks=[*params.get("masks", []), engine_mask], fov=float(rig.fov), output_dir=str(folder))
-        result = run_job(context, "scene", params, label="Add Object")
+        files = engine_inputs(context, rig)
+        files.pop("camera")
+        params = SceneParams(**{**files, "masks": [*files.get("masks", []), engine_mask]}, fov=float(rig.fov),
+                             output_dir=str(folder))
+        result = run_job(context, params.JOB, params, label="Add Object")
         self._rebuild_background(rig, result)
         self._new_object(context, rig, result, path, image_name)
         keep_painted_masks([image_name])

@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import time
 
+from ..engine.errors import Busy, Timeout, error_for
 from . import engine_session
-from .engine_session import EngineError
 from .engine_task import FINISHED, EngineTask
 
 POLL_S = 0.005
 RENDER_RUNNING = "A render is running: wait for it to finish or cancel it, then try again."
 
 
-def run_job(context, name: str, params: dict, label: str | None = None, timeout: float | None = None) -> dict:
-    """The job's result; raises ``EngineError`` (code, user-facing message) when it fails or takes too long, or at
+def run_job(context, name: str, params, label: str | None = None, timeout: float | None = None) -> dict:
+    """The result of job ``name`` (``params``: its ``engine.params`` object, or a dict); raises the typed
+    ``EngineError`` of the failure's code (with its user-facing message) when it fails or takes too long, or at
     once (code ``busy``) when the engine is busy with a render."""
     if engine_session.rendering():
-        raise EngineError("busy", RENDER_RUNNING)
+        raise Busy(RENDER_RUNNING)
     task = EngineTask(name, params, label=label)
     task.start(context)
     deadline = None if timeout is None else time.monotonic() + timeout
     while not task.done:
         if deadline is not None and time.monotonic() > deadline:
             task.cancel()
-            raise EngineError("timeout", f"{task.label} did not finish within {timeout:g} s and was cancelled.")
+            raise Timeout(f"{task.label} did not finish within {timeout:g} s and was cancelled.")
         time.sleep(POLL_S)
         task.tick()
     if task.state != FINISHED:
-        raise EngineError(task.error_code or "cancelled", task.error_message or f"{task.label} was cancelled.",
-                          task.error_detail)
+        raise task.error or error_for("cancelled", f"{task.label} was cancelled.")
     return task.result or {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from ..engine.errors import error_for
+from ..engine.params import Params
 from . import engine_session
 from .engine_session import EngineError
 
@@ -17,7 +19,18 @@ NEW, RUNNING, FINISHED, FAILED, CANCELLED = "NEW", "RUNNING", "FINISHED", "FAILE
 
 STAGE_NAMES = {"invert": "Inverting the photo", "edit": "Editing", "estimate_depth": "Estimating depth",
                "segment": "Segmenting", "preview": "Preview", "load": "Loading models", "ping": "Ping",
-               "reconstruct": "Reconstructing", "frame": "Frame"}
+               "reconstruct": "Reconstructing", "frame": "Frame", "load_model": "Loading the model",
+               "loading model": "Loading the model", "download": "Downloading"}
+BYTE_STAGES = ("download",)  # stages whose step and total count bytes
+
+
+def human_bytes(count: float) -> str:
+    """``1.2 GB``, ``350.0 MB``, ``12 B``: decimal units, as download sizes are usually given."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000.0
+    return f"{count:.1f} GB"  # pragma: no cover
 
 
 class EngineTask:
@@ -27,11 +40,12 @@ class EngineTask:
 
     cancel_grace = 5.0  # seconds a cancelled job may take to stop before the engine process is ended
 
-    def __init__(self, name: str, params: dict, workdir: str | None = None, label: str | None = None,
+    def __init__(self, name: str, params: Params | dict, workdir: str | None = None, label: str | None = None,
                  stages: tuple = ()):
         self.name = name
         self.stages = tuple((str(stage), float(weight)) for stage, weight in stages)
-        self.params = params
+        # typed parameters (engine/params) travel as their JSON; a plain dict (a job without a class) as it is
+        self.params = params.to_json() if isinstance(params, Params) else params
         self.workdir = workdir
         self.label = label or name
         self.job: str | None = None
@@ -46,6 +60,13 @@ class EngineTask:
         self.error_detail: str | None = None
         self.started_at: float | None = None
         self.cancel_requested_at: float | None = None
+
+    @property
+    def error(self) -> EngineError | None:
+        """The failure as its typed class (``engine/errors.py``), to catch by type; None unless it failed."""
+        if self.error_code is None:
+            return None
+        return error_for(self.error_code, self.error_message or "", self.error_detail)
 
     @property
     def done(self) -> bool:
@@ -103,7 +124,9 @@ class EngineTask:
             stage = STAGE_NAMES.get(self.stage, str(self.stage).replace("_", " ").capitalize())
             if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
                 self.fraction = max(self.fraction if self.stages else 0.0, self._overall(step / total))
-                self.status = f"{self.label}: {stage} {step}/{total}"
+                done = (f"{human_bytes(step)} of {human_bytes(total)}" if self.stage in BYTE_STAGES
+                        else f"{step}/{total}")
+                self.status = f"{self.label}: {stage} {done}"
             else:
                 self.status = f"{self.label}: {stage}"
             if message.get("message"):

@@ -21,9 +21,10 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
 from .. import preferences
+from ..engine.errors import BadResult
+from ..engine.params import EstimateDepthParams, SceneParams
 from . import job_sequence, photo_files, scene_build
 from .edit_transform import camera_pose
-from .engine_session import EngineError
 from .engine_task import CANCELLED, FINISHED, RUNNING, EngineTask
 from .job_sequence import JobSequence
 
@@ -110,7 +111,8 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         layout.prop(self, "depth_model")
         layout.prop(self, "mask_path")
         layout.prop_search(self, "mask_image", bpy.data, "images")
-        for name in ("extra_masks", "bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid", "tear"):
+        for name in ("extra_masks", "bg_path", "bg_depth_path", "fov", "use_scene_camera", "max_grid", "object_grid",
+                     "tear"):
             layout.prop(self, name)
 
     def side_file(self, photo: Path, prop: str, kind: str) -> str:
@@ -214,23 +216,21 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         if depth == ESTIMATE:
             prefs = preferences.get(context)
             model = photo_files.model_reference(self.depth_model or (prefs.depth_model if prefs is not None else ""))
-            params = {"photo": str(photo), "output": str(folder / "estimated_depth.npy")}
-            if model:
-                params["model"] = model
-            depth = (yield EngineTask("estimate_depth", params, label="Depth estimation")).get("depth") or ""
+            params = EstimateDepthParams(photo=str(photo), output=str(folder / "estimated_depth.npy"),
+                                         model=model or None)
+            depth = (yield EngineTask(params.JOB, params, label="Depth estimation")).get("depth") or ""
             if not depth:
-                raise EngineError("bad_result", "The depth estimation returned no depth map.")
+                raise BadResult("The depth estimation returned no depth map.")
 
         extras = [further_mask(context, text, folder) for text in self.extra_masks.split(";") if text.strip()]
-        params = {"photo": str(photo), "depth": depth, "mask": engine_mask, "bg": bg, "bg_depth": bg_depth,
-                  "fov": float(self.fov) if self.properties.is_property_set("fov") else None,
-                  "output_dir": str(folder), "max_grid": self.max_grid, "object_grid": self.object_grid,
-                  "tear": float(self.tear)}
-        if extras:
-            params["masks"] = [engine for _, _, engine in extras]
-        result = yield EngineTask("scene", params, label="Scene")
+        params = SceneParams(photo=str(photo), depth=depth, mask=engine_mask, bg=bg, bg_depth=bg_depth,
+                             masks=[engine for _, _, engine in extras] or None,
+                             fov=float(self.fov) if self.properties.is_property_set("fov") else None,
+                             output_dir=str(folder), max_grid=self.max_grid, object_grid=self.object_grid,
+                             tear=float(self.tear))
+        result = yield EngineTask(params.JOB, params, label="Scene")
         rig = self.build(context, photo, result, folder)
-        for entry, (path, image_name, _) in zip(rig.extra_objects, extras):
+        for entry, (path, image_name, _) in zip(rig.extra_objects, extras, strict=True):
             entry.mask_path, entry.mask_image = path, image_name
         # the meshes hold the arrays now and the texture is packed: the persistent cache keeps only what a saved
         # .blend still reads (an estimated depth map)
@@ -277,6 +277,23 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         target.matrix_world = Matrix.Translation(centroid_world.tolist())
         return target
 
+    @staticmethod
+    def _photo_image(photo: Path, result: dict, track):
+        """The photo's image: the file itself, or the engine's copy turned by its EXIF orientation (Blender's
+        loader ignores it), packed like the background texture."""
+        texture = result.get("photo_texture")
+        if texture and Path(texture) != photo:
+            image = track("images", bpy.data.images.load(texture, check_existing=False))
+            image.name = f"{photo.name} (as displayed)"
+            image.pack()
+            return image
+        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
+                      for image in bpy.data.images)
+        photo_image = bpy.data.images.load(str(photo), check_existing=True)
+        if not existed:
+            track("images", photo_image)
+        return photo_image
+
     def _build(self, context, photo: Path, result: dict, folder: Path, created: list):
         def track(kind: str, block):
             created.append((kind, block.name))
@@ -287,11 +304,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         collection = track("collections", bpy.data.collections.new(f"DHandles {name}"))
         scene.collection.children.link(collection)
 
-        existed = any(image.filepath and photo_files.absolute_path(image.filepath) == photo
-                      for image in bpy.data.images)
-        photo_image = bpy.data.images.load(str(photo), check_existing=True)
-        if not existed:
-            track("images", photo_image)
+        photo_image = self._photo_image(photo, result, track)
         texture = track("images", bpy.data.images.load(result["background_texture"], check_existing=False))
         texture.name = f"{name} background"
         texture.pack()  # a generated file: keep it inside the .blend so the scene survives the cache
@@ -333,7 +346,7 @@ class DHANDLES_OT_import_photo(bpy.types.Operator, ImportHelper):
         rig.centroid = result["centroid"]
         rig.camera, rig.target, rig.background = camera, target, background
         rig.store_import_poses(Matrix(cam.tolist()), target.matrix_world)
-        for obj, entry in zip(targets[1:], objects[1:]):
+        for obj, entry in zip(targets[1:], objects[1:], strict=True):
             item = rig.extra_objects.add()
             item.target, item.centroid = obj, entry["centroid"]
             item.import_object_matrix = [float(obj.matrix_world[r][c]) for r in range(4) for c in range(4)]

@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 
 from .. import preferences
+from ..engine.io.mask_rule import mask_from_pixels
 
 SIDE_FILES = {
     # kind: (name stems tried as "<kind>" and "<photo stem>_<kind>", extensions in order of preference)
@@ -95,7 +96,8 @@ def new_scene_folder(context, photo: Path) -> Path:
 
 
 def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
-    """The painted mask image as an HxW bool .npy for the engine (white = object), leaving the image untouched.
+    """The painted mask image as an HxW bool .npy for the engine, by the engine's one mask rule (white = object, or
+    the alpha of a cut-out: ``engine/io/mask_rule.py``), leaving the image untouched.
 
     Blender stores pixels bottom row first; the engine's rows go top first.
     """
@@ -105,7 +107,7 @@ def export_mask_image(image: bpy.types.Image, folder: Path) -> Path:
     pixels = np.empty(width * height * image.channels, dtype=np.float32)
     image.pixels.foreach_get(pixels)
     pixels = pixels.reshape(height, width, image.channels)[::-1]
-    mask = pixels[..., : min(3, image.channels)].max(axis=2) > 0.5
+    mask = mask_from_pixels(pixels if image.channels > 1 else pixels[..., 0], 1.0)
     make_folder(folder)
     path = folder / f"mask_image_{hashlib.sha1(image.name.encode()).hexdigest()[:10]}.npy"
     np.save(path, mask)

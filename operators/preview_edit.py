@@ -18,6 +18,8 @@ from pathlib import Path
 
 import bpy
 
+from ..engine.errors import EngineError
+from ..engine.params import PreviewParams
 from . import engine_session, photo_files
 from .blocking_job import POLL_S, RENDER_RUNNING
 from .edit_transform import edit_matrices, edit_matrix
@@ -43,8 +45,8 @@ def mask_for_engine(context, mask_path: str, mask_image: str) -> str:
 
 
 def engine_inputs(context, rig) -> dict:
-    """The photo's files as the engine's jobs take them: absolute paths (a painted mask exported afresh); with
-    several objects, ``masks`` for those after the first."""
+    """The photo's files and camera as the engine's jobs take them (``PreviewParams`` keyword arguments): absolute
+    paths (a painted mask exported afresh); with several objects, ``masks`` for those after the first."""
     def absolute(path: str) -> str:
         return str(photo_files.absolute_path(path)) if path else ""
 
@@ -139,7 +141,7 @@ class _PreviewOperator:
     _task: EngineTask | None = None
     _timer = None
 
-    def prepare(self, context) -> dict:
+    def prepare(self, context) -> PreviewParams:
         raise NotImplementedError
 
     def finished(self, context, result: dict) -> None:
@@ -148,10 +150,11 @@ class _PreviewOperator:
     def _start(self, context) -> bool:
         try:
             params = self.prepare(context)
-        except (ValueError, OSError) as error:  # OSError: a file in the cache folder cannot be written
+        # OSError: a file in the cache folder cannot be written; EngineError: BadParams (a relative path...)
+        except (ValueError, OSError, EngineError) as error:
             self.report({"ERROR"}, str(error))
             return False
-        self._task = EngineTask("preview", params, label=self.bl_label)
+        self._task = EngineTask(PreviewParams.JOB, params, label=self.bl_label)
         self._task.start(context)
         return True
 
@@ -233,16 +236,14 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
         description="PNG to write (a folder: the default name in it). Empty: beside the .blend (or in the cache "
         "folder for an unsaved file)")
 
-    def prepare(self, context) -> dict:
+    def prepare(self, context) -> PreviewParams:
         rig = checked_rig(context)
         default = photo_files.default_output_base(context, Path(rig.photo_path))
         output = output_png(self.output_path, default.name) if self.output_path else \
             photo_files.make_folder(default.parent) / f"{default.name}.png"
         photo_files.check_not_input(rig, output)
         context.view_layer.update()
-        params = engine_inputs(context, rig)
-        params.update(transform=object_transforms(rig), output=str(output))
-        return params
+        return PreviewParams(**engine_inputs(context, rig), transform=object_transforms(rig), output=str(output))
 
     def finished(self, context, result: dict) -> None:
         frame = result["frames"][0]
@@ -265,7 +266,7 @@ class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
         description="PNG path pattern; '#' marks the frame number (added before the extension when missing); a "
         "folder: the default name in it. Empty: beside the .blend (or in the cache folder for an unsaved file)")
 
-    def prepare(self, context) -> dict:
+    def prepare(self, context) -> PreviewParams:
         scene = context.scene
         rig = checked_rig(context)
         default = photo_files.default_output_base(context, Path(rig.photo_path))
@@ -282,9 +283,8 @@ class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
                 outputs.append(str(output))
         finally:
             scene.frame_set(frame_now)
-        params = engine_inputs(context, rig)
-        params.update(transforms=transforms, outputs=outputs, allow_out_of_view=True)
-        return params
+        return PreviewParams(**engine_inputs(context, rig), transforms=transforms, outputs=outputs,
+                             allow_out_of_view=True)
 
     def finished(self, context, result: dict) -> None:
         frames = result["frames"]

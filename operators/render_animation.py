@@ -19,8 +19,16 @@ import bpy
 from . import render_output, render_status
 from .edit_transform import rig_transform
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .render_edit import (EDIT_JOB, EDIT_STAGES, RenderError, RenderOperator, check_rig, prepare_job, read_report,
-                          result_frame)
+from .render_edit import (
+    EDIT_JOB,
+    EDIT_STAGES,
+    RenderError,
+    RenderOperator,
+    check_rig,
+    prepare_job,
+    read_report,
+    result_frame,
+)
 
 ANIMATION_IMAGE = "DH Edit Animation"
 LABEL = "Render Animation"

@@ -22,6 +22,9 @@ import bpy
 import numpy as np
 
 from .. import preferences
+from ..engine.diffusion.settings import guided_steps_for
+from ..engine.errors import BadParams
+from ..engine.params import EditParams
 from ..engine.perspective.finetune import missing_adapter_files
 from . import photo_files, render_output, render_status
 from .edit_transform import describe, rig_transform
@@ -119,12 +122,12 @@ def further_masks(rig, folder: Path) -> dict:
 def edit_settings(record: dict) -> dict:
     """``EditSettings`` overrides for the engine; guidance keeps the official 38-of-50 share of the steps."""
     steps = int(record["steps"])
-    return {"num_steps": steps, "guided_steps": round(steps * 38 / 50), "guidance_scale": record["guidance_scale"],
+    return {"num_steps": steps, "guided_steps": guided_steps_for(steps), "guidance_scale": record["guidance_scale"],
             "seed": record["seed"], "inversion": record["inversion"], "identity_weight": record["identity_weight"],
             "background_weight": record["background_weight"], "resolution": record["resolution"]}
 
 
-def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> dict:
+def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> EditParams:
     """The ``edit`` job's parameters (``engine/jobs/edit.py``): the photo's files and camera, one 4x4
     engine-frame transform per output, the prompt, the settings, the perspective adapters (``lora``) when set,
     and the vanishing points of the photo's view (``perspective``: the report scores the result against them, and
@@ -157,7 +160,10 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> di
     else:
         params.update(transforms=[np.asarray(m, dtype=float).tolist() for m in matrices],
                       outputs=[str(workdir / f"frame_{n:04d}.png") for n in range(len(matrices))])
-    return params
+    try:
+        return EditParams(**params)  # every check the engine makes, before anything is sent
+    except BadParams as error:
+        raise RenderError(str(error)) from None
 
 
 def check_rig(context):
@@ -177,16 +183,18 @@ def check_rig(context):
     return rig
 
 
-def prepare_job(context, rig, matrix: np.ndarray, frame: int) -> tuple[dict, dict, Path]:
+def prepare_job(context, rig, matrix: np.ndarray, frame: int) -> tuple[EditParams, dict, Path]:
     """(params for the edit job, the record kept with its result, the job's work folder)."""
     record = settings_record(context, rig)
     if not record["prompt"]:
         raise RenderError("The prompt is empty: describe the photo in the Render panel's Prompt field.")
     workdir = photo_files.cache_root(context) / "render_jobs" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     params = edit_params(context, rig, [matrix], record, workdir)
-    record.update(kind="render_edit", photo=params["photo"], transform=params["transform"],
+    sent = params.to_json()
+    record.update(kind="render_edit", photo=params.photo, transform=sent["transform"],
                   transform_frame="engine (OpenCV: +X right, +Y down, +Z forward)",
-                  edit=describe(matrix if np.ndim(matrix) == 2 else matrix[0], list(rig.centroid)), frame=frame, job=EDIT_JOB, params=params,
+                  edit=describe(matrix if np.ndim(matrix) == 2 else matrix[0], list(rig.centroid)), frame=frame,
+                  job=EDIT_JOB, params=sent,
                   created=datetime.datetime.now().isoformat(timespec="seconds"))
     return params, record, workdir
 

@@ -318,7 +318,7 @@ def test_readme_headless_snippet_runs_as_written(bpy, tmp_path, monkeypatch, rep
     from engine.geometry.io import write_depth_exr
 
     readme = (repo_root / "README.md").read_text()
-    start = readme.index("```python", readme.index("A script of your own")) + len("```python")
+    start = readme.index("```python", readme.index("## Walkthrough")) + len("```python")
     snippet = readme[start:readme.index("```", start)]
     assert "import_photo" in snippet and "preview_edit" in snippet
     files, depth, _ = write_scene(tmp_path / "shot", 160, 120)
@@ -419,3 +419,28 @@ def test_unwritable_places_are_errors_not_tracebacks(bpy, tmp_path, monkeypatch)
     with pytest.raises(RuntimeError) as error:  # an unsaved file's default preview goes to the cache
         bpy.ops.dhandles.preview_edit()
     assert "Cache Folder preference" in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_cutout_mask_and_a_phone_photo_stored_turned(bpy, tmp_path):
+    """The Blender door reads through engine.io like the others: an RGBA cut-out's alpha is the mask (whatever
+    the colour of its transparent pixels), and a JPEG stored turned (EXIF orientation 6) with a depth made from its
+    stored pixels imports upright, with the photo as displayed on the camera and the object."""
+    files, depth, mask = write_scene(tmp_path / "photo", 96, 128)  # portrait as displayed
+    rgba = np.random.default_rng(0).integers(0, 256, (128, 96, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(mask, 255, 0)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "photo" / "cut.png")
+    displayed = np.asarray(Image.open(files["filepath"]))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(displayed, 1))).save(tmp_path / "photo" / "phone.jpg", exif=exif,
+                                                                        quality=98)
+    np.save(tmp_path / "photo" / "stored_depth.npy", np.ascontiguousarray(np.rot90(depth, 1)))
+    assert bpy.ops.dhandles.import_photo(filepath=str(tmp_path / "photo" / "phone.jpg"),
+                                         depth_path=str(tmp_path / "photo" / "stored_depth.npy"),
+                                         mask_path=str(tmp_path / "photo" / "cut.png"), fov=50.0) == {"FINISHED"}
+    scene = bpy.context.scene
+    rig = scene.dhandles_rig.dhandles
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (96, 128)
+    assert len(rig.target.data.polygons) == mask.sum()
+    image = scene.camera.data.background_images[0].image
+    assert tuple(image.size) == (96, 128) and image.packed_file is not None

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from engine.geometry import Camera, official_edit_to_matrix, reproject
-from engine.geometry.io import read_depth_exr, read_mask
 from engine.geometry.transforms import object_centroid
+from engine.io import read_depth, read_mask
 from engine.jobs._inpaint import colour_hole_dilation, dilate
 
 SAMPLE = "car"
@@ -92,7 +92,7 @@ def check_camera_and_mesh_agree(bpy, rig, obj, samples=400):
 
 
 def official_matrix(folder, edit, camera):
-    depth, mask = read_depth_exr(folder / "depth.exr"), read_mask(folder / "mask.png")
+    depth, mask = read_depth(folder / "depth.exr"), read_mask(folder / "mask.png")
     e = json.loads((folder / "transforms.json").read_text())[edit]
     centroid = object_centroid(depth, mask, camera)
     return official_edit_to_matrix(e["translation"], e["rotation_axis"], e["rotation_angle"], centroid), depth, mask
@@ -139,7 +139,7 @@ def test_import_builds_matched_camera_meshes_and_centroid(bpy, sample):
     check_camera_and_mesh_agree(bpy, rig, rig.target)
 
     # the object's origin is the official centroid (engine frame -> Blender camera frame -> world)
-    centroid = object_centroid(read_depth_exr(sample / "depth.exr"), mask, camera)
+    centroid = object_centroid(read_depth(sample / "depth.exr"), mask, camera)
     cam = np.array(rig.camera.matrix_world)
     expected = cam[:3, :3] @ (centroid * [1, -1, -1]) + cam[:3, 3]
     assert np.allclose(np.array(rig.target.matrix_world.translation), expected, atol=1e-4)
@@ -172,9 +172,8 @@ def test_official_edit_reads_back_and_previews_like_the_engine(bpy, sample, tmp_
 
 
 def test_moving_the_rig_is_no_edit_and_a_moved_camera_still_edits_right(bpy, sample, tmp_path):
-    from mathutils import Euler, Matrix
-
     from diffusion_handles.operators.edit_transform import edit_matrix
+    from mathutils import Euler, Matrix
 
     rig = import_sample(bpy, sample)
     matrix, depth, mask = official_matrix(sample, "edit_002", Camera.official(512, 512, 55.0))
@@ -205,9 +204,9 @@ def test_moving_the_rig_is_no_edit_and_a_moved_camera_still_edits_right(bpy, sam
 def test_moving_the_object_with_blender_tools_is_the_edit(bpy, sample, tmp_path):
     """A keyframed rotation and translation about the object's origin is the engine's rotation about the
     centroid, in the camera frame; the animation preview writes one PNG per frame."""
+    from diffusion_handles.operators.edit_transform import edit_matrix
     from mathutils import Vector
 
-    from diffusion_handles.operators.edit_transform import edit_matrix
     from engine.geometry.transforms import make_transform, rotation_matrix
 
     rig = import_sample(bpy, sample)
@@ -334,9 +333,8 @@ def describe_translation(rig):
 def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
     """The rig can start anywhere: imported at an existing camera's pose, the meshes still line up with the
     photo and an official edit still previews like the engine."""
-    from mathutils import Euler, Matrix
-
     from diffusion_handles.operators.edit_transform import edit_matrix
+    from mathutils import Euler, Matrix
 
     data = bpy.data.cameras.new("shot")
     shot = bpy.data.objects.new("shot", data)

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from engine.geometry import Camera, reproject
-from engine.geometry.io import read_depth_exr, read_mask
+from engine.io import read_depth as read_depth_exr
+from engine.io import read_mask
 
 SAMPLES = ("car", "chair", "banana_fruits", "milk_carton", "shoe")
 BACKGROUND, OBJECT = (1.0, 0.0, 0.0, 1.0), (0.0, 1.0, 0.0, 1.0)

@@ -159,10 +159,11 @@ def test_size_limit_evicts_the_least_recently_used(tmp_path):
         os.utime(cache.path(key), ns=(10**18 + n * 10**9,) * 2)  # stored in this order, a second apart
     assert cache.load("a", "cpu", torch.float32) is not None  # a hit makes "a" the most recently used
     cache.store("d", _inversion())
-    assert sorted(p.stem for p in tmp_path.glob("*.safetensors")) == ["a", "c", "d"]  # "b" was least recent
+    assert sorted(p.stem for p in tmp_path.glob("*.safetensors")) == ["inversion-a", "inversion-c",
+                                                                      "inversion-d"]  # "b" was least recent
     tiny = InversionCache(tmp_path, max_bytes=1)
     tiny.store("e", _inversion())
-    assert [p.stem for p in tmp_path.glob("*.safetensors")] == ["e"]  # the newest stays even over the limit
+    assert [p.stem for p in tmp_path.glob("*.safetensors")] == ["inversion-e"]  # the newest stays over the limit
 
 
 def test_size_limit_setting(monkeypatch):

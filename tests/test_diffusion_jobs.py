@@ -28,10 +28,10 @@ def ctx(tmp_path):
 
 @pytest.fixture(scope="module")
 def photo_files(photogen, tmp_path_factory):
-    from engine.geometry import read_depth_exr
+    from engine.io import read_depth
 
     folder = tmp_path_factory.mktemp("photo")
-    np.save(folder / "depth.npy", read_depth_exr(photogen / "chair" / "depth.exr"))
+    np.save(folder / "depth.npy", read_depth(photogen / "chair" / "depth.exr"))
     return {"photo": str(photogen / "chair" / "input.png"), "mask": str(photogen / "chair" / "mask.png"),
             "depth": str(folder / "depth.npy"), "prompt": "a chair desk and cupboard", "model": "tiny",
             "device": "cpu", "settings": SETTINGS}
@@ -88,11 +88,11 @@ def test_cancel_stops_between_steps(ctx, photo_files, tmp_path):
 
 
 def test_estimate_depth_and_segment(ctx, photo_files, tmp_path):
-    from engine.geometry import read_depth_exr
+    from engine.io import read_depth
 
     depth = load_job("estimate_depth").run({"photo": photo_files["photo"], "model": "tiny-depth",
                                             "output": str(tmp_path / "d.exr")}, ctx)
-    assert read_depth_exr(depth["depth"]).shape == (512, 512) and depth["min"] > 0
+    assert read_depth(depth["depth"]).shape == (512, 512) and depth["min"] > 0
     mask = load_job("segment").run({"photo": photo_files["photo"], "model": "tiny-segmentation", "prompt": "chair",
                                     "threshold": 0.01, "output": str(tmp_path / "m.png")}, ctx)
     assert 0 < mask["coverage"] <= 1
@@ -140,9 +140,9 @@ def test_invert_report_never_overwrites_an_input(ctx, photo_files, tmp_path):
     mask = ctx.workdir / "invert_report.json"
     shutil.copy(photo_files["mask"], mask)
     before = mask.read_bytes()
-    with pytest.raises(JobError) as error:
-        load_job("invert").run(dict(photo_files, mask=str(mask), cache_dir=str(tmp_path)), ctx)
-    assert error.value.code == "output_is_input" and mask.read_bytes() == before
+    result = load_job("invert").run(dict(photo_files, mask=str(mask), cache_dir=str(tmp_path)), ctx)
+    assert result["report"] == str(ctx.workdir / "invert_report-1.json")  # a default output takes a fresh name
+    assert mask.read_bytes() == before
 
 
 def test_progress_streams_thumbnails_of_the_current_estimate(ctx, photo_files, tmp_path):

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import PHOTOGEN
 from PIL import Image
 
 from engine.cli import main
 from engine.geometry import Camera
-from engine.geometry.io import read_depth_exr, write_depth_exr
-
-from conftest import PHOTOGEN
+from engine.geometry.io import write_depth_exr
+from engine.io import read_depth
 
 EDITS = {
     "edit_000": {"translation": [0.1, 0.0, -0.2], "rotation_axis": [0.0, 1.0, 0.0], "rotation_angle": 20.0},
@@ -101,7 +101,7 @@ def test_a_malformed_entry_fails_only_its_edit(tmp_path, capsys):
     assert list(lines) == ["short", "nan", "words", "fine"]
     for bad in ("short", "nan", "words"):
         assert not lines[bad]["ok"] and f"edit '{bad}' needs translation [x, y, z]" in lines[bad]["error"]
-    assert "2 numbers" in lines["short"]["error"] and "nan" in lines["nan"]["error"]
+    assert "3 items, not 2" in lines["short"]["error"] and "nan" in lines["nan"]["error"]
     assert lines["fine"]["ok"] and sorted(p.name for p in out.iterdir()) == ["fine.npz"]
 
 
@@ -140,7 +140,7 @@ def test_keep_freed_memory_takes_effect_on_glibc():
 def test_exr_round_trip(tmp_path):
     d = np.random.default_rng(0).random((5, 7)).astype(np.float32) + 1
     write_depth_exr(tmp_path / "d.exr", d)
-    np.testing.assert_array_equal(read_depth_exr(tmp_path / "d.exr"), d)
+    np.testing.assert_array_equal(read_depth(tmp_path / "d.exr"), d)
 
 
 needs_photogen = pytest.mark.skipif(not PHOTOGEN.is_dir(), reason=f"photogen test data not found at {PHOTOGEN}")

@@ -103,15 +103,15 @@ def test_a_wrong_lora_folder_is_a_clear_error(ctx, photo, adapters, tmp_path):
     foreign = save_perspective_lora(other, tmp_path / "foreign", {"model": "small@123"})
     empty = tmp_path / "empty"
     empty.mkdir()
-    cases = [({"path": str(tmp_path / "nowhere")}, "does not exist"),
-             ({"path": str(empty)}, "is not a LoRA adapter folder"),
-             ({"path": str(adapters), "scale": "strong"}, "must be a number"),
-             ({"path": str(foreign)}, "trained for another model")]
+    cases = [({"path": str(tmp_path / "nowhere")}, "does not exist", "bad_lora"),
+             ({"path": str(empty)}, "is not a LoRA adapter folder", "bad_lora"),
+             ({"path": str(adapters), "scale": "strong"}, "'lora.scale' must be a number", "bad_params"),
+             ({"path": str(foreign)}, "trained for another model", "bad_lora")]
     edit(ctx, photo, tmp_path / "warm.png", use_cache=False, lora={"path": str(adapters)})  # an adapter on it
-    for lora, expected in cases:
+    for lora, expected, code in cases:
         with pytest.raises(JobError) as error:
             edit(ctx, photo, tmp_path / "o.png", use_cache=False, lora=lora)
-        assert error.value.code == "bad_lora" and expected in error.value.message, error.value.message
+        assert error.value.code == code and expected in error.value.message, error.value.message
         assert "finetune-perspective" in error.value.message or "scale" in error.value.message
     assert "small@123" in error.value.message
     models = warm_models()  # the failed load left the base UNet, not a half-loaded or the earlier adapter

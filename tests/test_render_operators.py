@@ -220,7 +220,11 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
     with pytest.raises(render_edit.RenderError, match="Axes Object"):
         render_edit.start(context)
     settings.enabled = False
-    assert "perspective" not in render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job")
+    assert render_edit.edit_params(context, rig, [np.eye(4)], record, tmp_path / "job").perspective is None
+    from engine.params import EditParams  # the engine's side of the wire parses what the extension sends
+
+    sent = render_edit.edit_params(context, rig, [np.eye(4), np.eye(4)], record, tmp_path / "job").to_json()
+    assert EditParams.from_json(json.loads(json.dumps(sent, allow_nan=False))).outputs[1].endswith("frame_0001.png")
 
 
 def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):
@@ -236,7 +240,7 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
     folder.mkdir()
     matrix = render_edit.rig_transform(rig)
     params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
-    assert "lora" not in params and "lora" not in record  # empty: none
+    assert params.lora is None and "lora" not in record  # empty: none
 
     settings.perspective_adapters = "//adapters/"  # relative to the .blend, as Blender's folder picker writes it
     settings.perspective_adapter_scale = 0.75
@@ -246,7 +250,7 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
         (folder / name).write_bytes(b"")
     params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
     expected = {"path": str(folder.resolve()), "scale": 0.75}
-    assert params["lora"] == expected and record["lora"] == expected and record["params"]["lora"] == expected
+    assert params.lora.to_json() == expected and record["lora"] == expected and record["params"]["lora"] == expected
     image = render_output.store_result(context, Path(rig.photo_path), record)
     sidecar = json.loads(Path(bpy.path.abspath(image.filepath)).with_suffix(".json").read_text())
     assert sidecar["lora"] == expected and json.loads(image[render_output.RENDER_PROPERTY])["lora"] == expected

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.errors import BadGeometry
 from engine.geometry import Camera, make_transform, reproject
-from engine.jobs import JobContext, JobError, preview, scene
-from engine.jobs import _grid_mesh as grid
-from engine.jobs import _photo_inputs
+from engine.jobs import JobContext, JobError, _photo_inputs, preview, scene
 
 
 def write_inputs(folder, width=120, height=80, background=False):
@@ -134,67 +133,6 @@ def test_scene_job_through_the_one_shot_command(tmp_path, repo_root):
     assert done.returncode == 1 and error["code"] == "file_not_found" and "missing.png" in error["message"]
 
 
-def kept_cells(mesh, xe, ye, shape):
-    """Which cells of a grid with pixel edges ``xe``/``ye`` the mesh kept (each quad's top-left corner is its
-    cell's top-left pixel edge)."""
-    height, width = shape
-    first = mesh.quads[:, 0]
-    columns = np.searchsorted(xe, np.round(mesh.uv[first, 0] * width))
-    rows = np.searchsorted(ye, np.round((1.0 - mesh.uv[first, 1]) * height))
-    kept = np.zeros((len(ye) - 1, len(xe) - 1), bool)
-    kept[rows, columns] = True
-    return kept
-
-
-@pytest.mark.parametrize("step", [1, 3])
-def test_a_grazing_floor_to_80_m_does_not_tear(step):
-    """A floor plane seen from 1.5 m whose far edge, the photo's top row, is 80 m away: 1/z changes by up to 10 %
-    per row there, but by the same amount on every row, so no face may tear (the last cell of step 3 is short)."""
-    camera = Camera.official(512, 512, 55.0)
-    v, u = np.mgrid[0:512, 0:512].astype(np.float64)
-    height_f = 1.5 * camera.fy
-    inverse = (v + height_f / 80.0) / height_f + 2e-4 * (u - 255.5) / 255.5  # slanted sideways a little too
-    depth = (1.0 / inverse).astype(np.float32)
-    assert 79.0 < depth.max() < 82.0 and depth.min() < 1.5
-    xe = grid.cell_edges(0, 512, step)
-    cells = grid.sample_cells(depth, xe, xe)
-    mesh = grid.grid_mesh(cells, np.ones(cells.shape, bool), xe, xe, camera, 0.05)
-    assert len(mesh.quads) == cells.size
-
-
-def test_an_object_in_front_of_a_wall_tears_exactly_around_it():
-    camera = Camera.official(512, 512, 55.0)
-    depth = np.full((512, 512), 4.0, np.float32)
-    depth[200:300, 150:350] = 2.0
-    xe = grid.cell_edges(0, 512, 1)
-    mesh = grid.grid_mesh(depth, np.ones(depth.shape, bool), xe, xe, camera, 0.05)
-    expected = np.ones(depth.shape, bool)  # both cells of every edge across the step are dropped
-    expected[199:201, 150:350] = expected[299:301, 150:350] = False
-    expected[200:300, 149:151] = expected[200:300, 349:351] = False
-    assert np.array_equal(kept_cells(mesh, xe, xe, depth.shape), expected)
-
-
-@pytest.mark.parametrize("name", ["chair", "chair_2"])
-def test_photogen_chair_meshes_tear_at_the_legs(photogen, name):
-    """The chairs' depth (a depth estimator's, soft at the legs' edges) has hundreds of neighbouring pixel pairs
-    across the legs and the seat that differ by over 7 %: no kept face of the object's mesh joins any of them."""
-    from engine.geometry.io import read_depth_exr, read_mask
-
-    depth, mask = read_depth_exr(photogen / name / "depth.exr"), read_mask(photogen / name / "mask.png")
-    camera = Camera.official(512, 512, 55.0)
-    xe = grid.cell_edges(0, 512, 1)
-    kept = kept_cells(grid.grid_mesh(depth, mask, xe, xe, camera, 0.05), xe, xe, depth.shape)
-    jumps_seen = joined = 0
-    for axis in (0, 1):
-        a, b = (depth[:-1], depth[1:]) if axis == 0 else (depth[:, :-1], depth[:, 1:])
-        both = (mask[:-1] & mask[1:]) if axis == 0 else (mask[:, :-1] & mask[:, 1:])
-        kept_both = (kept[:-1] & kept[1:]) if axis == 0 else (kept[:, :-1] & kept[:, 1:])
-        jumps = both & (np.maximum(a, b) > 1.07 * np.minimum(a, b))
-        jumps_seen += int(jumps.sum())
-        joined += int((jumps & kept_both).sum())
-    assert jumps_seen > 150 and joined == 0
-
-
 def jpeg_with_exif(path, size, **tags):
     """A JPEG whose EXIF sub-IFD holds ``tags`` (tag number as ``t<number>``), as a camera writes them."""
     from PIL.TiffImagePlugin import IFDRational
@@ -216,33 +154,33 @@ def test_exif_focal_length_with_the_focal_plane_resolution(tmp_path):
     the 3000 x 2000 image it wrote; the photo is that image resized to 300 x 200 (portrait: the sensor's height)."""
     expected = math.degrees(2 * math.atan(6.3 / (2 * 4.2)))
     sensor = {FOCAL: 4.2, X_RES: 3000 / 0.63, Y_RES: 2000 / 0.42, UNIT: 3, PIXEL_X: 3000, PIXEL_Y: 2000}
-    fov, source, note = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "a.jpg", (300, 200), **sensor), 300,
+    fov, source, note = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "a.jpg", (300, 200), **sensor), 300,
                                                   200)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
     assert "focal length, 4.2 mm" in note and "6.30 mm" in note
     portrait = dict(sensor, **{X_RES: 2000 / 0.42, Y_RES: 3000 / 0.63, PIXEL_X: 2000, PIXEL_Y: 3000})
-    fov, source, _ = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "p.jpg", (200, 300), **portrait), 200,
+    fov, source, _ = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "p.jpg", (200, 300), **portrait), 200,
                                                300)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
     # in inches (the EXIF default unit, also when the unit tag is missing), without the pixel dimensions
     inches = {FOCAL: 4.2, X_RES: 300 / (6.3 / 25.4), Y_RES: 200 / (4.2 / 25.4)}
-    fov, source, _ = _photo_inputs.resolve_fov({}, jpeg_with_exif(tmp_path / "i.jpg", (300, 200), **inches), 300, 200)
+    fov, source, _ = _photo_inputs.resolve_fov(None, jpeg_with_exif(tmp_path / "i.jpg", (300, 200), **inches), 300, 200)
     assert source == "exif_focal_plane" and math.isclose(fov, expected, rel_tol=1e-4)
 
 
 def test_exif_35_mm_tag_wins_and_unusable_exif_says_why(tmp_path):
     both = jpeg_with_exif(tmp_path / "b.jpg", (300, 200), **{FOCAL: 4.2, X_RES: 500.0, UNIT: 3, FOCAL_35: 24})
-    fov, source, note = _photo_inputs.resolve_fov({}, both, 300, 200)
+    fov, source, note = _photo_inputs.resolve_fov(None, both, 300, 200)
     assert source == "exif_35mm" and "35 mm equivalent focal length, 24 mm" in note
     assert math.isclose(fov, math.degrees(2 * math.atan(36 / 48)), rel_tol=1e-6)  # 36 mm long side for 3:2
     focal_only = jpeg_with_exif(tmp_path / "f.jpg", (300, 200), **{FOCAL: 4.2})
-    assert _photo_inputs.resolve_fov({}, focal_only, 300, 200) == (55.0, "default", (
+    assert _photo_inputs.resolve_fov(None, focal_only, 300, 200) == (55.0, "default", (
         "the default: the photo's EXIF has a focal length (4.2 mm) but no focal plane resolution, so the sensor "
         "size is unknown"))
     Image.new("RGB", (30, 20)).save(tmp_path / "plain.png")
-    assert _photo_inputs.resolve_fov({}, tmp_path / "plain.png", 30, 20) == (
+    assert _photo_inputs.resolve_fov(None, tmp_path / "plain.png", 30, 20) == (
         55.0, "default", "the default: the photo has no EXIF data")
-    assert _photo_inputs.resolve_fov({"fov": 40}, both, 300, 200) == (40.0, "given", "as given")
+    assert _photo_inputs.resolve_fov(40, both, 300, 200) == (40.0, "given", "as given")
 
 
 def test_scene_result_says_where_the_field_of_view_came_from(tmp_path, ctx):
@@ -304,6 +242,11 @@ def test_a_failed_scene_job_waits_for_its_texture(tmp_path, ctx, monkeypatch):
 
     monkeypatch.setattr(scene, "_write_texture", slow_texture)
     params, _, _, _ = write_inputs(tmp_path)
-    with pytest.raises(JobError, match="hole_dilate"):
-        scene.run(dict(params, hole_dilate=-5, output_dir=str(tmp_path / "out")), ctx)
+
+    def failing_mesh(*args):
+        raise BadGeometry("the meshes failed")
+
+    monkeypatch.setattr(scene, "_background_mesh", failing_mesh)  # fails after the texture work has started
+    with pytest.raises(BadGeometry, match="meshes failed"):
+        scene.run(dict(params, output_dir=str(tmp_path / "out")), ctx)
     assert ended == [True]

@@ -8,6 +8,7 @@ import pytest
 
 from engine.geometry import Camera
 from engine.geometry import surface_mesh as surface
+from engine.errors import BadParams
 from engine.jobs import JobContext, JobError, scene
 
 
@@ -71,15 +72,15 @@ def test_ramp_faces_are_the_rim_and_cut_only_when_turned_edge_on():
 @pytest.mark.parametrize("tear", [0.0, -0.1, 0.005, 5.0])
 def test_scene_refuses_a_tear_out_of_bounds(tmp_path, tear):
     ctx = JobContext("t", tmp_path, lambda message: None)
-    with pytest.raises(JobError, match="'tear' must be a number from 0.01 to 1.0"):
-        scene.run({"photo": "x.png", "depth": "x.npy", "mask": "m.png", "tear": tear}, ctx)
+    with pytest.raises(BadParams, match=r"'tear' must be a number in \[0.01, 1\]"):
+        scene.run({"photo": "/x.png", "depth": "/x.npy", "mask": "/m.png", "tear": tear}, ctx)
 
 
 def test_scene_cuts_one_mesh_per_mask_from_one_background(tmp_path, photogen):
     """Two masks: the car's, and a box of the road beside it. One background with both holes, one mesh each."""
     from PIL import Image
 
-    from engine.geometry.io import read_mask
+    from engine.io import read_mask
 
     folder = photogen / "car"
     car = read_mask(folder / "mask.png")

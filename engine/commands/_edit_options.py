@@ -25,17 +25,25 @@ def add_arguments(parser) -> None:
 
 
 def from_args(args, width: int, height: int):
-    """(the ``perspective`` parameter or None, the ``LoraChoice`` or None) for a W x H photo; ValueError names
-    what is wrong (before any model is loaded)."""
+    """(the ``perspective`` parameter or None, the ``LoraChoice`` or None) for a W x H photo, checked as the edit
+    job checks them (``engine.params.Perspective`` and ``Lora``); ValueError or ``BadParams`` names what is wrong
+    (before any model is loaded)."""
+    from pathlib import Path
+
+    from ..params import Lora, Perspective
     from ..perspective.edit_job import build_params
     from ..perspective.edit_lora import choice_from_param
     from ..perspective.vanishing import parse_vp
 
     perspective = build_params(width, height, [parse_vp(text) for text in args.vp], args.vps,
                                args.perspective_weight, args.perspective_mode)
+    if perspective is not None:
+        perspective = Perspective.from_json(perspective, "perspective").to_json()
     if args.lora_scale is not None and not args.lora:
         raise ValueError("--lora-scale needs --lora DIR (the adapter folder).")
     lora = None
     if args.lora:
-        lora = choice_from_param({"path": args.lora, "scale": 1.0 if args.lora_scale is None else args.lora_scale})
+        param = Lora(path=str(Path(args.lora).expanduser().absolute()),
+                     scale=1.0 if args.lora_scale is None else args.lora_scale)
+        lora = choice_from_param(param.to_json())
     return perspective, lora

@@ -29,8 +29,10 @@ def add_arguments(parser) -> None:
     source.add_argument("--sample", metavar="DIR", help="folder with input.png, mask.png, depth.exr, transforms.json")
     source.add_argument("--edit", metavar="NAME", help="edit name in the sample's transforms.json (e.g. edit_001)")
     source.add_argument("--photo", metavar="FILE")
-    source.add_argument("--mask", metavar="FILE", help="object mask, white on black")
-    source.add_argument("--depth", metavar="FILE", help="metric z-depth, .exr or .npy")
+    source.add_argument("--mask", metavar="FILE", help="object mask, white on black (or a cut-out's alpha), the "
+                        "photo's size")
+    source.add_argument("--depth", metavar="FILE", help="metric z-depth at the photo's size: .exr, .npy or a 16-bit "
+                        "PNG in millimetres")
     source.add_argument("--bg-depth", metavar="FILE", help="optional depth of the background without the object")
     source.add_argument("--transform", metavar="FILE",
                         help="4x4 (.npy or .json) or official-format edit (.json); with --edit, the named entry")
@@ -56,7 +58,10 @@ def add_arguments(parser) -> None:
 
 
 def settings_from_args(args):
-    from ..diffusion.settings import EditSettings
+    """The ``EditSettings`` of ``--set``, ``--inversion``, ``--steps`` and ``--resolution``, checked as the edit
+    job's ``settings`` parameter (``BadParams`` naming the setting)."""
+    from ..diffusion.settings import EditSettings, guided_steps_for
+    from ..params.parts import SettingsOverrides
 
     values = {}
     for item in args.set:
@@ -69,8 +74,8 @@ def settings_from_args(args):
         if value is not None:
             values[key] = value
     if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
-        values["guided_steps"] = round(values["num_steps"] * 38 / 50)
-    return EditSettings.from_dict(values)
+        values["guided_steps"] = guided_steps_for(values["num_steps"])
+    return EditSettings.from_dict(SettingsOverrides()(values, "settings"))
 
 
 def request_from_args(args):
@@ -93,17 +98,24 @@ def request_from_args(args):
                               edit_name=args.edit)
 
 
+def check_input_paths(args) -> None:
+    """Each given input file exists and its path is usable (``engine.io.input_path``), before anything else."""
+    from ..io import input_path
+
+    for value, what in ((args.photo, "photo"), (args.mask, "mask"), (args.depth, "depth map"),
+                        (args.bg_depth, "background depth map"), (args.transform, "transform file")):
+        if value:
+            input_path(value, what)
+
+
 def output_paths(args) -> tuple[Path, Path]:
     """(image, report) to write, after checking that neither overwrites an input (any file of --sample, --photo,
     --mask, --depth, --bg-depth, --transform) or the other; ValueError saying which clashes."""
-    from ..diffusion.outputs import clash, sample_files
+    from ..io.safe_write import clash
 
     out = Path(args.out)
     report = Path(args.report) if args.report else out.with_suffix(".json")
-    inputs = sample_files(args.sample) if args.sample else {}
-    inputs.update({f"{flag} file": value for flag, value in (
-        ("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth), ("--bg-depth", args.bg_depth),
-        ("--transform", args.transform)) if value})
+    inputs = _input_files(args)
     problem = clash({"--out image": out, "--report" if args.report else "default report (--out with .json)": report},
                     inputs)
     if problem:
@@ -111,11 +123,27 @@ def output_paths(args) -> tuple[Path, Path]:
     return out, report
 
 
+def _input_files(args) -> dict:
+    """Every input file the arguments name: ``{label: path}``."""
+    from ..io.safe_write import sample_files
+
+    inputs = sample_files(args.sample) if args.sample else {}
+    inputs.update({f"{flag} file": value for flag, value in (
+        ("--photo", args.photo), ("--mask", args.mask), ("--depth", args.depth), ("--bg-depth", args.bg_depth),
+        ("--transform", args.transform)) if value})
+    return inputs
+
+
 def run(args) -> int:
+    from ..errors import EngineError
     from ..geometry import GeometryError
     from ..models import ModelMissingError
+    from ..params.checks import Device
 
     try:
+        check_input_paths(args)
+        if args.device is not None:
+            Device()(args.device, "--device")
         out, report_path = output_paths(args)
         settings = settings_from_args(args)
         request = request_from_args(args)
@@ -136,7 +164,7 @@ def run(args) -> int:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(models)
-    except (ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
+    except (EngineError, ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except RuntimeError as error:  # out of memory after every fallback: the message says what to do
@@ -144,9 +172,15 @@ def run(args) -> int:
         return 1
     from PIL import Image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result.image).save(out)
-    report_path = write_report(result.report, report_path)
+    from ..io.safe_write import write_atomic
+
+    protected = {label: value for label, value in _input_files(args).items() if value}
+    try:
+        write_atomic(out, Image.fromarray(result.image).save, protected)
+        report_path = write_atomic(report_path, lambda path: write_report(result.report, path), protected)
+    except (OSError, EngineError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if result.report.get("memory_note"):
         print(f"note: {result.report['memory_note']}", file=sys.stderr)
     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in result.report["stages"].items())

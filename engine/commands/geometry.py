@@ -40,6 +40,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..errors import EngineError
     from ..geometry import Camera, GeometryError
     from ..geometry.io import edit_parameters, read_sample, write_edit_npz
     from ..geometry.official_edit import run_official_edit
@@ -47,7 +48,7 @@ def run(args) -> int:
 
     try:
         sample = read_sample(args.sample)
-    except GeometryError as e:
+    except (GeometryError, EngineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     names = list(sample.transforms) if args.edit == "all" else [args.edit]

@@ -7,6 +7,7 @@ error. Exit status 0 after a result, 1 after an error. Ctrl-C (SIGINT) cancels t
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,31 +20,31 @@ HELP = "Run one engine job (ping, estimate_depth, edit...) and print its progres
 def add_arguments(parser) -> None:
     parser.add_argument("name", help="job name, e.g. ping; see engine/jobs/")
     parser.add_argument("--params", metavar="FILE", help="JSON file with the job's parameters ('-': read stdin)")
-    parser.add_argument("--workdir", metavar="DIR", help="folder for the job's outputs (default: a temporary one)")
+    parser.add_argument("--workdir", metavar="DIR", help="folder for the job's default outputs, kept (default: a private one, removed when the job ends)")
     parser.add_argument("--key", metavar="KEY", help="take the parameters from this field of the JSON object, e.g. "
                         "'params' to re-run a render from its sidecar (edit_0001.json)")
     parser.add_argument("--job-id", default=None, help="id used in the messages (default: a fresh one)")
 
 
 def read_params(path: str | None, key: str | None = None) -> dict:
-    from ..jobs import JobError
+    from ..errors import BadParams, InputNotFound
 
     if path is None:
         return {}
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
     except OSError as error:
-        raise JobError("file_not_found", f"Cannot read the parameters file '{path}': {error.strerror}.") from None
+        raise InputNotFound(f"Cannot read the parameters file '{path}': {error.strerror}.") from None
     try:
         params = json.loads(text)
     except json.JSONDecodeError as error:
-        raise JobError("bad_params", f"The parameters file '{path}' is not valid JSON: {error}.") from None
+        raise BadParams(f"The parameters file '{path}' is not valid JSON: {error}.") from None
     if key is not None:
         if not isinstance(params, dict) or key not in params:
-            raise JobError("bad_params", f"The file '{path}' has no field {key!r}.")
+            raise BadParams(f"The file '{path}' has no field {key!r}.")
         params = params[key]
     if not isinstance(params, dict):
-        raise JobError("bad_params", f"The parameters file '{path}' must hold a JSON object.")
+        raise BadParams(f"The parameters file '{path}' must hold a JSON object.")
     return params
 
 
@@ -68,4 +69,5 @@ def run(args) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
 
     signal.signal(signal.SIGINT, on_interrupt)
-    return 0 if run_job(job_id, args.name, params, writer.emit, cancel, args.workdir) else 1
+    workdir = os.path.abspath(args.workdir) if args.workdir else None  # on a command line, relative to here
+    return 0 if run_job(job_id, args.name, params, writer.emit, cancel, workdir) else 1

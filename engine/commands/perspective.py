@@ -27,12 +27,13 @@ def add_arguments(parser) -> None:
                         help="ignore LSD segments shorter than this many pixels (default 10)")
 
 
-def load_image(path: str):
+def load_image(path: str, what: str = "image"):
+    """HxWx3 float32 in [0, 1], read by ``engine.io`` (as displayed: EXIF orientation applied)."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), np.float32) / 255.0
+    from ..io import read_photo
+
+    return read_photo(path, what).astype(np.float32) / 255.0
 
 
 def read_vps(args) -> list:
@@ -45,6 +46,7 @@ def read_vps(args) -> list:
 
 
 def run(args) -> int:
+    from ..errors import EngineError
     from ..perspective.metric import DEFAULT_MIN_LENGTH, perspective_report
 
     try:
@@ -52,8 +54,8 @@ def run(args) -> int:
         if not vps:
             raise ValueError("give at least one vanishing point with --vp X,Y or --vps FILE")
         image = load_image(args.image)
-        reference = load_image(args.reference) if args.reference else None
-    except (OSError, ValueError) as error:
+        reference = load_image(args.reference, "reference image") if args.reference else None
+    except (EngineError, OSError, ValueError) as error:
         print(f"perspective: {error}", file=sys.stderr)
         return 2
     if reference is not None and reference.shape != image.shape:

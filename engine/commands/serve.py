@@ -1,13 +1,12 @@
 """``python -m engine serve``: the long-lived engine Blender (or any script) drives over stdin/stdout.
 
 Speaks the JSON-lines protocol of ``docs/protocol.md``: one message per line on stdin, one per line on stdout,
-logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves the same protocol over a loopback
-socket with a session token instead (``engine/socket_server.py``).
+logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves the same protocol over a local
+(Unix or loopback TCP) socket with a mutual token login instead (``engine/socket_server.py``).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import threading
@@ -19,12 +18,15 @@ HELP = "Run the long-lived engine process that Blender drives: JSON-line protoco
 def add_arguments(parser) -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, metavar="SECONDS",
                         help="how often to tell the client the engine is alive (default 1)")
-    parser.add_argument("--listen", metavar="HOST:PORT", default=None,
-                        help="serve over a loopback TCP socket instead of stdin/stdout (e.g. 127.0.0.1:0); the "
-                        "address and session token are printed as one 'listening' message")
+    parser.add_argument("--listen", metavar="ADDRESS", default=None,
+                        help="serve over a local socket instead of stdin/stdout: 'unix' (a Unix socket in a fresh "
+                        "private folder), 'unix:PATH', 'auto' (unix where available, else loopback TCP) or a "
+                        "loopback HOST:PORT such as 127.0.0.1:0; the address and session token are printed as one "
+                        "'listening' message")
 
 
 def run(args) -> int:
+    from ..errors import BadToken
     from ..message_writer import claim_stdout
     from ..server import Server
 
@@ -35,12 +37,13 @@ def run(args) -> int:
 
         try:
             code = serve_socket(args.listen, writer.emit, heartbeat)
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, BadToken) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     else:
-        lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=None)
-        code = Server(lines, writer.emit, heartbeat=heartbeat).serve()
+        from ..protocol import read_lines
+
+        code = Server(read_lines(sys.stdin.buffer), writer.emit, heartbeat=heartbeat).serve()
     sys.stderr.flush()
     if any(t.name == "engine-worker" and t.is_alive() for t in threading.enumerate()):
         os._exit(code)  # a job ignored its cancel; do not let interpreter shutdown wait on it

@@ -31,7 +31,7 @@ class ActivationHooks:
         self.outputs: dict[int, object] = {}
         self._handles = []
 
-    def __enter__(self) -> "ActivationHooks":
+    def __enter__(self) -> ActivationHooks:
         for layer in self.layers:
             self._handles.append(self.unet.up_blocks[layer].register_forward_hook(self._hook(layer)))
         return self

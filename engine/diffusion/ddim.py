@@ -1,6 +1,9 @@
 """Deterministic DDIM steps (eta = 0) in both directions, on the scheduler's own noise schedule.
 
-``timesteps(scheduler, n)`` are the sampling timesteps, noisiest first. ``step_down`` goes from timestep ``t`` to the
+``timesteps(scheduler, n)`` are the sampling timesteps, noisiest first: the official Diffusion Handles schedule,
+"leading" spacing with offset 0 (stride ``num_train_timesteps // n``: 980, 960, ..., 0 for 50 steps), whatever
+``steps_offset`` or ``timestep_spacing`` the model folder's scheduler config names (the published SD2-depth config
+says offset 1, which would sample at 981 ... 1). ``step_down`` goes from timestep ``t`` to the
 next one of the sampling order (less noise), ``step_up`` the reverse (inversion). ``predict_x0`` is the clean-latent
 estimate guidance terms look at. All in float32 whatever the UNet's dtype.
 """
@@ -8,9 +11,11 @@ estimate guidance terms look at. All in float32 whatever the UNet's dtype.
 from __future__ import annotations
 
 
-def timesteps(scheduler, num_steps: int):
-    scheduler.set_timesteps(num_steps)
-    return [int(t) for t in scheduler.timesteps]
+def timesteps(scheduler, num_steps: int) -> list[int]:
+    num_steps = int(num_steps)
+    scheduler.set_timesteps(num_steps)  # the scheduler's step count, which ``_previous`` reads
+    stride = scheduler.config.num_train_timesteps // num_steps
+    return [step * stride for step in reversed(range(num_steps))]
 
 
 def _alpha(scheduler, t: int):

@@ -8,7 +8,12 @@
 
 Correspondences come from the geometry engine at the working resolution in pixels (src_x, src_y, tgt_x, tgt_y) and
 are resampled to each activation grid (32x32 and 64x64 for SD2 at 512; any aspect ratio) by integer cell
-division, duplicates removed. Index tensors are built once per grid and kept.
+division. Many pixel correspondences land in one pair of cells; ``weighting`` says how such a pair counts:
+- ``"multiplicity"`` (official): as often as correspondences land in it, i.e. the identity loss is the mean over
+  the correspondence list, computed on the distinct pairs weighted by their counts (the same number, without
+  gathering C x N activations);
+- ``"unique"``: once, the mean over the distinct cell pairs.
+Index tensors are built once per grid and kept.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ import numpy as np
 
 
 class GuidanceTargets:
-    def __init__(self, correspondences, source_mask, target_mask, device):
+    def __init__(self, correspondences, source_mask, target_mask, device, weighting: str = "multiplicity"):
         """correspondences: Nx4 int (src_x, src_y, tgt_x, tgt_y) in pixels of an HxW image; source_mask: HxW bool
-        where the object(s) were; target_mask: HxW bool where they are after the edit."""
+        where the object(s) were; target_mask: HxW bool where they are after the edit; weighting: "multiplicity"
+        or "unique" (``EditSettings.pair_weighting``)."""
+        if weighting not in ("multiplicity", "unique"):
+            raise ValueError(f"Unknown pair weighting {weighting!r}; use 'multiplicity' or 'unique'.")
+        self.weighting = weighting
         self.pairs = np.asarray(correspondences, dtype=np.int64).reshape(-1, 4)
         self.source_mask = np.asarray(source_mask, dtype=bool)
         self.target_mask = np.asarray(target_mask, dtype=bool)
@@ -38,20 +47,25 @@ class GuidanceTargets:
         return cells
 
     def grid(self, grid: tuple[int, int]) -> dict:
-        """Index tensors on ``grid`` (h, w): ``src``/``tgt`` (paired cells), ``bg_src``/``bg_tgt`` (cells outside
-        the old/new object), ``bg_both`` (outside both)."""
+        """Index tensors on ``grid`` (h, w): ``src``/``tgt`` (distinct paired cells), ``count`` (how many
+        correspondences each pair has; None with ``unique`` weighting), ``bg_src``/``bg_tgt`` (cells outside the
+        old/new object), ``bg_both`` (outside both)."""
         grid = (int(grid[0]), int(grid[1]))
         if grid not in self._grids:
             import torch
 
             p = self.pairs
             size = grid[0] * grid[1]
-            pairs = np.unique(self._cells(p[:, 0], p[:, 1], grid) * size + self._cells(p[:, 2], p[:, 3], grid))
+            pairs, counts = np.unique(self._cells(p[:, 0], p[:, 1], grid) * size + self._cells(p[:, 2], p[:, 3], grid),
+                                      return_counts=True)
             src_cells = self._mask_cells(self.source_mask, grid)
             tgt_cells = self._mask_cells(self.target_mask, grid)
             arrays = {"src": pairs // size, "tgt": pairs % size, "bg_src": np.flatnonzero(~src_cells),
                       "bg_tgt": np.flatnonzero(~tgt_cells), "bg_both": np.flatnonzero(~(src_cells | tgt_cells))}
-            self._grids[grid] = {k: torch.from_numpy(v.astype(np.int64)).to(self.device) for k, v in arrays.items()}
+            index = {k: torch.from_numpy(v.astype(np.int64)).to(self.device) for k, v in arrays.items()}
+            multiplicity = self.weighting == "multiplicity"
+            index["count"] = torch.from_numpy(counts.astype(np.float32)).to(self.device) if multiplicity else None
+            self._grids[grid] = index
         return self._grids[grid]
 
 
@@ -62,11 +76,16 @@ def _flat(activation):
 
 
 def identity_loss(current, original, targets: GuidanceTargets):
+    """Mean L1 distance between the current activations at the target cells and the original ones at their source
+    cells, over channels and pairs (each pair weighted by its count with ``multiplicity`` weighting)."""
     index = targets.grid(current.shape[-2:])
     if index["src"].numel() == 0:
         return current.new_zeros((), dtype=current.dtype).float()
     cur, orig = _flat(current), _flat(original)
-    return (cur[:, index["tgt"]] - orig[:, index["src"]]).abs().mean()
+    distance = (cur[:, index["tgt"]] - orig[:, index["src"]]).abs()
+    if index["count"] is None:
+        return distance.mean()
+    return (distance.mean(dim=0) * index["count"]).sum() / index["count"].sum()
 
 
 def background_loss(current, original, targets: GuidanceTargets, kind: str = "global_avg"):

@@ -1,5 +1,5 @@
-"""What an edit needs, read from files: the photo, the object mask, metric depth (.exr or .npy, optional
-background depth), the prompt, the camera and the object's transform.
+"""What an edit needs, read from files: the photo, the object mask, metric depth (optional background depth), the
+prompt, the camera and the object's transform. Photos, masks and depth maps are read by ``engine.io``.
 
 Transforms: a 4x4 matrix (JSON list of 4 rows, or .npy) in the frame named by ``frame`` ("engine", "blender" or
 "official", converted to the engine frame), or an official-format edit ``{"translation", "rotation_axis",
@@ -19,9 +19,10 @@ import numpy as np
 @dataclass
 class EditRequest:
     image: np.ndarray  # HxWx3 uint8, full resolution
-    mask: np.ndarray  # HxW bool, full resolution
-    depth: np.ndarray  # metric z-depth, any resolution with the photo's aspect
-    transform: np.ndarray  # 4x4, engine frame
+    mask: np.ndarray  # HxW bool, full resolution; several objects: K x H x W, one mask each
+    depth: np.ndarray  # HxW metric z-depth (files are read at the photo's size; callers may pass another size of
+    # the photo's aspect)
+    transform: np.ndarray  # 4x4, engine frame; several objects: K x 4 x 4, one per mask
     camera: object  # engine.geometry.Camera at the photo's resolution
     prompt: str = ""
     bg_depth: np.ndarray | None = None
@@ -29,49 +30,24 @@ class EditRequest:
     info: dict = field(default_factory=dict)
 
 
-def read_image(path) -> np.ndarray:
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"The photo '{path}' does not exist.")
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def read_depth(path) -> np.ndarray:
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise FileNotFoundError(f"The depth file '{path}' does not exist.")
-        return np.load(path, allow_pickle=False).astype(np.float32)
-    from ..geometry import read_depth_exr
-
-    return read_depth_exr(path)
-
-
-def read_mask(path) -> np.ndarray:
-    from ..geometry import read_mask as read
-
-    return read(path)
-
-
 def transform_from_json(value, frame: str = "engine", depth=None, mask=None, camera=None) -> np.ndarray:
     """A 4x4 engine-frame matrix from a 4x4 (list or array) in ``frame``, or from an official-format edit dict
     (which needs the depth, mask and camera to find the object's centroid)."""
+    from ..errors import BadParams
     from ..geometry import frames, object_centroid, official_edit_to_matrix
+    from ..params import OfficialEdit
 
     if isinstance(value, dict):
         if "matrix" in value:
             return transform_from_json(value["matrix"], value.get("frame", frame))
-        missing = [k for k in ("translation",) if k not in value]
-        if missing:
-            raise ValueError("An official-format transform needs 'translation', 'rotation_axis' and "
-                             "'rotation_angle' (degrees).")
+        try:
+            edit = OfficialEdit.from_json(value, where="transform")  # unknown keys (scale...) refused
+        except BadParams as error:
+            raise ValueError(f"An official-format transform takes 'translation', 'rotation_axis' and "
+                             f"'rotation_angle' (degrees): {error}") from None
         centroid = object_centroid(depth, mask, camera)
-        return official_edit_to_matrix(value["translation"], value.get("rotation_axis", [0.0, 1.0, 0.0]),
-                                       float(value.get("rotation_angle", 0.0)), centroid,
-                                       frame=value.get("frame", "official"))
+        return official_edit_to_matrix(list(edit.translation), list(edit.rotation_axis), edit.rotation_angle,
+                                       centroid, frame=edit.frame)
     matrix = np.asarray(value, dtype=np.float64)
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
         raise ValueError(f"A transform must be a finite 4x4 matrix, got shape {matrix.shape}.")
@@ -79,9 +55,9 @@ def transform_from_json(value, frame: str = "engine", depth=None, mask=None, cam
 
 
 def read_transform(path, frame: str = "engine", depth=None, mask=None, camera=None, name: str | None = None):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"The transform file '{path}' does not exist.")
+    from ..io import input_path
+
+    path = input_path(path, "transform file")
     if path.suffix.lower() == ".npy":
         return transform_from_json(np.load(path, allow_pickle=False), frame)
     value = json.loads(path.read_text())
@@ -92,28 +68,23 @@ def read_transform(path, frame: str = "engine", depth=None, mask=None, camera=No
     return transform_from_json(value, frame, depth, mask, camera)
 
 
-def _fit(array, shape, kind):
-    from .composite import resize
-
-    return array if array.shape[:2] == tuple(shape) else resize(array, (shape[1], shape[0]), kind)
-
-
 def request_from_files(image, mask, depth, transform, prompt: str = "", bg_depth=None, fov_deg: float = 55.0,
                        camera: str = "blender", frame: str = "engine", edit_name: str | None = None) -> EditRequest:
-    """An ``EditRequest`` from file paths. ``camera``: "blender" (fov across the larger side, pixel edges) or
-    "official" (the official code's convention)."""
+    """An ``EditRequest`` from file paths, read by ``engine.io`` (the mask and depth maps at the displayed photo's
+    size, or ``SizeMismatch``). ``camera``: "blender" (fov across the larger side, pixel edges) or "official" (the
+    official code's convention)."""
+    from .. import io
     from ..geometry import Camera
 
-    photo = read_image(image)
-    height, width = photo.shape[:2]
-    object_mask = _fit(read_mask(mask), (height, width), "mask")
-    depth_map = read_depth(depth)
-    cam = (Camera.official if camera == "official" else Camera.from_fov)(width, height, fov_deg)
-    full_depth = _fit(depth_map, (height, width), "nearest")
-    matrix = read_transform(transform, frame, full_depth, object_mask, cam, edit_name)
+    photo = io.read_photo(image, "photo")
+    shape = io.photo_shape(image)
+    object_mask = io.read_mask(mask, shape, "mask")
+    depth_map = io.read_depth(depth, shape, "depth map")
+    background_depth = None if bg_depth is None else io.read_depth(bg_depth, shape, "background depth map")
+    cam = (Camera.official if camera == "official" else Camera.from_fov)(shape.width, shape.height, fov_deg)
+    matrix = read_transform(transform, frame, depth_map, object_mask, cam, edit_name)
     return EditRequest(image=photo, mask=object_mask, depth=depth_map, transform=matrix, camera=cam,
-                       prompt=prompt, bg_depth=None if bg_depth is None else read_depth(bg_depth),
-                       name=edit_name or Path(transform).stem)
+                       prompt=prompt, bg_depth=background_depth, name=edit_name or Path(transform).stem)
 
 
 def read_sample(folder, edit: str) -> EditRequest:

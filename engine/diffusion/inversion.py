@@ -26,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ddim
-from .activations import ActivationHooks, run_unet
+from .activations import ActivationHooks
 from .encoding import previewer
+from .unet_call import predict_noise
 
 
 @dataclass
@@ -39,17 +40,6 @@ class Inversion:
     method: str
 
 
-def _eps(models, latents, t, embeddings, depth, counter):
-    """Noise prediction (float32) for a batch of latents; depth is broadcast to the batch."""
-    import torch
-
-    batch = embeddings.shape[0]
-    x = latents.to(models.dtype).expand(batch, -1, -1, -1) if latents.shape[0] != batch else latents.to(models.dtype)
-    x = torch.cat([x, depth.expand(batch, -1, -1, -1)], dim=1)
-    out = run_unet(models.unet, x, t, embeddings, counter)
-    return None if out is None else out.float()
-
-
 def ddim_invert(models, latents0, cond, depth, steps, counter, progress=None):
     """The DDIM inversion trajectory [x_0, x_t1, ..., x_T] (float32), noise predicted with the prompt."""
     import torch
@@ -58,7 +48,7 @@ def ddim_invert(models, latents0, cond, depth, steps, counter, progress=None):
     z = latents0.float()
     with torch.no_grad():
         for n, t in enumerate(reversed(steps)):
-            z = ddim.step_up(models.scheduler, z, _eps(models, z, t, cond, depth, counter), t)
+            z = ddim.step_up(models.scheduler, z, predict_noise(models, z, t, cond, depth, counter), t)
             trajectory.append(z)
             if progress:
                 progress("invert", n + 1, len(steps))
@@ -88,7 +78,7 @@ def _invert(models, latents0, cond, uncond, depth, settings, counter, progress) 
         for i, t in enumerate(steps):
             hooks.enabled = i < settings.guided_steps and bool(layers)
             with torch.no_grad():
-                eps_cond = _eps(models, z, t, cond, depth, counter)
+                eps_cond = predict_noise(models, z, t, cond, depth, counter)
             if hooks.enabled:
                 _store(recorded, hooks.take(), layers)
             hooks.enabled = False
@@ -96,7 +86,7 @@ def _invert(models, latents0, cond, uncond, depth, settings, counter, progress) 
                 null = _optimise_null(models, z, t, i, eps_cond, uncond, depth, trajectory[-i - 2], settings, counter)
                 null_embeddings.append(null)
                 with torch.no_grad():
-                    eps_uncond = _eps(models, z, t, null, depth, counter)
+                    eps_uncond = predict_noise(models, z, t, null, depth, counter)
                 eps = eps_uncond + settings.guidance_scale * (eps_cond - eps_uncond)
                 uncond = null
             else:
@@ -124,7 +114,7 @@ def _optimise_null(models, z, t, i, eps_cond, uncond, depth, target, settings, c
     threshold = settings.null_early_stop + i * 2e-5
     with torch.enable_grad():
         for _ in range(settings.null_inner_steps):
-            eps_uncond = _eps(models, z, t, null.to(models.dtype), depth, counter)
+            eps_uncond = predict_noise(models, z, t, null.to(models.dtype), depth, counter)
             eps = eps_uncond + settings.guidance_scale * (eps_cond - eps_uncond)
             loss = torch.nn.functional.mse_loss(ddim.step_down(models.scheduler, z, eps, t), target)
             optimiser.zero_grad(set_to_none=True)

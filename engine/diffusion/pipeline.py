@@ -9,8 +9,12 @@ runs, timing each stage:
 3. ``encode``: prompt embeddings and depth conditioning (original and edited);
 4. ``inversion`` (or ``cache_load``): inversion + recorded activations, from the cache when this photo, depth,
    prompt, model and settings were inverted before; ``cache_store`` writes a new one;
-5. ``guided_sampling``: identity/background guidance and denoising on the edited depth;
+5. ``guided_sampling``: per timestep a guidance step (identity/background gradient steps on the latents) and a
+   denoising step on the edited depth (``sampler.GuidedSampler``), with the run's own ``torch.Generator`` seeded
+   from ``settings.seed`` (the process-wide RNG is left alone);
 6. ``decode`` and ``composite``: the VAE decodes, and only the changed region is pasted into the full-size photo.
+The report's ``losses`` are ``{"measured": false}`` unless ``settings.measure_losses`` spends two more UNet
+forwards to measure them (which layers and which step it names).
 On out-of-memory the edit is retried with the next low-memory fallback (attention slicing, VAE tiling, CPU
 offload), and a clear error is raised when all are spent; the report's ``memory_fallbacks`` (and
 ``memory_note``) say which fallbacks the run needed. ``edit_frames`` edits several transforms of one photo
@@ -30,7 +34,13 @@ import numpy as np
 
 from .cache import InversionCache, inversion_key
 from .composite import changed_region, composite, resize, working_layout
-from .encoding import decode_latents, depth_condition, encode_image, encode_prompt, tensor_to_image
+from .encoding import (
+    decode_latents,
+    depth_condition,
+    encode_image,
+    encode_prompt,
+    tensor_to_image,
+)
 from .guidance import GuidanceTargets
 from .inversion import invert
 from .report import Report
@@ -59,6 +69,14 @@ class _Prepared:  # everything in the padded working frame
     masks: list | None = None  # with several objects: each one's mask (``mask`` is their union)
 
 
+@dataclass
+class _Geometry:  # the 3D edit in the working frame
+    edited_depth: np.ndarray
+    target_mask: np.ndarray  # where the object lands
+    targets: GuidanceTargets  # correspondences and masks on the activation grids
+    visible_fraction: list
+
+
 class Editor:
     def __init__(self, models, settings: EditSettings | None = None, cache: InversionCache | None = None):
         self.models = models
@@ -84,7 +102,9 @@ class Editor:
                 if not is_out_of_memory(exc):
                     raise
                 if not self.models.can_lower_memory():
-                    raise RuntimeError(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
+                    from ..errors import OutOfMemory
+
+                    raise OutOfMemory(out_of_memory_message(self.models.device, self.models.low_memory)) from exc
             # out of the handler: the exception and its traceback, whose frames hold the failed attempt's
             # tensors, are gone, so the memory can really be freed
             self._last = None
@@ -151,7 +171,7 @@ class Editor:
         if inversion is None:
             with report.stage("cache_load"):
                 layers = settings.used_layers() if settings.guided_steps else ()
-                inversion = self.cache.load(key, models.device, models.dtype, layers)
+                inversion = self.cache.load(key, models.device, models.dtype, layers, _latent_shape(models, prep))
                 warning = self.cache.warning
         report.set("cache", {"inversion": "hit" if inversion is not None else "miss", "key": key,
                              "folder": str(self.cache.folder) if self.cache.enabled else None})
@@ -164,26 +184,24 @@ class Editor:
                 inversion = invert(models, latents0, cond, uncond, depth_original, settings, report.counter,
                                    self._progress(progress, prep.layout))
             with report.stage("cache_store"):
-                self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()})
+                if self.cache.store(key, inversion, {"prompt": prompt, "model": models.identity()}) is None \
+                        and self.cache.warning:  # not written: the result stands, the report says why
+                    report.data["cache"]["warning"] = self.cache.warning
         self._last = (key, inversion)
         report.set("inversion", {"method": inversion.method, "reconstruction_mse": inversion.reconstruction_mse})
         return inversion
 
     def _invert_only(self, request, progress) -> dict:
-        import torch
-
         from ..device import reset_peak_memory
 
         models = self.models
-        torch.manual_seed(self.settings.seed)
         reset_peak_memory(models.device)
         report = Report(models.device, models.dtype, models.identity())
         with report.stage("prepare"):
             prep = self._prepare(request)
         with report.stage("encode"):
             cond = encode_prompt(models, request.prompt)
-            depth_original = depth_condition(prep.depth, (prep.size[1] // 8, prep.size[0] // 8), models.device,
-                                             models.dtype)
+            depth_original = depth_condition(prep.depth, _latent_hw(prep), models.device, models.dtype)
         self._inversion(prep, request.prompt, cond, depth_original, report, progress)
         report.set("working_size", list(prep.layout.content))
         report.set("padded_size", list(prep.size))
@@ -192,73 +210,94 @@ class Editor:
         return report.finish()
 
     def _edit(self, request, progress, extra_terms) -> EditResult:
+        """The paper's edit, step by step (see the module docstring)."""
         import torch
 
         from ..device import reset_peak_memory
-        from ..geometry import reproject
 
         models, settings = self.models, self.settings
-        torch.manual_seed(settings.seed)
         reset_peak_memory(models.device)
         report = Report(models.device, models.dtype, models.identity())
-        counter = report.counter
-        with report.stage("prepare"):
+        with report.stage("prepare"):  # 1. the photo, mask and depth in the working frame
             prep = self._prepare(request)
-        with report.stage("geometry"):
-            several = prep.masks is not None
-            geo = reproject(prep.depth, prep.masks if several else prep.mask,
-                            list(request.transform) if several else request.transform, prep.camera,
-                            bg_depth=prep.bg_depth, require_visible=not several)
-            edited_depth = np.asarray(geo.depth, dtype=np.float32)
-            target_mask = np.asarray(geo.target_masks).any(axis=0)
-            if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
-                from ..geometry import GeometryError
-
-                raise GeometryError("The edit moves the object out of the frame of the photo, so nothing of it is "
-                                    "visible: move it back into view")
-            targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, models.device)
-        latent_hw = (prep.size[1] // 8, prep.size[0] // 8)
-        with report.stage("encode"):
+        with report.stage("geometry"):  # 2. the 3D edit: edited depth, where the object lands, correspondences
+            geo = self._geometry(prep, request.transform)
+        with report.stage("encode"):  # 3. prompt and depth conditioning, original and edited
             cond = encode_prompt(models, request.prompt)
-            depth_original = depth_condition(prep.depth, latent_hw, models.device, models.dtype)
-            depth_edited = depth_condition(edited_depth, latent_hw, models.device, models.dtype)
+            depth_original = depth_condition(prep.depth, _latent_hw(prep), models.device, models.dtype)
+            depth_edited = depth_condition(geo.edited_depth, _latent_hw(prep), models.device, models.dtype)
+        # 4. the photo's inversion and its recorded activations
         inversion = self._inversion(prep, request.prompt, cond, depth_original, report, progress)
-        losses: dict = {}
-        # extra guidance terms decode their clean-latent estimate, so with offloading the VAE must come along
+        # 5. guided sampling on the edited depth; extra terms decode their clean-latent estimate, so with
+        # offloading the VAE must come along
         on_device = (models.unet, models.vae) if extra_terms else (models.unet,)
         with report.stage("guided_sampling"), models.using(*on_device):
-            latents = guided_sample(models, inversion, cond, depth_edited, targets, settings, counter,
+            sampled = guided_sample(models, inversion, cond, depth_edited, geo.targets, settings, report.counter,
                                     extra_terms=extra_terms, progress=self._progress(progress, prep.layout),
-                                    report_losses=losses, view=prep.layout.crop_image_tensor)
-        with report.stage("decode"), models.using(models.vae), torch.no_grad():
-            working = prep.layout.crop(tensor_to_image(decode_latents(models, latents)))
+                                    view=prep.layout.crop_image_tensor, generator=run_generator(settings.seed))
+        with report.stage("decode"), models.using(models.vae), torch.no_grad():  # 6. decode and composite
+            working = prep.layout.crop(tensor_to_image(decode_latents(models, sampled.latents)))
         with report.stage("composite"):
-            longer = max(prep.layout.content)
-            alpha = prep.layout.crop(changed_region(prep.mask, target_mask,
-                                                    int(round(settings.composite_dilate * longer)),
-                                                    int(round(settings.composite_feather * longer))))
-            if settings.composite:
-                image = composite(request.image, working, alpha)
-            else:
-                image = resize(working, request.image.shape[1::-1], "image")
-        extra = losses.pop("extra_terms", {})
-        report.set("losses", losses)
-        report.set("extra_terms", extra)
+            image, alpha = self._composite(request, prep, geo, working)
+        self._edit_report(report, request, prep, geo, sampled)
+        return EditResult(image=image, working_image=working, edited_depth=prep.layout.crop(geo.edited_depth),
+                          alpha=alpha, report=report.finish())
+
+    def _geometry(self, prep, transform) -> _Geometry:
+        """The engine.geometry reprojection in the working frame and the guidance targets it gives; with several
+        objects (``prep.masks``, K transforms) every one is moved and the targets cover them all."""
+        from ..geometry import OutOfViewError, reproject
+
+        several = prep.masks is not None  # every object reprojected; only a single one must stay visible
+        geo = reproject(prep.depth, prep.masks if several else prep.mask, list(transform) if several else transform,
+                        prep.camera, bg_depth=prep.bg_depth, require_visible=not several)
+        target_mask = np.asarray(geo.target_masks).any(axis=0)
+        if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
+            raise OutOfViewError("The edit moves the object out of the frame of the photo, so nothing of it is "
+                                 "visible: move it back into view")
+        targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, self.models.device,
+                                  weighting=self.settings.pair_weighting)
+        return _Geometry(edited_depth=np.asarray(geo.depth, dtype=np.float32), target_mask=target_mask,
+                         targets=targets, visible_fraction=[float(v) for v in geo.visible_fraction])
+
+    def _composite(self, request, prep, geo, working):
+        """(photo-size image, working-size alpha): the changed region of the edit pasted into the photo."""
+        settings = self.settings
+        longer = max(prep.layout.content)
+        alpha = prep.layout.crop(changed_region(prep.mask, geo.target_mask,
+                                                int(round(settings.composite_dilate * longer)),
+                                                int(round(settings.composite_feather * longer))))
+        if settings.composite:
+            return composite(request.image, working, alpha), alpha
+        return resize(working, request.image.shape[1::-1], "image"), alpha
+
+    def _edit_report(self, report, request, prep, geo, sampled) -> None:
+        report.set("losses", sampled.losses.to_report() if sampled.losses else {"measured": False})
+        report.set("extra_terms", sampled.extra_terms)
         report.set("image_size", list(request.image.shape[1::-1]))
         report.set("working_size", list(prep.layout.content))
         report.set("padded_size", list(prep.size))
-        report.set("visible_fraction", [float(v) for v in geo.visible_fraction])
-        report.set("settings", settings.to_dict())
+        report.set("visible_fraction", geo.visible_fraction)
+        report.set("settings", self.settings.to_dict())
         self._memory_report(report)
         report.set("name", request.name)
-        return EditResult(image=image, working_image=working, edited_depth=prep.layout.crop(edited_depth),
-                          alpha=alpha, report=report.finish())
 
 
-def edit_photo(request, model: str | None = None, settings: EditSettings | None = None, cache_dir=None,
-               device=None, dtype=None, progress=None, extra_terms=()) -> EditResult:
-    """One-shot convenience: load the model (``sd2-depth`` by default) and edit."""
-    from ..models import load_diffusion
+def _latent_hw(prep) -> tuple[int, int]:
+    """(h, w) of the latent grid of the padded working frame (the VAE downsamples 8x)."""
+    return prep.size[1] // 8, prep.size[0] // 8
 
-    models = load_diffusion(model, device=device, dtype=dtype)
-    return Editor(models, settings, InversionCache(cache_dir)).edit(request, progress, extra_terms)
+
+def run_generator(seed: int):
+    """The run's random number generator (CPU, as diffusers' pipelines take it), seeded from the settings: a
+    long-lived engine never seeds or draws from the process-wide RNG."""
+    import torch
+
+    return torch.Generator("cpu").manual_seed(int(seed))
+
+
+def _latent_shape(models, prep) -> tuple:
+    """The shape of this photo's latents (what a cached inversion of it must have)."""
+    vae = models.vae.config
+    scale = 2 ** (len(vae.block_out_channels) - 1)
+    return (1, vae.latent_channels, prep.image.shape[0] // scale, prep.image.shape[1] // scale)

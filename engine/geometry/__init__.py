@@ -11,7 +11,7 @@ import importlib
 
 from . import frames
 from .camera import Camera
-from .errors import GeometryError
+from .errors import GeometryError, OutOfViewError
 from .transforms import (blender_world_edit_to_engine, make_transform, object_centroid, official_edit_to_matrix,
                          rotation_matrix)
 
@@ -21,11 +21,11 @@ _LAZY = {
     "fill_depth_hole": "depth_fill", "dilate": "depth_fill",
     "normalised_disparity": "disparity", "resample_to_grid": "disparity", "disparity_bounds": "disparity",
     "latent_depth_condition": "disparity",
-    "read_sample": "io", "read_depth_exr": "io", "write_depth_exr": "io", "read_mask": "io",
+    "read_sample": "io", "write_depth_exr": "io",
 }
 
-__all__ = ["Camera", "GeometryError", "frames", "blender_world_edit_to_engine", "make_transform", "object_centroid",
-           "official_edit_to_matrix", "rotation_matrix", *_LAZY]
+__all__ = ["Camera", "GeometryError", "OutOfViewError", "frames", "blender_world_edit_to_engine", "make_transform",
+           "object_centroid", "official_edit_to_matrix", "rotation_matrix", *_LAZY]
 
 
 def __getattr__(name):

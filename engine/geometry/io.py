@@ -1,4 +1,5 @@
-"""Reading the official test-set layout (a sample folder) and writing geometry results.
+"""Reading the official test-set layout (a sample folder; its files through ``engine.io``) and writing geometry
+results.
 
 A sample folder holds input.png, mask.png, depth.exr (one HALF channel "Y", metric z-depth), optional
 bg_depth.exr, and transforms.json ({"edit_000": {"translation", "rotation_axis", "rotation_angle"}}).
@@ -16,32 +17,6 @@ from .errors import GeometryError
 NPZ_KEYS = ("depth", "disparity", "target_mask", "correspondences")
 
 
-def read_depth_exr(path) -> np.ndarray:
-    """HxW float32 depth from an EXR's single channel (named "Y", or the only one there)."""
-    path = Path(path)
-    if not path.is_file():
-        raise GeometryError(f"depth file {path} does not exist")
-    import OpenEXR
-
-    try:
-        with OpenEXR.File(str(path)) as f:
-            channels = f.channels()
-            name = "Y" if "Y" in channels else ("Z" if "Z" in channels else None)
-            if name is None:
-                if len(channels) != 1:
-                    raise GeometryError(f"{path} has channels {sorted(channels)}; expected one depth channel "
-                                        "named Y (or Z)")
-                name = next(iter(channels))
-            pixels = np.asarray(channels[name].pixels)
-    except GeometryError:
-        raise
-    except Exception as e:  # OpenEXR raises plain RuntimeError/OSError on a broken file
-        raise GeometryError(f"cannot read {path} as an EXR depth map ({e}); write depth as a one-channel EXR") from e
-    if pixels.ndim != 2:
-        raise GeometryError(f"{path}: depth channel has shape {pixels.shape}, expected HxW")
-    return pixels.astype(np.float32)
-
-
 def write_depth_exr(path, depth, half: bool = False) -> None:
     """Write HxW depth as one channel "Y" (float32, or HALF like the photogen files)."""
     import OpenEXR
@@ -50,22 +25,6 @@ def write_depth_exr(path, depth, half: bool = False) -> None:
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     with OpenEXR.File(header, {"Y": d}) as f:
         f.write(str(path))
-
-
-def read_mask(path) -> np.ndarray:
-    """HxW bool: a pixel belongs to the object when its (first-channel or alpha-less grey) value is > 127."""
-    path = Path(path)
-    if not path.is_file():
-        raise GeometryError(f"mask file {path} does not exist")
-    from PIL import Image
-
-    try:
-        img = Image.open(path)
-        img.load()
-    except Exception as e:
-        raise GeometryError(f"cannot read {path} as an image mask ({e}); save the mask as an 8-bit PNG") from e
-    a = np.asarray(img.convert("L") if img.mode not in ("L", "1", "I", "I;16", "F") else img)
-    return a > (127 if a.dtype == np.uint8 else (0.5 if a.dtype.kind == "f" else 127))
 
 
 def read_transforms(path, validate: bool = True) -> dict:
@@ -86,19 +45,16 @@ def read_transforms(path, validate: bool = True) -> dict:
 def edit_parameters(path, name: str, entry) -> dict:
     """One transforms.json entry as {"translation": [3 floats], "rotation_axis": [3 floats], "rotation_angle":
     float} (axis and angle default to y and 0); GeometryError naming the file and the edit when it is malformed."""
-    need = (f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and rotation_angle "
-            "(degrees), all finite numbers")
+    from ..errors import BadParams
+    from ..params import OfficialEdit
+
     try:
-        t = [float(x) for x in entry["translation"]]
-        a = [float(x) for x in entry.get("rotation_axis", [0.0, 1.0, 0.0])]
-        angle = float(entry.get("rotation_angle", 0.0))
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise GeometryError(f"{need} ({type(err).__name__}: {err})") from err
-    if len(t) != 3 or len(a) != 3:
-        raise GeometryError(f"{need}: translation has {len(t)} numbers and rotation_axis {len(a)}")
-    if not np.all(np.isfinite(t + a + [angle])):
-        raise GeometryError(f"{need}: got translation {t}, rotation_axis {a}, rotation_angle {angle}")
-    return {"translation": t, "rotation_axis": a, "rotation_angle": angle}
+        edit = OfficialEdit.from_json(entry, where=str(name))
+    except BadParams as err:
+        raise GeometryError(f"{path}: edit {name!r} needs translation [x, y, z], rotation_axis [x, y, z] and "
+                            f"rotation_angle (degrees), all finite numbers, and nothing else: {err}") from None
+    return {"translation": list(edit.translation), "rotation_axis": list(edit.rotation_axis),
+            "rotation_angle": edit.rotation_angle}
 
 
 @dataclass
@@ -115,18 +71,21 @@ class Sample:
 
 
 def read_sample(folder) -> Sample:
+    """A sample folder's arrays, read by ``engine.io``: mask.png and the depth maps at input.png's displayed size
+    (or, without an input.png, at depth.exr's), ``SizeMismatch`` otherwise."""
+    from .. import io
+
     folder = Path(folder)
     if not folder.is_dir():
         raise GeometryError(f"sample folder {folder} does not exist")
-    depth = read_depth_exr(folder / "depth.exr")
-    mask = read_mask(folder / "mask.png")
-    if mask.shape != depth.shape:
-        raise GeometryError(f"{folder}: mask.png is {mask.shape} but depth.exr is {depth.shape}")
+    photo = folder / "input.png"
+    shape = io.photo_shape(photo) if photo.is_file() else None
+    depth = io.read_depth(folder / "depth.exr", shape, "depth map (depth.exr)")
+    shape = shape or io.shape_of(depth)
+    mask = io.read_mask(folder / "mask.png", shape, "mask (mask.png)")
     bg = None
     if (folder / "bg_depth.exr").is_file():
-        bg = read_depth_exr(folder / "bg_depth.exr")
-        if bg.shape != depth.shape:
-            raise GeometryError(f"{folder}: bg_depth.exr is {bg.shape} but depth.exr is {depth.shape}")
+        bg = io.read_depth(folder / "bg_depth.exr", shape, "background depth map (bg_depth.exr)")
     transforms = read_transforms(folder / "transforms.json", validate=False)
     return Sample(folder, depth, mask, bg, transforms)
 

@@ -23,7 +23,7 @@ import torch
 from .arrays import float_le, is_torch, like_input, pick_device, to_tensor
 from .camera import Camera
 from .depth_fill import default_hole_dilation, dilate, fill_depth_hole
-from .errors import GeometryError
+from .errors import GeometryError, OutOfViewError
 from .lifting import MovedRays, check_depth
 from .rasterise import rasterise
 from .surface_mesh import CORNER_DXY, build_pixel_quads, silhouette_px
@@ -166,7 +166,7 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
         invisible=invisible,
     )
     if require_visible and invisible:
-        raise GeometryError(next(iter(invisible.values())))
+        raise OutOfViewError(next(iter(invisible.values())))
     return result
 
 

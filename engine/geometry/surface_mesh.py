@@ -217,11 +217,16 @@ class SurfaceMesh:
     cells: np.ndarray   # F x 2 int64 (x, y) of each quad's cell in the mesh's cell grid
     ramp_limit: np.ndarray  # F float32: cut the face when |cos| of its slant to the camera exceeds this (see below)
 
-    def save(self, folder, prefix: str) -> dict:
+    def save(self, folder, prefix: str, protected: dict | None = None) -> dict:
+        """Each array as ``<folder>/<prefix>_<key>.npy``, written atomically and never over one of ``protected``
+        (``{label: path}``, the job's inputs)."""
+        from ..io.safe_write import write_atomic
+
         paths = {}
         for key in ("points", "uv", "quads", "ramp_limit"):
-            path = folder / f"{prefix}_{key}.npy"
-            np.save(path, getattr(self, key))
+            array = getattr(self, key)
+            path = write_atomic(folder / f"{prefix}_{key}.npy", lambda where, array=array: np.save(where, array),
+                                protected)
             paths[key] = str(path)
         return paths
 
@@ -250,7 +255,9 @@ def sample_cells(depth: np.ndarray, mask: np.ndarray | None, step: int = 1, orig
     xa, xb, tx = taps(x0, cols, width)
     ya, yb, ty = taps(y0, rows, height)
     # gather the taps first: only the cells' pixels are inverted (a 4K photo has 8 M pixels, its grid 0.5 M cells)
-    inv = lambda ys, xs: 1.0 / depth[np.ix_(ys, xs)].astype(np.float64)
+    def inv(ys, xs):
+        return 1.0 / depth[np.ix_(ys, xs)].astype(np.float64)
+
     keep = np.ones((rows, cols), dtype=bool) if mask is None else mask[np.ix_(ya, xa)]
     if step % 2 == 1:  # the centre is a pixel centre
         return np.ascontiguousarray(depth[np.ix_(ya, xa)], dtype=np.float64), np.ascontiguousarray(keep)
@@ -266,7 +273,9 @@ def sample_mask_cells(mask: np.ndarray, step: int = 1, any_pixel: bool = True) -
     pixel the cell's depth sample reads is in ``mask``."""
     height, width = mask.shape
     cols, rows = cell_count(0, width, step), cell_count(0, height, step)
-    centres = lambda n, size: np.clip(step * np.arange(n) + (step - 1) // 2, 0, size - 1)
+    def centres(n, size):
+        return np.clip(step * np.arange(n) + (step - 1) // 2, 0, size - 1)
+
     ya, xa = centres(rows, height), centres(cols, width)
     if step % 2 == 1:
         return np.ascontiguousarray(mask[np.ix_(ya, xa)])

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _params
-
 MAX_SIDE = 1024
 RADIUS_PX = 5
 
@@ -70,50 +68,31 @@ def fill_background(photo: np.ndarray, hole: np.ndarray, background: np.ndarray 
 
 def inpainter(ctx, model: str | None, device=None, dtype=None):
     """The diffusers inpainting model ``model`` (default ``sd2-inpainting``), kept warm in ``ctx.models``."""
+    from ..errors import BadParams
     from ..models import load_inpainter, resolve
-    from . import JobError
     from ._diffusion_job import _dtype
 
     try:
         name = resolve(model, "inpainting")[0]
     except ValueError as error:
-        raise JobError("bad_params", f"Invalid inpainting model: {error}") from None
+        raise BadParams(f"Invalid inpainting model: {error}") from None
     return ctx.models.get_or_load(("inpainting", name, device, dtype),
                                   lambda: load_inpainter(model, device=device, dtype=_dtype(dtype)))
-
-
-def completion_options(params: dict, prefix: str = "") -> dict:
-    """``prompt``, ``steps``, ``seed``, ``resolution`` of a diffusion completion from ``params`` (keys
-    ``<prefix>prompt``...; defaults "", 30, 0 and 512, the working size of the longer side)."""
-    from . import JobError
-
-    prompt = params.get(f"{prefix}prompt", "") or ""
-    if not isinstance(prompt, str):
-        raise JobError("bad_params", f"'{prefix}prompt' must be a string (what the completed background shows).")
-    options = {"prompt": prompt}
-    for key, default, low, high in (("steps", 30, 1, 1000), ("seed", 0, 0, 2**63 - 1), ("resolution", 512, 64, 4096)):
-        options[key] = _params.whole_number(params, f"{prefix}{key}", default, low, high)
-    return options
 
 
 # The last diffusion completion: every preview of one photo completes the same hole, at seconds to minutes each.
 _completion_cache: dict = {}
 
 
-def model_fill(params: dict, ctx):
-    """A ``complete`` function for ``fill_background`` that uses the model of ``params["inpaint_model"]``, or
-    None without that param (OpenCV then). The model loads on the first call, and the last result is reused
-    while the photo, hole and options stay the same."""
-    from . import JobError
-
-    model = params.get("inpaint_model")
+def model_fill(params, ctx):
+    """A ``complete`` function for ``fill_background`` that uses the model of ``params.inpaint_model`` (an
+    ``engine.params.BackgroundCompletion``), or None without one (OpenCV then). The model loads on the first call,
+    and the last result is reused while the photo, hole and options stay the same."""
+    model = params.inpaint_model
     if model is None:
         return None
-    if not isinstance(model, str) or not model:
-        raise JobError("bad_params", "'inpaint_model' must name an inpainting model (e.g. sd2-inpainting), a hub "
-                       "id or a folder; leave it out for classical inpainting.")
-    options = completion_options(params, "inpaint_")
-    device, dtype = params.get("device"), params.get("dtype")
+    options = params.completion_options()
+    device, dtype = params.device, params.dtype
 
     def complete(photo: np.ndarray, hole: np.ndarray) -> np.ndarray:
         import hashlib
@@ -143,19 +122,23 @@ def save_png(path, image: np.ndarray) -> None:
 LOSSLESS_TEXTURE_MAX_SIDE = 2048
 
 
-def save_texture(stem, image: np.ndarray):
+def save_texture(stem, image: np.ndarray, inputs: dict | None = None):
     """Write a mesh texture and return its path: a PNG up to ``LOSSLESS_TEXTURE_MAX_SIDE`` pixels, above that a
     quality-95 JPEG, because a 4K PNG alone takes about a second to encode and the texture is only for the
     viewport (previews are written losslessly, from the photo itself)."""
-    import cv2
     from pathlib import Path
+
+    import cv2
+
+    from ..io.safe_write import write_atomic
 
     stem = Path(stem)
     if max(image.shape[:2]) <= LOSSLESS_TEXTURE_MAX_SIDE:
-        path = stem.with_suffix(".png")
-        save_png(path, image)
-        return path
-    path = stem.with_suffix(".jpg")
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]):
-        raise OSError(f"could not write '{path}'")
+        return write_atomic(stem.with_suffix(".png"), lambda path: save_png(path, image), inputs)
+
+    def save_jpeg(path):
+        if not cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError(f"could not write '{path}'")
+
+    path = write_atomic(stem.with_suffix(".jpg"), save_jpeg, inputs)
     return path

@@ -1,12 +1,13 @@
 """``edit``: the Diffusion Handles edit ("Render Edit"): the photo with the object moved in 3D, re-rendered by the
 depth-conditioned diffusion model so that it keeps its identity and the background stays.
 
-Params: as for ``preview`` (``photo``, ``depth``, ``mask``, optional ``masks`` of further objects with one 4x4 per
-object in each transform, optional ``bg_depth``, ``camera`` intrinsics;
-``transform`` + ``output``, or ``transforms`` + ``outputs`` for animation frames, which share one inversion), plus
-``prompt`` and the common diffusion params (``model``, ``settings``, ``cache_dir``, ``use_cache``, ``device``,
-``dtype``; see ``_diffusion_job``), and optional ``perspective`` (vanishing points of the photo's view: the
-vanishing-point guidance term and the report's ``perspective`` figures, see ``engine/perspective/edit_job.py``).
+Params: ``EditParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): the photo's files and frames as
+for ``preview`` (``camera`` intrinsics, else ``fov``; ``transform`` + ``output``, or ``transforms`` + ``outputs`` for
+animation frames, which share one inversion; optional ``masks`` of further objects, with one 4x4 per object in each
+transform), ``prompt`` and the common diffusion params (``DiffusionOptions``: ``model``, ``settings``,
+``cache_dir``, ``use_cache``, ``device``, ``dtype``, ``lora``...), and optional ``perspective`` (vanishing points of
+the photo's view: the vanishing-point guidance term and the report's ``perspective`` figures, see
+``engine/perspective/edit_job.py``).
 Each output PNG gets its JSON report beside it (same name, ``.json``).
 Outputs and their reports are checked against the photo's files and each other before any work. Progress carries
 a thumbnail of the current estimate every ``thumbnail_every`` steps (default 10) and of each finished frame.
@@ -18,40 +19,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import JobError
+from ..errors import BadParams
+from ..io import safe_write
+from ..params import EditParams as PARAMS
 from . import _diffusion_job as job
 
 NAME = "edit"
 
 
-def _frames(params: dict):
+def _frames(params):
     from .preview import _frames as preview_frames
 
-    masks = params.get("masks")
-    frames = preview_frames(params, 1 + (len(masks) if isinstance(masks, list) else 0))
+    frames = preview_frames(params, params.object_count())  # .png outputs: checked by EditParams
     outputs = {}
     for index, (_, output) in enumerate(frames):
-        if output.suffix.lower() != ".png":
-            raise JobError("bad_params", f"Output '{output}' must be a .png file.")
         outputs[f"output {index}"] = output
         outputs[f"report of output {index}"] = output.with_suffix(".json")
     job.check_outputs(params, outputs)  # images and reports: never over an input, nor over each other
     return frames
 
 
-def run(params: dict, ctx) -> dict:
+def run(params, ctx) -> dict:
     from PIL import Image
 
     from ..diffusion.report import write_report
+    from ..perspective import edit_job as perspective
+    from ..perspective import edit_lora
 
-    from ..perspective import edit_job as perspective, edit_lora
-
+    params = PARAMS.from_json(params)
     frames = _frames(params)
     request = job.request(params)
+    # the perspective functions take the wire form of the parameter
+    vps = {"perspective": params.perspective.to_json()} if params.perspective is not None else {}
     try:
-        terms = perspective.guidance_terms(params, photo=request.image)
+        terms = perspective.guidance_terms(vps, photo=request.image)
     except ValueError as error:
-        raise JobError("bad_params", f"Invalid perspective parameters: {error}") from None
+        raise BadParams(f"Invalid perspective parameters: {error}") from None
     progress = job.progress(ctx, params)
     editor = job.editor(params, ctx)
     results = []
@@ -62,13 +65,15 @@ def run(params: dict, ctx) -> dict:
 
             result = editor.edit(replace(request, transform=transform, name=Path(output).stem), progress=progress,
                                  extra_terms=terms)
-        figures = perspective.report_figures(params, result.image, photo=request.image, terms=terms)
+        figures = perspective.report_figures(vps, result.image, photo=request.image, terms=terms)
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(editor.models)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.image).save(output)
-        report_path = write_report(result.report, output.with_suffix(".json"))
+        protected = safe_write.inputs_of(params)
+        safe_write.write_atomic(output, Image.fromarray(result.image).save, protected)
+        report_path = safe_write.write_atomic(output.with_suffix(".json"),
+                                              lambda path, report=result.report: write_report(report, path),
+                                              protected)
         ctx.progress("frame", index + 1, len(frames), thumbnail=result.working_image)
         results.append({"image": str(output), "report": str(report_path),
                         "cache": result.report["cache"]["inversion"], "seconds": result.report["seconds"],

@@ -1,8 +1,8 @@
 """``ping``: check that the engine runs jobs, and exercise progress and cancellation without loading any model.
 
-Params (all optional): ``steps`` (int, default 0) steps of ``sleep`` seconds each (float, default 0), reporting
-progress and honouring cancel between steps, as the diffusion jobs do between denoising steps; ``echo`` (any JSON)
-is returned unchanged; ``device`` (bool) also imports torch and reports the accelerator it would use.
+Params: ``PingParams`` (``engine/params/jobs.py``): ``steps`` steps of ``sleep`` seconds each, reporting progress
+and honouring cancel between steps, as the diffusion jobs do between denoising steps; ``echo`` is returned
+unchanged; ``device`` also imports torch and reports the accelerator it would use.
 Result: ``{"pong": true, "echo", "steps", "pid", "python", "engine", "models", ["accelerator"]}``.
 """
 
@@ -12,21 +12,14 @@ import os
 import sys
 import time
 
-from . import JobError
+from ..params import PingParams as PARAMS
 
 NAME = "ping"
 
-MAX_STEPS = 100_000
 
-
-def run(params: dict, ctx) -> dict:
-    steps = params.get("steps", 0)
-    sleep = params.get("sleep", 0.0)
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= MAX_STEPS:
-        raise JobError("bad_params", f"'steps' must be a whole number from 0 to {MAX_STEPS}, not {steps!r}.")
-    if not isinstance(sleep, (int, float)) or isinstance(sleep, bool) or not 0.0 <= sleep <= 60.0:
-        raise JobError("bad_params", f"'sleep' must be a number of seconds from 0 to 60, not {sleep!r}.")
-
+def run(params, ctx) -> dict:
+    params = PARAMS.from_json(params)
+    steps, sleep = params.steps, params.sleep
     for step in range(steps):
         ctx.check_cancelled()
         time.sleep(sleep)
@@ -37,14 +30,14 @@ def run(params: dict, ctx) -> dict:
 
     result = {
         "pong": True,
-        "echo": params.get("echo"),
+        "echo": params.echo,
         "steps": steps,
         "pid": os.getpid(),
         "python": sys.executable,
         "engine": __version__,
         "models": [str(key) for key in ctx.models.keys()],
     }
-    if params.get("device"):
+    if params.device:
         from ..commands.info import accelerator
 
         result["accelerator"] = accelerator()

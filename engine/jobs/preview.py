@@ -4,21 +4,20 @@ The object's pixels are lifted by their depth, moved by the edit, and projected 
 ``reproject`` (the same transform and correspondences the diffusion edit uses); the background they reveal comes
 from the background image, or, without one, from classical inpainting.
 
-Params: ``photo``, ``depth``, ``mask``, optional ``bg``, ``bg_depth`` (as for the ``scene`` job); ``camera`` (engine
-intrinsics ``{"width", "height", "fx", "fy", "cx", "cy"}``, the ones the scene was built with); ``transforms`` (a
-list of 4x4 row-major matrices in the engine frame, one per output) and ``outputs`` (PNG paths, one per transform),
-or ``transform`` and ``output`` for a single frame; ``allow_out_of_view`` (default false: an edit that moves the
-object entirely out of view is an error; true, for animations: that frame shows the background only);
-``masks`` (optional: the masks of further objects, as for ``scene``; each transform is then a list of one 4x4 per
-object, the ``mask`` object first); ``save_arrays`` (default false; a 4K frame's correspondences take tens of MB); optional ``inpaint_model`` (the
-revealed background from a diffusion inpainting model instead of OpenCV's, see ``_inpaint``).
+Params: ``PreviewParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): the photo's files (as for
+``scene``; ``masks``: the masks of further objects, each transform then a list of one 4x4 per object, the ``mask``
+object first); ``camera`` (engine intrinsics, the ones the scene was built with); ``transforms`` (4x4 row-major
+matrices in the engine frame, one per output) and ``outputs``, or ``transform`` and ``output`` for a single frame;
+``allow_out_of_view`` (an edit that moves the object entirely out of view is an error unless true, for animations:
+that frame shows the background only); ``save_arrays`` (a 4K frame's correspondences take tens of MB); and the
+background completion options (``inpaint_model``..., see ``_inpaint``).
 
-Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
-``save_arrays`` also
-``"correspondences"`` (.npy in the job's workdir, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW, every object), and ``objects``, per object ``{"visible_fraction", "out_of_view"}``.
-``visible_fraction`` (and the two below: the first object's) is the geometry's: the object's visible pixels over its pixels in the photo, so
-above 1 when the edit brings it closer. The two others separate size from visibility: ``screen_scale`` is the moved
+Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share", "objects"}``,
+with ``save_arrays`` also ``"correspondences"`` (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+(.npy bool HxW, every object), fresh names in the job's workdir (which the client must then give); ``objects``, per
+object ``{"visible_fraction", "out_of_view"}``. ``visible_fraction`` (and the two below: the first object's) is
+the geometry's: the object's visible pixels over its pixels in the photo, so above 1 when the edit brings it
+closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
 behind the camera count nothing), and ``visible_share`` (0 to 1) the share of that area that shows: inside the frame
 and not hidden behind the background.
@@ -30,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JobError, _inpaint, _photo_inputs
+from ..errors import BadGeometry, BadTransform, ObjectOutOfView, SizeMismatch
+from ..io import safe_write
+from ..params import PreviewParams as PARAMS
+from . import _inpaint, _photo_inputs
 
 NAME = "preview"
 
@@ -40,54 +42,37 @@ NAME = "preview"
 _background_cache: dict = {}
 
 
-def _background_key(params: dict, inputs) -> tuple:
+def _background_key(params, inputs) -> tuple:
     import hashlib
 
-    def stamp(key):
-        path = params.get(key)
+    def stamp(path):
         return (path, Path(path).stat().st_mtime_ns) if path else None
 
     mask_hash = hashlib.sha1(np.packbits(inputs.mask).tobytes()).hexdigest()
-    return stamp("depth"), stamp("bg_depth"), mask_hash, inputs.mask.shape
+    return stamp(params.depth), stamp(params.bg_depth), mask_hash, inputs.mask.shape
 
 
-def _matrix(value, what: str) -> np.ndarray:
-    try:
-        matrix = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        matrix = np.zeros(0)
-    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        raise JobError("bad_params", f"{what} must be a 4x4 matrix of finite numbers.")
-    if abs(np.linalg.det(matrix[:3, :3])) < 1e-9:
-        raise JobError("bad_transform", "The edit scales the object to nothing (a zero scale). Give it a non-zero "
+def _matrix(value) -> np.ndarray:
+    """A frame's transform (a checked 4x4 of finite numbers, or K of them) as an array; ``BadTransform`` for a
+    zero scale."""
+    matrix = np.asarray(value, dtype=np.float64)
+    if np.any(np.abs(np.linalg.det(matrix[..., :3, :3])) < 1e-9):
+        raise BadTransform("The edit scales the object to nothing (a zero scale). Give it a non-zero "
                        "scale and preview again.")
     return matrix
 
 
-def _frames(params: dict, objects: int = 1) -> list[tuple[np.ndarray, Path]]:
-    """(transform, output) per frame; with several objects each transform is a list of one 4x4 per object (a
-    K x 4 x 4 array), else a 4x4."""
-    if "transforms" in params:
-        transforms, outputs = params.get("transforms"), params.get("outputs")
-        if not isinstance(transforms, list) or not isinstance(outputs, list) or len(transforms) != len(outputs) \
-                or not transforms:
-            raise JobError("bad_params", "'transforms' and 'outputs' must be lists of the same, non-zero length.")
-    else:
-        transforms, outputs = [params.get("transform")], [params.get("output")]
+def _frames(params, objects: int = 1) -> list[tuple[np.ndarray, Path]]:
+    """[(transform, output)] of the job's frames, each output checked against the photo's files; with several
+    objects each transform is a K x 4 x 4 array (one 4x4 per object, counted by the parameters), else a 4x4."""
     frames = []
-    for index, (transform, output) in enumerate(zip(transforms, outputs)):
-        if not isinstance(output, str) or not output:
-            raise JobError("bad_params", f"Output {index} must be the path of a PNG file to write.")
-        path = Path(output)
-        _photo_inputs.check_output_path(path, params)
-        if objects == 1:
-            frames.append((_matrix(transform, f"Transform {index}"), path))
-            continue
-        if not isinstance(transform, list) or len(transform) != objects:
-            raise JobError("bad_params", f"Transform {index} must be a list of {objects} 4x4 matrices, one per "
-                           "object (the 'mask' object first, then those of 'masks').")
-        frames.append((np.stack([_matrix(t, f"Transform {index} of object {k + 1}")
-                                 for k, t in enumerate(transform)]), path))
+    inputs = safe_write.inputs_of(params)
+    for transform, output in params.frame_list():
+        safe_write.refuse_inputs(Path(output), inputs)
+        matrix = _matrix(transform)
+        if objects == 1 and matrix.ndim == 3:  # one object given as a list of one 4x4
+            matrix = matrix[0]
+        frames.append((matrix, Path(output)))
     return frames
 
 
@@ -140,26 +125,22 @@ def _unhidden_share(inputs, transform, camera, visible: float) -> float:
     return min(1.0, visible / drawn) if drawn > 0 else 0.0
 
 
-def run(params: dict, ctx) -> dict:
+def run(params, ctx) -> dict:
     from dataclasses import replace
 
-    from ..geometry import Camera, GeometryError, reproject
+    from ..geometry import Camera
     from .scene import extra_masks
 
-    try:
-        camera = Camera.from_dict(params.get("camera") or {})
-    except (KeyError, TypeError, ValueError) as error:
-        raise JobError("bad_params", f"'camera' must hold the scene's intrinsics (width, height, fx, fy, cx, cy): "
-                       f"{error}.") from None
-    allow_out_of_view = bool(params.get("allow_out_of_view", False))
-    save_arrays = bool(params.get("save_arrays", False))
+    params = PARAMS.from_json(params)
+    frames = _frames(params, params.object_count())
+    camera = Camera.from_dict(params.camera.to_json())
+    protected = safe_write.inputs_of(params)
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
-        raise JobError("size_mismatch", f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
+        raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
     masks = [inputs.mask, *extra_masks(params, inputs)]
-    frames = _frames(params, len(masks))
     first = inputs
     if len(masks) > 1:  # the background loses every object; sizes and shares are the first object's
         inputs = replace(inputs, mask=np.logical_or.reduce(masks))
@@ -170,40 +151,47 @@ def run(params: dict, ctx) -> dict:
     results = []
     screen = _ScreenArea(first.depth, first.mask, camera)
     key = _background_key(params, inputs)
-    background_depth = _background_cache.get(key)  # filled once, reused by every frame and later previews
     for index, (transform, output) in enumerate(frames):
         ctx.progress("reproject", index + 1, len(frames))
-        try:
-            r = reproject(inputs.depth, masks if len(masks) > 1 else first.mask,
-                          list(transform) if len(masks) > 1 else transform, camera, bg_depth=inputs.background_depth,
-                          background_depth=background_depth, require_visible=not allow_out_of_view)
-        except GeometryError as error:
-            code = "object_out_of_view" if "visible" in str(error) else "bad_geometry"
-            raise JobError(code, f"The edit cannot be previewed: {error}.") from None
-        if background_depth is None:
-            background_depth = r.background_depth
-            _background_cache.clear()
-            _background_cache[key] = background_depth
-        visible = float(r.visible_fraction[0])
-        image = base.copy()
+        r = _reproject(inputs, masks, transform, camera, key, params.allow_out_of_view)
         correspondences = np.asarray(r.correspondences(None), dtype=np.int32)
-        target = np.asarray(r.target_masks, dtype=bool).any(axis=0)
+        image = base.copy()
         # the source pixel of every visible object pixel: exactly the engine's correspondences
         image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
                                                                            correspondences[:, 0]]
-        output.parent.mkdir(parents=True, exist_ok=True)
-        _inpaint.save_png(output, image)
+        safe_write.write_atomic(output, lambda path, image=image: _inpaint.save_png(path, image), protected)
+        visible = float(r.visible_fraction[0])
         own = transform[0] if len(masks) > 1 else transform
         scale, in_frame = screen.measure(own)
         share = in_frame * _unhidden_share(first, own, camera, visible) if visible > 0 else 0.0
         frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share,
                  "objects": [{"visible_fraction": float(f), "out_of_view": k in r.invisible}
                              for k, f in enumerate(r.visible_fraction)]}
-        if save_arrays:
-            stem = ctx.workdir / f"frame_{index:04d}"
-            frame.update(correspondences=f"{stem}_correspondences.npy", target_mask=f"{stem}_target_mask.npy")
-            np.save(frame["correspondences"], correspondences)
-            np.save(frame["target_mask"], target)
+        if params.save_arrays:
+            target = np.asarray(r.target_masks, dtype=bool).any(axis=0)
+            for name, array in (("correspondences", correspondences), ("target_mask", target)):
+                path = ctx.default_output(f"frame_{index:04d}_{name}.npy", "save_arrays")
+                safe_write.write_atomic(path, lambda path, array=array: np.save(path, array), protected)
+                frame[name] = str(path)
         results.append(frame)
         ctx.check_cancelled()
     return {"frames": results}
+
+
+def _reproject(inputs, masks: list, transform, camera, key: tuple, allow_out_of_view: bool):
+    """One frame's reprojection of every object (``inputs.mask``: their union); the filled background depth is
+    cached under ``key``: filled once, reused by every frame and later previews."""
+    from ..geometry import GeometryError, OutOfViewError, reproject
+
+    several = len(masks) > 1
+    try:
+        r = reproject(inputs.depth, masks if several else masks[0], list(transform) if several else transform,
+                      camera, bg_depth=inputs.background_depth, background_depth=_background_cache.get(key),
+                      require_visible=not allow_out_of_view)
+    except GeometryError as error:
+        typed = ObjectOutOfView if isinstance(error, OutOfViewError) else BadGeometry
+        raise typed(f"The edit cannot be previewed: {error}.") from None
+    if key not in _background_cache:
+        _background_cache.clear()
+        _background_cache[key] = r.background_depth
+    return r

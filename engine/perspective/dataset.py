@@ -44,17 +44,16 @@ def read_sample(folder, size: int | None = None) -> PerspectiveSample:
     """One sample, its image resized to ``size`` x ``size`` (area resampling; VPs follow) when given."""
     from PIL import Image
 
-    from ..diffusion.inputs import read_depth
+    from ..io import read_depth, read_photo
     from .guidance import scale_vps
     from .vanishing import read_vps_file
 
     folder = Path(folder)
-    with Image.open(folder / "image.png") as image:
-        image = image.convert("RGB")
-        original = image.size
-        if size is not None and image.size != (size, size):
-            image = image.resize((size, size), Image.BOX)
-        array = np.asarray(image, np.float32) / 255.0
+    image = Image.fromarray(read_photo(folder / "image.png", "dataset image"))
+    original = image.size
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.BOX)
+    array = np.asarray(image, np.float32) / 255.0
     depth_path = folder / "depth.npy" if (folder / "depth.npy").is_file() else folder / "depth.exr"
     depth = read_depth(depth_path)
     vps = scale_vps(read_vps_file(folder / "vps.json")["vps"], original, (array.shape[1], array.shape[0]))

@@ -16,20 +16,17 @@ from .guidance import MODES, PerspectiveGuidance, edit_figures, from_params, sca
 
 
 def check_params(perspective) -> None:
-    """Raise ValueError naming what is wrong with an edit job's ``perspective`` parameter."""
+    """Raise ValueError naming what is wrong with an edit job's ``perspective`` parameter: the checks of
+    ``engine.params.Perspective``, the one home of the parameter's contract."""
+    from ..errors import BadParams
+    from ..params import Perspective
+
     if perspective is None:
         return
-    if not isinstance(perspective, dict):
-        raise ValueError("'perspective' must be an object with 'vps', 'width' and 'height'.")
-    missing = [key for key in ("vps", "width", "height") if key not in perspective]
-    if missing:
-        raise ValueError(f"'perspective' lacks {', '.join(missing)}.")
-    rows = perspective["vps"]
-    if not isinstance(rows, list) or not rows or any(not isinstance(r, (list, tuple)) or len(r) not in (2, 3)
-                                                    for r in rows):
-        raise ValueError("'perspective.vps' must be a non-empty list of [x, y] or [x, y, w] rows.")
-    if int(perspective["width"]) < 1 or int(perspective["height"]) < 1:
-        raise ValueError("'perspective.width' and 'height' must be positive.")
+    try:
+        Perspective.from_json(perspective, "perspective")
+    except BadParams as error:
+        raise ValueError(str(error)) from None
 
 
 def guidance_terms(params: dict, photo=None) -> list:

@@ -204,13 +204,14 @@ def combined_loss(models, batches, indices, noise, timesteps, perspective_weight
     import torch.nn.functional as F
 
     from ..diffusion.encoding import decode_latents
+    from ..diffusion.unet_call import unet_input
     from .loss import perspective_loss
 
     scheduler = models.scheduler
     index = torch.as_tensor(indices, device=models.device)
     latents = batches.latents[index]
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    unet_in = torch.cat([noisy, batches.depth[index].float()], dim=1).to(models.dtype)
+    unet_in = unet_input(noisy, batches.depth[index], len(indices), models.dtype)
     prediction = models.unet(unet_in, timesteps, encoder_hidden_states=batches.embeddings[index]).sample.float()
     alphas = scheduler.alphas_cumprod.to(models.device)[timesteps].view(-1, 1, 1, 1)
     if scheduler.config.prediction_type == "v_prediction":
