@@ -283,4 +283,4 @@ def test_import_jobs_run_a_tick_at_a_time_with_progress_cancel_and_errors(bpy, p
 
     run = job_sequence.JobSequence(work(tmp_path / "e", {"output_dir": str(tmp_path / "f"), "tear": 0.0}), "Import")
     assert job_sequence.run_to_end(run, bpy.context) == "FAILED"
-    assert "'tear' must be a number from 0.01" in run.error and cleaned[-1] == tmp_path / "e"
+    assert "'tear' must be a number in [0.01, 1]" in run.error and cleaned[-1] == tmp_path / "e"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.errors import BadParams
 from engine.geometry import Camera
 from engine.geometry import surface_mesh as surface
-from engine.errors import BadParams
 from engine.jobs import JobContext, JobError, scene
 
 
