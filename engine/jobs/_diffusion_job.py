@@ -133,7 +133,7 @@ def request(params, transform=None):
         raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
     mask = inputs.mask
-    if params.masks:  # several objects: one mask each, the ``mask`` object first (see ``preview``)
+    if getattr(params, "masks", None):  # several objects (``edit``; ``invert`` has one): the ``mask`` object first
         from .scene import extra_masks
 
         mask = np.stack([inputs.mask, *extra_masks(params, inputs)])
