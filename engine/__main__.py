@@ -3,7 +3,7 @@ imported (``engine/python_check.py``), so keep this file readable by any Python.
 
 import sys
 
-from . import python_check
+from .process import python_check
 
 if __name__ == "__main__":
     python_check.refuse_unsupported()

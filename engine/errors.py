@@ -35,7 +35,7 @@ class EngineError(Exception):
 
     def as_message(self, job: str | None) -> dict:
         """The protocol's ``error`` message for this error."""
-        from . import protocol
+        from .process import protocol
 
         return protocol.error(job, self.code, self.message, self.detail)
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import protocol, socket_auth, socket_server
-from engine.client import EngineClient
 from engine.errors import EngineError
-from engine.socket_client import SocketEngineClient
+from engine.process import protocol, socket_auth, socket_server
+from engine.process.client import EngineClient
+from engine.process.socket_client import SocketEngineClient
 from tests.conftest import subprocess_env
 
 PYTHON = sys.executable

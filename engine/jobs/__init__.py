@@ -89,7 +89,7 @@ class JobContext:
                  message: str | None = None) -> None:
         """Report progress. ``thumbnail``: a path to a small PNG, or an image (HxWx3 array in [0, 1] or uint8,
         or a PIL image) that is saved as one under the workdir."""
-        from .. import protocol
+        from ..process import protocol
 
         if thumbnail is not None and not isinstance(thumbnail, (str, Path)):
             thumbnail = self._save_thumbnail(thumbnail)

@@ -21,9 +21,9 @@ import subprocess
 import threading
 import time
 
+from ..errors import BadToken, EngineStartFailed, NotTheEngine
 from . import protocol, socket_auth
 from .client import EngineClient, EngineError  # noqa: F401  (EngineError re-exported)
-from .errors import BadToken, EngineStartFailed, NotTheEngine
 
 
 class _Lines:

@@ -29,8 +29,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..errors import BadToken
 from . import protocol, socket_auth
-from .errors import BadToken
 from .job_queue import JobQueue
 from .message_writer import MessageWriter
 from .server import Server

@@ -27,8 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import protocol, python_check
-from .errors import (
+from ..errors import (
     EngineCrashed,
     EngineError,  # noqa: F401  (re-exported: engine.client.EngineError is the base every client catches)
     EngineFault,
@@ -41,6 +40,7 @@ from .errors import (
     UnsupportedVersion,
     error_for,
 )
+from . import protocol, python_check
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent

@@ -15,10 +15,11 @@ import os
 import sys
 import threading
 
-from . import __version__, model_cache, protocol
-from .commands.info import PACKAGES
+from .. import __version__, model_cache
+from ..commands.info import PACKAGES
+from ..jobs import job_names
+from . import protocol
 from .job_queue import JobQueue, QueuedJob
-from .jobs import job_names
 
 # Import names and the distributions they come from, for the versions the hello reports.
 _DISTRIBUTIONS = {"PIL": "pillow", "cv2": "opencv-python-headless", "OpenEXR": "OpenEXR"}
