@@ -1,5 +1,5 @@
 """``python -m engine <command>``: see ``engine/cli.py``. The Python version is checked before anything else is
-imported (``engine/python_check.py``), so keep this file readable by any Python."""
+imported (``engine/process/python_check.py``), so keep this file readable by any Python."""
 
 import sys
 

@@ -280,7 +280,7 @@ def test_idle_connections_cannot_keep_a_client_out(socket_engine):
 
 
 def raw_login(info) -> socket.socket:
-    """A socket logged in by hand (``engine/socket_auth.py``), past the hello."""
+    """A socket logged in by hand (``engine/process/socket_auth.py``), past the hello."""
     sock = connect(info)
     nonce = read_message(sock)["nonce"]
     mine = socket_auth.new_nonce()

@@ -1,4 +1,4 @@
-"""The engine as a real process, driven through ``engine.client``: progress, cancel, queueing, crashes, hangs,
+"""The engine as a real process, driven through ``engine.process.client``: progress, cancel, queueing, crashes, hangs,
 malformed messages and broken installations. Uses the ``ping`` job, which loads no model, so it runs in seconds."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Speaks the JSON-lines protocol of ``docs/protocol.md``: one message per line on stdin, one per line on stdout,
 logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves the same protocol over a local
-(Unix or loopback TCP) socket with a mutual token login instead (``engine/socket_server.py``).
+(Unix or loopback TCP) socket with a mutual token login instead (``engine/process/socket_server.py``).
 """
 
 from __future__ import annotations
