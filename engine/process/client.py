@@ -482,7 +482,7 @@ class EngineClient:
 
 
 def refused_python(log: str) -> str | None:
-    """The version an engine named when it refused to run on that Python (``engine/process/python_check.py``), if it did."""
+    """The version an engine named when it refused to run on that Python (``python_check.py``), if it did."""
     for line in log.splitlines():
         if line.startswith(python_check.MARKER):
             return line[len(python_check.MARKER):].split()[0].rstrip(".") or None

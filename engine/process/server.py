@@ -1,7 +1,7 @@
 """The long-lived engine: reads protocol messages on stdin, runs jobs one at a time, keeps models warm.
 
 Threads: the caller's thread reads stdin (so a cancel is seen while a job runs), one worker runs queued jobs in
-submission order (``engine/process/job_queue.py``: one job at a time on the accelerator), and a heartbeat thread tells the
+submission order (``job_queue.py``: one job at a time on the accelerator), and a heartbeat thread tells the
 client the process is alive. Models stay cached between jobs in ``engine/model_cache.py``. End of stdin means the
 client is gone: the server cancels what it has and exits, as it does on ``shutdown``.
 """

@@ -1,4 +1,4 @@
-"""Drive an engine that is already running with ``python -m engine serve --listen`` (``engine/process/socket_server.py``):
+"""Drive an engine that is already running with ``python -m engine serve --listen`` (``socket_server.py``):
 the same client as ``engine.process.client.EngineClient`` (submit, poll, cancel, run, release), over a local socket.
 
     client = SocketEngineClient(path=path, token=token)   # or port=..., from the engine's 'listening' message
