@@ -1,9 +1,12 @@
 """Geometry engine: lift a photo to 3D through its depth, move objects, reproject (dense correspondences), fill the
 background depth, and turn depth into the disparity the diffusion model wants.
 
-Frames and conventions: see frames.py and camera.py (engine frame = OpenCV: +X right, +Y down, +Z forward).
-camera, frames and transforms are numpy-only (Blender's Python can import them); the rest needs torch/scipy and
-is imported lazily on first use, so `from engine.geometry import Camera` stays light.
+The one home of camera and frame maths (docs/geometry.md): frames.py (engine = OpenCV: +X right, +Y down, +Z
+forward; Blender's camera frame; the official one), camera.py (pinhole intrinsics), fov.py (field-of-view
+conventions and the one default), exif_camera.py (field of view from EXIF numbers), blender_camera.py (Blender's
+camera numbers <-> intrinsics), vanishing.py (vanishing points and lines), transforms.py (4x4 edits).
+Those are numpy-only (Blender's Python imports them); the rest needs torch/scipy and is imported lazily on first
+use, so `from engine.geometry import Camera` stays light.
 """
 from __future__ import annotations
 
