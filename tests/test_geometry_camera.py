@@ -79,8 +79,8 @@ def test_fov_from_exif_numbers():
     assert fov_from_exif({"focal_35mm": 0, "focal_mm": float("nan")}, 40, 30)[1] == "default"
 
 
-NUMBERS = [dict(sensor_fit=fit, shift_x=sx, shift_y=sy, resolution_x=rx, resolution_y=ry, resolution_percentage=pct,
-                pixel_aspect_x=ax, pixel_aspect_y=ay)
+NUMBERS = [{"sensor_fit": fit, "shift_x": sx, "shift_y": sy, "resolution_x": rx, "resolution_y": ry,
+            "resolution_percentage": pct, "pixel_aspect_x": ax, "pixel_aspect_y": ay}
            for fit in ("AUTO", "HORIZONTAL", "VERTICAL")
            for sx, sy in ((0.0, 0.0), (0.15, -0.2))
            for rx, ry, pct, ax, ay in ((640, 360, 100, 1.0, 1.0), (300, 500, 50, 1.0, 1.0), (640, 360, 100, 1.0, 1.6),
