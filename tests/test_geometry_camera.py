@@ -154,3 +154,10 @@ def _turn(a: float, b: float) -> np.ndarray:
     rx = np.array([[1, 0, 0, 0], [0, ca, -sa, 0], [0, sa, ca, 0], [0, 0, 0, 1.0]])
     rz = np.array([[cb, -sb, 0, 0], [sb, cb, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
     return rz @ rx
+
+
+def test_camera_world_rotation_inverts_world_to_camera_rotation():
+    pose = _turn(0.7, -1.1)
+    np.testing.assert_allclose(frames.camera_world_rotation(frames.world_to_camera_rotation(pose)), pose[:3, :3],
+                               atol=1e-15)
+    np.testing.assert_array_equal(frames.camera_world_rotation(np.eye(3)), np.diag([1.0, -1.0, -1.0]))

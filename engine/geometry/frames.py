@@ -70,6 +70,13 @@ def world_to_camera_rotation(camera_matrix_world, to_frame: str = "engine") -> n
     return C @ rotation_without_scale(camera_matrix_world).T
 
 
+def camera_world_rotation(world_to_camera, from_frame: str = "engine") -> np.ndarray:
+    """(3, 3) rotation part of a Blender camera's world matrix (its Blender camera axes as world columns) from the
+    rotation (3, 3) taking world directions into its ``from_frame``: the inverse of ``world_to_camera_rotation``."""
+    C = change_of_frame("blender", from_frame)[:3, :3]
+    return np.asarray(world_to_camera, dtype=np.float64)[:3, :3].T @ C
+
+
 def camera_points_to_world(points, camera_matrix_world, from_frame: str = "engine") -> np.ndarray:
     """Points (N, 3) in a camera's ``from_frame`` (default the engine's) to world coordinates (N, 3), for a Blender
     camera at ``camera_matrix_world`` (4x4 without scale): world = Cam @ F p with F the frame change to Blender's."""
