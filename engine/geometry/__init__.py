@@ -25,6 +25,9 @@ _LAZY = {
     "normalised_disparity": "disparity", "resample_to_grid": "disparity", "disparity_bounds": "disparity",
     "latent_depth_condition": "disparity",
     "read_sample": "io", "write_depth_exr": "io",
+    "BlenderCameraNumbers": "blender_camera", "intrinsics_from_blender": "blender_camera",
+    "blender_from_intrinsics": "blender_camera", "focal_from_fov": "fov", "fov_from_focal": "fov",
+    "fov_from_exif": "exif_camera", "vanishing_points": "vanishing", "vanishing_line": "vanishing",
 }
 
 __all__ = ["Camera", "GeometryError", "OutOfViewError", "frames", "blender_world_edit_to_engine", "make_transform",
