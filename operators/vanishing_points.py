@@ -117,7 +117,8 @@ def camera_vanishing_points(scene, camera_object=None, source: str = "WORLD", ob
     payload = {"vps": vps.tolist(), "labels": labels, "directions": directions.tolist(), "camera": intrinsics,
                "world_to_camera": rotation.tolist(), "source": source}
     if source == "GROUND" and not intrinsics["orthographic"]:
-        payload["horizon"] = vanishing.vanishing_line(intrinsics_matrix(intrinsics), rotation, ground_normal(obj)).tolist()
+        horizon = vanishing.vanishing_line(intrinsics_matrix(intrinsics), rotation, ground_normal(obj))
+        payload["horizon"] = horizon.tolist()
     return payload
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from perspective_drawing import look_rotation
 
 from engine.geometry import frames
 from engine.geometry.camera import intrinsics_matrix as intrinsics
 from engine.geometry.vanishing import vanishing_line, vanishing_points
 from engine.perspective.vanishing import parse_vp
-from perspective_drawing import look_rotation
 
 
 def project(K, R, eye, points):

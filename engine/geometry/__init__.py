@@ -15,8 +15,13 @@ import importlib
 from . import frames
 from .camera import Camera
 from .errors import GeometryError, OutOfViewError
-from .transforms import (blender_world_edit_to_engine, make_transform, object_centroid, official_edit_to_matrix,
-                         rotation_matrix)
+from .transforms import (
+    blender_world_edit_to_engine,
+    make_transform,
+    object_centroid,
+    official_edit_to_matrix,
+    rotation_matrix,
+)
 
 _LAZY = {
     "lift": "lifting", "project": "lifting", "unproject": "lifting",
