@@ -4,6 +4,7 @@ test_geometry_blender_camera.py for agreement with Blender's own projection)."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -161,3 +162,31 @@ def test_camera_world_rotation_inverts_world_to_camera_rotation():
     np.testing.assert_allclose(frames.camera_world_rotation(frames.world_to_camera_rotation(pose)), pose[:3, :3],
                                atol=1e-15)
     np.testing.assert_array_equal(frames.camera_world_rotation(np.eye(3)), np.diag([1.0, -1.0, -1.0]))
+
+
+def test_every_door_defaults_to_the_same_field_of_view(tmp_path):
+    """The commands' defaults and the jobs build Camera.default: 55 degrees, longer side, outermost pixel centres."""
+    from PIL import Image
+
+    from engine.cli import build_parser, discover_commands
+    from engine.diffusion.inputs import request_from_files
+    from engine.jobs import JobContext, scene
+
+    parser = build_parser(discover_commands())
+    for command in (["edit", "--out", "o.png"], ["geometry", "--sample", "s", "--out-dir", "o"]):
+        args = parser.parse_args(command)
+        assert (args.camera, args.fov) == ("official", 55.0), command
+    depth = np.full((40, 60), 4.0, np.float32)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 20:40] = 255
+    Image.new("RGB", (60, 40), (90, 90, 90)).save(tmp_path / "photo.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    np.save(tmp_path / "depth.npy", depth)
+    (tmp_path / "t.json").write_text(json.dumps(np.eye(4).tolist()))
+    request = request_from_files(tmp_path / "photo.png", tmp_path / "mask.png", tmp_path / "depth.npy",
+                                 tmp_path / "t.json", camera=parser.parse_args(["edit", "--out", "o.png"]).camera)
+    assert request.camera == Camera.default(60, 40)
+    params = {"photo": str(tmp_path / "photo.png"), "depth": str(tmp_path / "depth.npy"),
+              "mask": str(tmp_path / "mask.png"), "output_dir": str(tmp_path / "out")}
+    result = scene.run(params, JobContext("t", tmp_path / "work", lambda message: None))
+    assert result["fov_source"] == "default" and result["camera"] == Camera.default(60, 40).to_dict()
