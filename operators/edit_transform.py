@@ -16,7 +16,6 @@ ignored (a camera has no meaningful scale).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import bpy
@@ -28,6 +27,8 @@ from ..engine.geometry import transforms
 from ..engine.geometry.transforms import camera_relative_edit
 from . import photo_files
 from .photo_rig import active_rig
+
+describe = transforms.describe_edit  # the name the panel, Render Edit and tools/ use
 
 
 def as_numpy(matrix) -> np.ndarray:
@@ -58,27 +59,6 @@ def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:
 
 def set_edit(rig, edit: np.ndarray) -> None:
     rig.target.matrix_world = Matrix(object_matrix_for_edit(rig, edit).tolist())
-
-
-def describe(edit: np.ndarray, centroid) -> dict:
-    """The edit as the artist thinks of it, in the engine's camera frame (x right, y down, z forward): where the
-    object's centroid moves, the rotation (axis, degrees) and the scale."""
-    c = np.asarray(centroid, dtype=np.float64)
-    moved = edit[:3, :3] @ c + edit[:3, 3]
-    linear = edit[:3, :3]
-    scale = np.linalg.norm(linear, axis=0)
-    rotation = linear / np.where(scale > 0, scale, 1.0)
-    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(rotation) - 1.0) / 2.0))))
-    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
-    norm = np.linalg.norm(axis)
-    if norm > 1e-9:
-        axis = axis / norm
-    elif angle > 90.0:  # a half turn: the axis is the eigenvector of eigenvalue 1
-        values, vectors = np.linalg.eig(rotation)
-        axis = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
-    else:
-        axis = np.array([0.0, 1.0, 0.0])
-    return {"translation": (moved - c).tolist(), "axis": axis.tolist(), "angle": angle, "scale": scale.tolist()}
 
 
 def read_official_edit(path: str, name: str) -> dict:

@@ -190,3 +190,27 @@ def test_every_door_defaults_to_the_same_field_of_view(tmp_path):
               "mask": str(tmp_path / "mask.png"), "output_dir": str(tmp_path / "out")}
     result = scene.run(params, JobContext("t", tmp_path / "work", lambda message: None))
     assert result["fov_source"] == "default" and result["camera"] == Camera.default(60, 40).to_dict()
+
+
+def test_camera_relative_edit_and_its_description():
+    from engine.geometry.transforms import (
+        camera_relative_edit,
+        describe_edit,
+        make_transform,
+        object_matrix_for_edit,
+        rotation_matrix,
+    )
+
+    camera, obj = _turn(1.2, 0.3), _turn(0.1, -0.5)
+    camera[:3, 3], obj[:3, 3] = [1.0, -4.0, 1.5], [0.5, 0.2, 1.0]
+    assert np.allclose(camera_relative_edit(camera, obj, camera, obj), np.eye(4), atol=1e-12)
+    rig_moved = _turn(0.4, 0.9) @ np.eye(4)
+    assert np.allclose(camera_relative_edit(rig_moved @ camera, rig_moved @ obj, camera, obj), np.eye(4), atol=1e-12)
+    centroid = np.array([0.2, -0.1, 3.0])
+    edit = make_transform(rotation_matrix([0.0, 1.0, 0.0], 30.0), [0.5, 0.0, -0.2], 1.5, center=centroid)
+    now = object_matrix_for_edit(edit, camera, camera, obj)
+    np.testing.assert_allclose(camera_relative_edit(camera, now, camera, obj), edit, atol=1e-12)
+    described = describe_edit(edit, centroid)
+    np.testing.assert_allclose(described["translation"], [0.5, 0.0, -0.2], atol=1e-12)
+    np.testing.assert_allclose(described["axis"], [0.0, 1.0, 0.0], atol=1e-12)
+    assert described["angle"] == pytest.approx(30.0) and np.allclose(described["scale"], 1.5)

@@ -4,6 +4,8 @@ All matrices act on column vectors of homogeneous points: p' = M @ [x, y, z, 1].
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import frames
@@ -127,3 +129,26 @@ def object_matrix_for_edit(edit, camera_now, camera_before, object_before) -> np
 
 def _matrix(m) -> np.ndarray:
     return np.asarray(m, dtype=np.float64).reshape(4, 4)
+
+
+def describe_edit(edit, centroid) -> dict:
+    """The edit (4, 4, engine frame) as the artist thinks of it, for an object whose centroid (3,) is given (engine
+    frame: x right, y down, z forward): where the centroid moves (``translation``), the rotation (``axis``,
+    ``angle`` in degrees) and the ``scale`` (3,), as plain lists."""
+    edit = np.asarray(edit, dtype=np.float64)
+    c = np.asarray(centroid, dtype=np.float64)
+    moved = edit[:3, :3] @ c + edit[:3, 3]
+    linear = edit[:3, :3]
+    scale = np.linalg.norm(linear, axis=0)
+    rotation = linear / np.where(scale > 0, scale, 1.0)
+    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(rotation) - 1.0) / 2.0))))
+    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm > 1e-9:
+        axis = axis / norm
+    elif angle > 90.0:  # a half turn: the axis is the eigenvector of eigenvalue 1
+        values, vectors = np.linalg.eig(rotation)
+        axis = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+    else:
+        axis = np.array([0.0, 1.0, 0.0])
+    return {"translation": (moved - c).tolist(), "axis": axis.tolist(), "angle": angle, "scale": scale.tolist()}
