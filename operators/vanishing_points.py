@@ -67,14 +67,19 @@ def intrinsics_matrix(intrinsics: dict) -> np.ndarray:
     return camera_maths.intrinsics_matrix(intrinsics["fx"], intrinsics["fy"], intrinsics["cx"], intrinsics["cy"])
 
 
+def _rotation(obj) -> np.ndarray:
+    """3x3 rotation of ``obj``'s world matrix, as Blender decomposes it (scale and shear ignored)."""
+    return np.array(obj.matrix_world.decompose()[1].to_matrix(), np.float64)
+
+
 def world_to_camera_rotation(camera_object) -> np.ndarray:
     """3x3 rotation taking world directions into the engine's camera frame (scale ignored)."""
-    return frames.world_to_camera_rotation(camera_object.matrix_world)
+    return frames.world_to_camera_from_rotation(_rotation(camera_object))
 
 
 def object_axes(obj) -> np.ndarray:
     """3x3 rows: the world directions of ``obj``'s local X, Y and Z axes."""
-    return frames.rotation_without_scale(obj.matrix_world).T
+    return _rotation(obj).T
 
 
 def directions_for(source: str = "WORLD", obj=None) -> tuple[np.ndarray, list[str]]:
@@ -231,7 +236,7 @@ class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         parts = []
-        for label, (x, y, w) in zip(payload["labels"], payload["vps"]):
+        for label, (x, y, w) in zip(payload["labels"], payload["vps"], strict=True):
             parts.append(f"{label}: direction ({x:.3f}, {y:.3f}) at infinity" if w == 0 else
                          f"{label}: ({x:.1f}, {y:.1f}) px")
         self.report({"INFO"}, "; ".join(parts))

@@ -66,8 +66,14 @@ def rotation_without_scale(matrix_world) -> np.ndarray:
 def world_to_camera_rotation(camera_matrix_world, to_frame: str = "engine") -> np.ndarray:
     """(3, 3) rotation taking world directions into the camera's ``to_frame`` (default the engine's), from the
     Blender camera object's world matrix (4x4, see ``matrix4``; its scale is ignored)."""
+    return world_to_camera_from_rotation(rotation_without_scale(camera_matrix_world), to_frame)
+
+
+def world_to_camera_from_rotation(camera_rotation, to_frame: str = "engine") -> np.ndarray:
+    """(3, 3) rotation taking world directions into the camera's ``to_frame`` from the rotation (3, 3) of the Blender
+    camera object (its Blender camera axes as world columns, e.g. mathutils' ``matrix_world.decompose()``)."""
     C = change_of_frame("blender", to_frame)[:3, :3]
-    return C @ rotation_without_scale(camera_matrix_world).T
+    return C @ np.asarray(camera_rotation, dtype=np.float64).T
 
 
 def camera_world_rotation(world_to_camera, from_frame: str = "engine") -> np.ndarray:
