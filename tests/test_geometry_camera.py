@@ -62,22 +62,23 @@ def test_official_and_default_cameras_are_the_formulas_they_always_were():
 
 
 def test_fov_from_exif_numbers():
-    fov, source, note = fov_from_exif({"focal_35mm": 26.0}, 4000, 3000)
+    fov, source, note = fov_from_exif({"focal_length_35mm": 26.0}, 4000, 3000)
     side = math.hypot(36, 24) * 4000 / 5000
     assert fov == pytest.approx(math.degrees(2 * math.atan(side / 52.0)))
     assert source == "exif_35mm" and "26 mm" in note
-    plane = {"focal_mm": 4.0, "focal_plane_x_res": 1000.0, "focal_plane_y_res": 1000.0, "focal_plane_unit_mm": 1.0,
-             "pixel_x_dimension": 4000, "pixel_y_dimension": 3000}
+    plane = {"focal_length_mm": 4.0, "focal_plane_x_resolution": 1000.0, "focal_plane_y_resolution": 1000.0,
+             "focal_plane_unit_mm": 1.0, "pixel_x_dimension": 4000, "pixel_y_dimension": 3000}
     fov, source, _ = fov_from_exif(plane, 400, 300)  # a resized photo keeps the camera's sensor: 4 mm wide
     assert source == "exif_focal_plane" and fov == pytest.approx(math.degrees(2 * math.atan(4.0 / 8.0)))
-    fov, _, _ = fov_from_exif(dict(plane, pixel_x_dimension=3000, pixel_y_dimension=4000, focal_plane_y_res=500.0),
-                              300, 400)  # portrait: the longer side is the height, 4000 px at 500 px/mm = 8 mm
+    portrait = dict(plane, pixel_x_dimension=3000, pixel_y_dimension=4000, focal_plane_y_resolution=500.0)
+    fov, _, _ = fov_from_exif(portrait, 300, 400)  # portrait: the longer side, 4000 px at 500 px/mm = 8 mm
     assert fov == pytest.approx(math.degrees(2 * math.atan(8.0 / 8.0)))
     fov, _, _ = fov_from_exif(plane, 300, 400)  # not the camera's aspect (cropped): the photo's own 400 px = 0.4 mm
     assert fov == pytest.approx(math.degrees(2 * math.atan(0.4 / 8.0)))
     assert fov_from_exif({}, 40, 30)[:2] == (None, "default")
-    assert fov_from_exif({"focal_mm": 4.0, "focal_plane_unit_mm": None}, 40, 30)[:2] == (None, "default")
-    assert fov_from_exif({"focal_35mm": 0, "focal_mm": float("nan")}, 40, 30)[1] == "default"
+    assert fov_from_exif({"has_exif": False, "focal_length_35mm": None}, 40, 30)[2].endswith("has no EXIF data")
+    assert fov_from_exif({"focal_length_mm": 4.0, "focal_plane_unit_mm": None}, 40, 30)[:2] == (None, "default")
+    assert fov_from_exif({"focal_length_35mm": 0, "focal_length_mm": float("nan")}, 40, 30)[1] == "default"
 
 
 NUMBERS = [{"sensor_fit": fit, "shift_x": sx, "shift_y": sy, "resolution_x": rx, "resolution_y": ry,
