@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test extension clean
+.PHONY: setup demo test extension requirements clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test: setup
 
 extension: setup
 	$(PY) tools/extension.py build --output-dir dist
+
+# engine_requirements.txt (shipped in the zip, installed by Set Up Engine) from pyproject.toml's pins; the build
+# refuses a stale one.
+requirements: setup
+	$(PY) tools/extension.py requirements
 
 clean:
 	rm -rf dist build .pytest_cache

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Add-on preferences: which Python runs the engine, which models it loads, where it caches.
 
-The engine runs in its own Python (with torch, diffusers, transformers). By default that is the ``.venv`` the
-setup command makes beside this extension's source; ``DHANDLES_ENGINE_PYTHON`` overrides it for scripted runs.
+The engine runs in its own Python (with torch, diffusers, transformers). By default that is the environment *Set
+Up Engine* makes in this extension's user folder, else the ``.venv`` that ``make setup`` makes beside a clone's
+source; ``DHANDLES_ENGINE_PYTHON`` overrides both for scripted runs. With Blender's *Allow Online Access* off the
+engine runs with downloads off (``engine_env``).
 """
 
 from __future__ import annotations
@@ -17,17 +19,53 @@ import bpy
 ADDON_ROOT = Path(__file__).resolve().parent
 ENGINE_PYTHON_ENV = "DHANDLES_ENGINE_PYTHON"
 
-DEFAULT_DIFFUSION_MODEL = "stabilityai/stable-diffusion-2-depth"
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
-DEFAULT_SEGMENTATION_MODEL = "CIDAS/clipseg-rd64-refined"
+DEFAULT_DIFFUSION_MODEL = "sd2-depth"  # presets (engine/models/registry.py): each lists its sources, mirror first
+DEFAULT_DEPTH_MODEL = "depth-anything-metric-indoor"
+DEFAULT_SEGMENTATION_MODEL = "clipseg"
+DEFAULT_INPAINTING_MODEL = "sd2-inpainting"
 CACHE_NAME = "diffusion_handles"  # the cache's folder under the user cache when not installed as an extension
+VENV_NAME = "engine-venv"  # Set Up Engine's environment, in the extension's user folder
+ONLINE_ACCESS_ENV = "DHANDLES_ONLINE_ACCESS"  # read by engine/models/hub.py
+ONLINE_ACCESS_WHERE = "Preferences > System > Network > Allow Online Access"
+
+
+def venv_python(venv: Path) -> Path:
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def setup_venv_dir(package: str = __package__) -> Path:
+    """Where *Set Up Engine* makes the engine's environment: the extension's user folder (it survives extension
+    updates), or the user cache for the source tree registered as an add-on."""
+    if package.startswith("bl_ext."):
+        folder = bpy.utils.extension_path_user(package, create=True)
+        if folder:
+            return Path(folder) / VENV_NAME
+    return user_cache_home() / CACHE_NAME / VENV_NAME
 
 
 def default_engine_python() -> Path:
-    """The interpreter of the ``.venv`` that ``make`` creates in the repository root."""
-    if sys.platform == "win32":
-        return ADDON_ROOT / ".venv" / "Scripts" / "python.exe"
-    return ADDON_ROOT / ".venv" / "bin" / "python"
+    """Set Up Engine's environment when it exists, else the ``.venv`` that ``make setup`` creates in a clone."""
+    from_setup = venv_python(setup_venv_dir())
+    if from_setup.is_file():
+        return from_setup
+    return venv_python(ADDON_ROOT / ".venv")
+
+
+def online_access() -> bool:
+    """Blender's *Allow Online Access* (always on in Blender versions without it)."""
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+def engine_env() -> dict:
+    """The engine process's environment: Blender's, without its Python settings, and with downloads off while
+    Blender's online access is off."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")}
+    if not online_access():
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env[ONLINE_ACCESS_ENV] = "0"
+    return env
 
 
 class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
@@ -35,24 +73,25 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
 
     engine_python: bpy.props.StringProperty(
         name="Engine Python",
-        description="Python interpreter with torch and diffusers that runs the engine. "
-        "Empty: the .venv made by the setup command beside this extension's source",
+        description="Python interpreter with torch and diffusers that runs the engine. Empty: the environment "
+        "Set Up Engine makes, else the .venv made by 'make setup' beside this extension's source",
         subtype="FILE_PATH",
         default="",
     )
     diffusion_model: bpy.props.StringProperty(
         name="Diffusion Model",
-        description="Hugging Face id or local folder of a depth-conditioned Stable Diffusion 2 model",
+        description="Preset (sd2-depth), Hugging Face id, local folder or .safetensors checkpoint "
+        "(512-depth-ema.safetensors) of a depth-conditioned Stable Diffusion 2 model",
         default=DEFAULT_DIFFUSION_MODEL,
     )
     depth_model: bpy.props.StringProperty(
         name="Depth Model",
-        description="Hugging Face id or local folder of a transformers depth estimator",
+        description="Preset, Hugging Face id or local folder of a transformers depth estimator",
         default=DEFAULT_DEPTH_MODEL,
     )
     segmentation_model: bpy.props.StringProperty(
         name="Segmentation Model",
-        description="Hugging Face id or local folder of a text-prompted segmentation model",
+        description="Preset, Hugging Face id or local folder of a text-prompted segmentation model",
         default=DEFAULT_SEGMENTATION_MODEL,
     )
     cache_dir: bpy.props.StringProperty(
@@ -65,6 +104,13 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
         default="",
     )
 
+    setup_python: bpy.props.StringProperty(
+        name="Python 3.11 for Set Up",
+        description="A Python 3.11 interpreter for Set Up Engine to build the engine's environment from, when "
+        "Blender's own Python is not 3.11. Empty: Blender's own",
+        subtype="FILE_PATH",
+        default="",
+    )
     stall_minutes: bpy.props.FloatProperty(
         name="Stall Timeout (min)",
         description="A job that reports no progress for this long is taken for hung and its engine restarted. "
@@ -76,15 +122,9 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
-        layout = self.layout
-        layout.prop(self, "engine_python")
-        layout.label(text=f"Resolved: {resolve_engine_python(self)}")
-        layout.prop(self, "diffusion_model")
-        layout.prop(self, "depth_model")
-        layout.prop(self, "segmentation_model")
-        layout.prop(self, "cache_dir")
-        layout.prop(self, "stall_minutes")
-        layout.operator("dhandles.check_engine", icon="CHECKMARK")
+        from .panels.preferences_panel import draw_preferences
+
+        draw_preferences(self, context, self.layout)
 
 
 def get(context=None):
@@ -133,7 +173,8 @@ def stall_timeout(prefs=None) -> float:
 
 
 def resolve_engine_python(prefs=None) -> str:
-    """The engine interpreter: the environment variable, then the preference, then the setup's ``.venv``."""
+    """The engine interpreter: the environment variable, then the preference, then Set Up Engine's environment,
+    then a clone's ``.venv``."""
     from_env = os.environ.get(ENGINE_PYTHON_ENV, "")
     if from_env:
         return from_env

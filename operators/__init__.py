@@ -5,12 +5,27 @@
 
 import bpy
 
-from . import check_engine, perspective_dataset, vanishing_points
-from . import edit_transform, import_photo, mask_image, photo_rig, preview_edit
-from . import engine_control, render_animation, render_edit, render_settings, render_status
+from . import (
+    check_engine,
+    edit_transform,
+    engine_control,
+    engine_setup,
+    import_photo,
+    mask_image,
+    model_download,
+    perspective_dataset,
+    photo_rig,
+    preview_edit,
+    render_animation,
+    render_edit,
+    render_settings,
+    render_status,
+    vanishing_points,
+)
 
-MODULES = (check_engine, vanishing_points, perspective_dataset, photo_rig, import_photo, mask_image, edit_transform,
-           preview_edit, render_settings, render_status, engine_control, render_edit, render_animation)
+MODULES = (check_engine, engine_setup, model_download, vanishing_points, perspective_dataset, photo_rig, import_photo,
+           mask_image, edit_transform, preview_edit, render_settings, render_status, engine_control, render_edit,
+           render_animation)
 
 
 def register():

@@ -2,7 +2,8 @@
 """The one engine client of this Blender session, shared by every operator that runs engine jobs.
 
 The engine process starts on the first job and stays warm (models loaded) until *Release Engine*, until the
-engine Python in the preferences changes, or until Blender exits (the engine ends when its stdin closes). Each
+engine Python in the preferences or Blender's *Allow Online Access* changes (the engine runs with downloads off
+while it is off: ``preferences.engine_env``), or until Blender exits (the engine ends when its stdin closes). Each
 job's messages are routed to that job's inbox, so several operators can have jobs queued at once. No bpy here
 beyond reading the preferences: the per-tick logic that uses this module is tested without timers.
 """
@@ -29,13 +30,16 @@ def _log(line: str) -> None:
 
 
 def client(context=None) -> EngineClient:
-    """The session's client for the configured engine Python (a new one if that setting changed)."""
+    """The session's client for the configured engine Python (a new one if that setting or online access
+    changed)."""
     global _client
     python = engine_python(context)
-    if _client is not None and _client.python != python:
+    env = preferences.engine_env()
+    online = preferences.ONLINE_ACCESS_ENV
+    if _client is not None and (_client.python != python or (_client.env or {}).get(online) != env.get(online)):
         release()
     if _client is None:
-        _client = EngineClient(python=python, cwd=str(preferences.ADDON_ROOT), log=_log)
+        _client = EngineClient(python=python, cwd=str(preferences.ADDON_ROOT), env=env, log=_log)
     _client.stall_timeout = preferences.stall_timeout(preferences.get(context))  # applies to jobs submitted now
     return _client
 

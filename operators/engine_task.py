@@ -19,7 +19,18 @@ NEW, RUNNING, FINISHED, FAILED, CANCELLED = "NEW", "RUNNING", "FINISHED", "FAILE
 
 STAGE_NAMES = {"invert": "Inverting the photo", "edit": "Editing", "estimate_depth": "Estimating depth",
                "segment": "Segmenting", "preview": "Preview", "load": "Loading models", "ping": "Ping",
-               "reconstruct": "Reconstructing", "frame": "Frame"}
+               "reconstruct": "Reconstructing", "frame": "Frame", "load_model": "Loading the model",
+               "loading model": "Loading the model", "download": "Downloading"}
+BYTE_STAGES = ("download",)  # stages whose step and total count bytes
+
+
+def human_bytes(count: float) -> str:
+    """``1.2 GB``, ``350.0 MB``, ``12 B``: decimal units, as download sizes are usually given."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000.0
+    return f"{count:.1f} GB"  # pragma: no cover
 
 
 class EngineTask:
@@ -113,7 +124,9 @@ class EngineTask:
             stage = STAGE_NAMES.get(self.stage, str(self.stage).replace("_", " ").capitalize())
             if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
                 self.fraction = max(self.fraction if self.stages else 0.0, self._overall(step / total))
-                self.status = f"{self.label}: {stage} {step}/{total}"
+                done = (f"{human_bytes(step)} of {human_bytes(total)}" if self.stage in BYTE_STAGES
+                        else f"{step}/{total}")
+                self.status = f"{self.label}: {stage} {done}"
             else:
                 self.status = f"{self.label}: {stage}"
             if message.get("message"):

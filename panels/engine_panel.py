@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The engine panel: which Python runs the engine and whether it works."""
+"""The engine panel: which Python runs the engine and whether it works; Set Up Engine when there is none yet, and
+the set-up's and a model download's progress."""
+
+import os
 
 import bpy
 
@@ -23,7 +26,14 @@ class DHANDLES_PT_engine(bpy.types.Panel):
         status = context.window_manager.dhandles_engine_status
         if status:
             layout.label(text=status, icon="INFO")
-        layout.operator("dhandles.check_engine", icon="CHECKMARK")
+        row = layout.row()
+        row.operator("dhandles.check_engine", icon="CHECKMARK")
+        if not os.path.isfile(python):
+            row.operator("dhandles.setup_engine", icon="IMPORT")
+        wm = context.window_manager
+        for text in (wm.dhandles_setup_status, wm.dhandles_download_status):
+            if text:
+                layout.label(text=text, icon="INFO")
 
 
 CLASSES = (DHANDLES_PT_engine,)

@@ -9,10 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from engine.models import (ModelMissingError, load_depth_estimator, load_diffusion, load_inpainter,  # noqa: E402
-                           load_segmenter)
+from engine.models import ModelMissingError, load_depth_estimator, load_diffusion, load_inpainter, load_segmenter  # noqa: E402
 from engine.models.registry import resolve  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,7 +34,7 @@ def test_tiny_has_the_sd2_depth_architecture(tiny):
 
 def test_tiny_weights_are_seeded(tiny):
     again = load_diffusion("tiny", device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), again.unet.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), again.unet.parameters(), strict=True))
     assert again.identity() == tiny.identity()
 
 
@@ -44,7 +42,7 @@ def test_loads_back_from_a_local_folder(tiny, tmp_path):
     tiny.save(tmp_path / "copy")
     assert list((tmp_path / "copy" / "unet").glob("*.safetensors"))
     loaded = load_diffusion(str(tmp_path / "copy"), device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), loaded.unet.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(tiny.unet.parameters(), loaded.unet.parameters(), strict=True))
     tokens = loaded.tokenizer(["a chair"]).input_ids
     assert tokens == tiny.tokenizer(["a chair"]).input_ids
 
@@ -59,11 +57,11 @@ def test_folder_without_safetensors_is_refused(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("loader, hub_id, field", [
-    (load_diffusion, "stabilityai/stable-diffusion-2-depth", "Diffusion Handles > Diffusion Model"),
+    (load_diffusion, "sd2-community/stable-diffusion-2-depth", "Diffusion Handles > Diffusion Model"),
     (load_depth_estimator, "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
      "Diffusion Handles > Depth Model"),
     (load_segmenter, "CIDAS/clipseg-rd64-refined", "Diffusion Handles > Segmentation Model"),
-    (load_inpainter, "stabilityai/stable-diffusion-2-inpainting", None),
+    (load_inpainter, "sd2-community/stable-diffusion-2-inpainting", None),
 ])
 def test_offline_missing_model_says_which_and_how(loader, hub_id, field, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -71,14 +69,14 @@ def test_offline_missing_model_says_which_and_how(loader, hub_id, field, monkeyp
     with pytest.raises(ModelMissingError) as error:
         loader(None, device="cpu")
     message = str(error.value)
-    assert hub_id in message and f"huggingface-cli download {hub_id}" in message and "folder" in message
+    assert hub_id in message and f"hf download {hub_id}" in message and "folder" in message
     assert "Local model folder" not in message  # no such preference
     if field:  # the preference's label, as preferences.py spells it
         assert field in message
         label = field.rsplit("> ", 1)[1]
         assert f'name="{label}"' in (Path(__file__).parent.parent / "preferences.py").read_text()
     else:
-        assert "Preferences >" not in message
+        assert "Diffusion Model" not in message and "Depth Model" not in message
 
 
 def test_connection_errors_are_recognised_through_the_wrapping():
@@ -125,7 +123,7 @@ def test_network_down_without_offline_flag_says_so(tmp_path):
     assert len(errors) == 2, run.stdout + run.stderr
     for line in errors:
         assert "the network is unreachable" in line and "config.json" not in line
-        assert "huggingface-cli download" in line and "on the command line: `--model" in line
+        assert "hf download" in line and "on the command line: `--model" in line
     assert "Depth Model" in errors[0] and "Diffusion Model" in errors[1]
     assert "Retry" not in run.stderr  # the hub client never started its retries
 
@@ -142,7 +140,7 @@ def test_models_dir_is_searched(tiny, tmp_path, monkeypatch):
 
 
 def test_preset_kind_is_checked():
-    assert resolve(None, "diffusion") == ("sd2-depth", "stabilityai/stable-diffusion-2-depth")
+    assert resolve(None, "diffusion") == ("sd2-depth", "sd2-community/stable-diffusion-2-depth")
     with pytest.raises(ValueError, match="depth model"):
         resolve("tiny-depth", "diffusion")
 

@@ -52,7 +52,8 @@ def test_validator_rejects_a_broken_manifest(tmp_path):
 def test_zip_holds_the_addon_and_nothing_it_must_not(built_zip):
     with zipfile.ZipFile(built_zip) as archive:
         names = set(archive.namelist())
-    assert {"blender_manifest.toml", "__init__.py", "preferences.py", "engine/__init__.py"} <= names
+    assert {"blender_manifest.toml", "__init__.py", "preferences.py", "engine/__init__.py",
+            "engine_requirements.txt"} <= names  # what Set Up Engine installs
     assert not extension_tool.zip_problems(built_zip)
     assert not any(name.startswith(("tests/", "bench/", ".venv/", "tools/")) for name in names)
 
@@ -88,19 +89,24 @@ def test_install_built_zip_and_enable(built_zip):
         operator = "check_engine" in dir(bpy.ops.dhandles)
         prefs = bpy.context.preferences.addons[module].preferences
         default_model = prefs.diffusion_model
+        import importlib
+        venv = str(importlib.import_module(module + ".preferences").setup_venv_dir(module))
+        user_folder = bpy.utils.extension_path_user(module)
         bpy.ops.preferences.addon_disable(module=module)
         disabled = module not in bpy.context.preferences.addons and not hasattr(bpy.types, "DHANDLES_PT_engine")
         heavy = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
         print(json.dumps({{"enabled": enabled, "operator": operator, "model": default_model,
-                           "disabled": disabled, "heavy": heavy}}))
+                           "disabled": disabled, "heavy": heavy,
+                           "venv_in_user_folder": venv.startswith(user_folder) and venv.endswith("engine-venv")}}))
         """
     )
     assert result == {
         "enabled": True,
         "operator": True,
-        "model": "stabilityai/stable-diffusion-2-depth",
+        "model": "sd2-depth",
         "disabled": True,
         "heavy": [],
+        "venv_in_user_folder": True,  # Set Up Engine's environment: in the extension's user folder
     }
 
 

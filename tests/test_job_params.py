@@ -125,7 +125,7 @@ def test_every_wrong_field_is_bad_params_naming_it(job, tmp_path):
         if final["type"] != "error" or final["code"] != "bad_params" or field.split(".")[-1] not in final["message"]:
             failures.append(f"{field} = {params.get(field.split('.')[0])!r}: {final}")
     log.info("%s: %d wrong values, %d not refused as bad_params naming the field", job, count, len(failures))
-    assert count > 10 and not failures, "\n".join(failures)
+    assert count >= 5 and not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("job", sorted(PARAMS_BY_JOB))
@@ -163,8 +163,10 @@ def test_the_job_command_refuses_each_job_s_bad_field(tmp_path, repo_root):
     for job, cls in sorted(PARAMS_BY_JOB.items()):
         params = example_params(cls, str(tmp_path / "absent"))
         field = next(f for f in dataclasses.fields(cls) if isinstance(f.metadata["check"], (c.AbsolutePath,
-                                                                                            c.Number)))
-        params[field.name] = math.nan if isinstance(field.metadata["check"], c.Number) else ["/a", "/b"]
+                                                                                            c.Number, c.Boolean)))
+        check = field.metadata["check"]
+        params[field.name] = math.nan if isinstance(check, c.Number) else "yes" if isinstance(check, c.Boolean) \
+            else ["/a", "/b"]
         path = tmp_path / f"{job}.json"
         path.write_text(json.dumps(params))  # Python writes NaN, as a careless client would
         done = subprocess.run([sys.executable, "-m", "engine", "job", job, "--params", str(path)], cwd=repo_root,

@@ -6,6 +6,11 @@ never ship (tests, benchmarks, caches, virtual environments).
 
     python tools/extension.py validate
     python tools/extension.py build [--output-dir dist]
+    python tools/extension.py requirements   # rewrite engine_requirements.txt from pyproject.toml
+
+``engine_requirements.txt`` ships in the zip: *Set Up Engine* (operators/engine_setup.py) pip-installs it into the
+engine's environment. It is generated from ``pyproject.toml`` (the one place that pins), and ``build`` refuses to
+run while the two disagree.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "engine_requirements.txt"
+REQUIREMENTS_EXTRAS = ("engine",)  # the engine's own packages; the "test" extra is for developers
 FORBIDDEN_PARTS = {"tests", "bench", ".venv", "__pycache__", ".pytest_cache", ".git", "tools", ".ci", "docs"}
 
 
@@ -48,7 +55,26 @@ def zip_problems(path: Path) -> list[str]:
     return [name for name in names if FORBIDDEN_PARTS & set(Path(name).parts) or name.endswith(".pyc")]
 
 
+def requirements_text(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """``engine_requirements.txt`` as generated from ``pyproject``: the base and engine pins, torch first."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    pins = list(project["dependencies"])
+    for extra in REQUIREMENTS_EXTRAS:
+        pins += project["optional-dependencies"][extra]
+    pins.sort(key=lambda pin: (not pin.startswith("torch"), pin.lower()))
+    header = ("# Generated from pyproject.toml by `python tools/extension.py requirements`: do not edit.\n"
+              "# The engine's packages, installed by Set Up Engine (torch first, on its own).\n")
+    return header + "".join(f"{pin}\n" for pin in pins)
+
+
+def check_requirements() -> None:
+    if not REQUIREMENTS.is_file() or REQUIREMENTS.read_text() != requirements_text():
+        raise SystemExit(f"{REQUIREMENTS.name} is out of date with pyproject.toml: run "
+                         "'python tools/extension.py requirements' and commit it.")
+
+
 def build(output_dir: Path) -> Path:
+    check_requirements()
     run_blender_ext("validate", str(ROOT))
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
@@ -68,10 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", help="validate the manifest and the source folder")
+    sub.add_parser("requirements", help=f"write {REQUIREMENTS.name} from pyproject.toml")
     build_parser = sub.add_parser("build", help="validate, then build the extension zip")
     build_parser.add_argument("--output-dir", type=Path, default=ROOT / "dist")
     args = parser.parse_args(argv)
-    if args.command == "validate":
+    if args.command == "requirements":
+        REQUIREMENTS.write_text(requirements_text())
+        print(f"wrote {REQUIREMENTS}")
+    elif args.command == "validate":
         run_blender_ext("validate", str(ROOT))
         print("blender_manifest.toml is valid")
     else:

@@ -38,8 +38,9 @@ def add_arguments(parser) -> None:
                         help="4x4 (.npy or .json) or official-format edit (.json); with --edit, the named entry")
     source.add_argument("--frame", default="engine", choices=["engine", "blender", "official"],
                         help="frame a 4x4 transform is given in (default engine = OpenCV camera frame)")
-    source.add_argument("--camera", default="blender", choices=["blender", "official"],
-                        help="pinhole convention for --fov (default blender: across the larger side's pixel edges)")
+    source.add_argument("--camera", default="official", choices=["official", "blender"],
+                        help="convention of --fov, across the longer side: official = between the outermost pixel "
+                             "centres (the default of every door, docs/geometry.md), blender = between the pixel edges")
     source.add_argument("--fov", type=float, default=55.0, help="field of view in degrees (default 55)")
     source.add_argument("--prompt", default=None, help="caption of the whole photo (a sample's prompt.txt otherwise)")
     parser.add_argument("--model", default=None, help="diffusion model: sd2-depth (default), tiny, hub id or folder")

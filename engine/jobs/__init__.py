@@ -59,10 +59,10 @@ class JobContext:
 
     @property
     def models(self):
-        """The engine-wide model cache (``engine/model_cache.py``): models stay loaded between jobs."""
-        from .. import model_cache
-
-        return model_cache
+        """The engine-wide model cache (``engine/model_cache.py``): models stay loaded between jobs. A load through
+        it is a progress stage of this job (``loading model``, and ``download`` with bytes when the weights come
+        from the hub)."""
+        return _ReportingModelCache(self)
 
     def default_output(self, name: str, field: str) -> Path:
         """Where an output the client did not name goes: a fresh name (never an existing file) in the client's
@@ -120,3 +120,31 @@ def existing_file(path, what: str = "file") -> Path:
     from ..io.paths import input_path
 
     return input_path(path, what)
+
+
+class _ReportingModelCache:
+    """``engine.model_cache`` as a job sees it: a model not loaded yet reports its loading to the job."""
+
+    def __init__(self, ctx: JobContext):
+        self._ctx = ctx
+
+    def get_or_load(self, key, load):
+        from .. import model_cache
+        from ..models import progress
+
+        if key in model_cache.keys():  # noqa: SIM118 - keys() is the cache's function, a list
+            return model_cache.get_or_load(key, load)
+        kind, name = (key[0], key[1]) if isinstance(key, tuple) and len(key) > 1 else ("", key)
+        what = f"the {kind} model" if kind else "the model"
+        self._ctx.progress("loading model", message=f"loading {what} {name or '(default)'}")
+
+        def report(stage, step=None, total=None, message=None):
+            self._ctx.progress(stage, step, total, message=message)
+
+        with progress.reporting(report, self._ctx.check_cancelled):
+            return model_cache.get_or_load(key, load)
+
+    def __getattr__(self, name):
+        from .. import model_cache
+
+        return getattr(model_cache, name)

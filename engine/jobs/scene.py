@@ -70,7 +70,7 @@ def run(params, ctx) -> dict:
     protected = safe_write.inputs_of(params)
     height, width = inputs.height, inputs.width
     fov, fov_source, fov_note = _photo_inputs.resolve_fov(params.fov, Path(params.photo), width, height)
-    camera = Camera.official(width, height, fov)
+    camera = Camera.default(width, height, fov)
     ctx.check_cancelled()
 
     # the texture (inpainting, JPEG/PNG encoding) runs beside the meshes: OpenCV releases the GIL

@@ -1,7 +1,10 @@
 """Model presets and loaders: depth-conditioned SD2 (``diffusion``), monocular depth, text-prompted segmentation
-and inpainting. Every loader takes a preset name (``engine.models.registry.PRESETS``), a hub id or a local
-folder; loads safetensors only and never remote code; reads only the local cache when ``HF_HUB_OFFLINE`` is set;
-and raises ``ModelMissingError`` saying which model is missing and how to get it. ``tiny`` presets build the same
+and inpainting. Every loader takes a preset name (``engine.models.registry.PRESETS``), a hub id, a local folder
+or (diffusion) a single-file ``.safetensors`` checkpoint; tries the model's sources in order
+(``engine.models.sources``: folder, single file, the Hugging Face cache under any of its ids, the hub, mirror
+first); loads safetensors only and never remote code; downloads nothing when ``HF_HUB_OFFLINE`` is set or Blender's
+online access is off; and raises ``ModelMissingError`` (the ``missing_weights`` error) listing the sources tried
+and how to get the model. ``engine.models.download`` fetches a model with byte progress. ``tiny`` presets build the same
 architectures with seeded random weights, for tests; they are used only when named.
 
 Importing this package is cheap: torch and friends are imported by the loader functions.

@@ -86,8 +86,11 @@ def load_depth_estimator(name_or_path: str | None = None, device=None) -> DepthE
         processor, model = (build_tiny_depth if source == "tiny" else build_tiny_zoedepth)()
     else:
         what = "depth estimator"
-        processor = hub.load(AutoImageProcessor, source, what, safetensors=False)
-        model = hub.load(AutoModelForDepthEstimation, source, what)
+        from .sources import ensure_local, find
+
+        located = ensure_local(find(name_or_path, "depth", what, "config.json"), what)
+        processor = hub.load(AutoImageProcessor, located, what, safetensors=False)
+        model = hub.load(AutoModelForDepthEstimation, located, what)
         kind = getattr(model.config, "depth_estimation_type", None)
         if kind == "relative":
             raise ValueError(f"'{name}' predicts relative depth (disparity), not metres. Use a metric model such as "

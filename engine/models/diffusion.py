@@ -41,7 +41,7 @@ class DiffusionModels:
     def offloaded(self) -> bool:
         return "CPU offload of idle models" in self.low_memory
 
-    def to(self, device, dtype) -> "DiffusionModels":
+    def to(self, device, dtype) -> DiffusionModels:
         import torch
 
         self.device, self.dtype = torch.device(device), dtype
@@ -127,8 +127,7 @@ class DiffusionModels:
 def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> DiffusionModels:
     """Load the SD2-depth bundle (see module docstring) onto ``device`` in ``dtype`` (defaults: engine.device
     policy). Raises ``ModelMissingError`` naming the model when weights are not available."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from diffusers import DDIMScheduler
 
     from ..device import pick_device, pick_dtype
 
@@ -145,22 +144,39 @@ def load_diffusion(name_or_path: str | None = None, device=None, dtype=None) -> 
         seed = 0
         parts, weights = build_full_size_random(seed), f"seed:{seed}"
     else:
-        what = "depth-conditioned diffusion model"
-        parts = {
-            # loaded straight in the compute dtype: no transient fp32 copy of 1.3B parameters
-            "unet": hub.load(UNet2DConditionModel, source, what, subfolder="unet", dtype=dtype),
-            "vae": hub.load(AutoencoderKL, source, what, subfolder="vae", dtype=dtype),
-            "text_encoder": hub.load(CLIPTextModel, source, what, subfolder="text_encoder", dtype=dtype),
-            "tokenizer": hub.load(CLIPTokenizer, source, what, subfolder="tokenizer", safetensors=False),
-            "scheduler": hub.load(DDIMScheduler, source, what, subfolder="scheduler", safetensors=False),
-        }
-        source = hub.locate(source)
-        weights = hub.weights_identity(source, "unet/config.json")
-        if parts["unet"].config.in_channels != 5:
-            raise ValueError(f"'{name}' is not depth-conditioned: its UNet takes {parts['unet'].config.in_channels} "
-                             "input channels, Diffusion Handles needs 5 (4 latent + depth), as in SD2-depth.")
+        parts, source, weights = _load_real(name_or_path, dtype)
+    if parts["unet"].config.in_channels != 5:
+        raise ValueError(f"'{name}' is not depth-conditioned: its UNet takes {parts['unet'].config.in_channels} "
+                         "input channels, Diffusion Handles needs 5 (4 latent + depth), as in SD2-depth.")
     # DDIM as Diffusion Handles uses it: deterministic (eta 0), no clipping, alpha_0 of the first trained step
     parts["scheduler"] = DDIMScheduler.from_config(parts["scheduler"].config, clip_sample=False,
                                                    set_alpha_to_one=False)
     bundle = DiffusionModels(name=name, source=source, weights=weights, **parts)
     return bundle.to(device, dtype)
+
+
+WHAT = "depth-conditioned diffusion model"
+
+
+def _load_real(name_or_path, dtype) -> tuple[dict, str, str]:
+    """(parts, where from, weights identity) from the first source that has the model (``sources.find``)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from .sources import ensure_local, find
+
+    located = ensure_local(find(name_or_path, "diffusion", WHAT, "unet/config.json"), WHAT)
+    if located.kind == "single_file":
+        from .single_file import load_single_file
+
+        parts = load_single_file(located.where, name_or_path, dtype)
+        return parts, located.where, hub.weights_identity(located.where, "")
+    parts = {
+        # loaded straight in the compute dtype: no transient fp32 copy of 1.3B parameters
+        "unet": hub.load(UNet2DConditionModel, located, WHAT, subfolder="unet", dtype=dtype),
+        "vae": hub.load(AutoencoderKL, located, WHAT, subfolder="vae", dtype=dtype),
+        "text_encoder": hub.load(CLIPTextModel, located, WHAT, subfolder="text_encoder", dtype=dtype),
+        "tokenizer": hub.load(CLIPTokenizer, located, WHAT, subfolder="tokenizer", safetensors=False),
+        "scheduler": hub.load(DDIMScheduler, located, WHAT, subfolder="scheduler", safetensors=False),
+    }
+    return parts, located.where, hub.weights_identity(located.where, "unet/config.json")

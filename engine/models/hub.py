@@ -1,8 +1,11 @@
 """Load a component from a hub id or a local folder, safetensors only, never remote code, offline-aware.
 
-A source is a local folder if it exists on disk; otherwise, if ``$DHANDLES_MODELS_DIR`` holds a folder named like
-the hub id (``<dir>/<org>/<name>`` or ``<dir>/<name>``), that folder; otherwise the hub id, read from the Hugging
-Face cache only when ``HF_HUB_OFFLINE`` is set. Every failure to find weights becomes ``ModelMissingError``.
+Which source to load from is ``engine.models.sources``' choice (a ``Located``); given a plain string, a source is a
+local folder if it exists on disk; otherwise, if ``$DHANDLES_MODELS_DIR`` holds a folder named like the hub id
+(``<dir>/<org>/<name>`` or ``<dir>/<name>``), that folder; otherwise the hub id, read from the Hugging Face cache
+only when ``HF_HUB_OFFLINE`` is set. Every failure to find weights becomes ``ModelMissingError``. Downloads are
+off when ``HF_HUB_OFFLINE`` is set or ``DHANDLES_ONLINE_ACCESS=0`` (Blender's online access off):
+``offline_reason`` says which.
 
 With the network down but ``HF_HUB_OFFLINE`` unset, the hub client would retry each file for half a minute or more
 and then blame a missing ``config.json``. So before a hub load a quick connection to the hub's host decides: if
@@ -16,6 +19,18 @@ import time
 from pathlib import Path
 
 from .errors import ModelMissingError
+
+ONLINE_ACCESS_ENV = "DHANDLES_ONLINE_ACCESS"  # "0": Blender's Allow Online Access is off (the add-on sets it)
+ONLINE_ACCESS_WHERE = "Blender's Preferences > System > Network > Allow Online Access"
+
+
+def offline_reason() -> str | None:
+    """Why downloads are off (a phrase), or None when they are allowed."""
+    if os.environ.get(ONLINE_ACCESS_ENV) == "0":
+        return f"online access is off in Blender (turn it on in {ONLINE_ACCESS_WHERE})"
+    if offline():
+        return "downloads are off (HF_HUB_OFFLINE is set)"
+    return None
 
 
 def offline() -> bool:
@@ -43,24 +58,28 @@ def locate(source: str) -> str:
     return source
 
 
-def load(cls, source: str, what: str, subfolder: str | None = None, safetensors: bool = True, **kwargs):
-    """``cls.from_pretrained`` with the project's rules; ``what`` names the model in error messages."""
-    location = locate(source)
+def load(cls, source, what: str, subfolder: str | None = None, safetensors: bool = True, **kwargs):
+    """``cls.from_pretrained`` with the project's rules; ``what`` names the model in error messages. ``source``: a
+    hub id or folder, or where ``engine.models.sources.find`` found it (then a cached copy is read offline)."""
+    if not isinstance(source, str):  # a sources.Located
+        location, source, cached_only = source.where, source.name, source.kind == "cache"
+    else:
+        location, cached_only = locate(source), False
     is_local = Path(location).is_dir()
     options = dict(kwargs)
     if subfolder:
         options["subfolder"] = subfolder
     if safetensors:
         options["use_safetensors"] = True
-    unreachable = not is_local and not offline() and not hub_reachable()
-    if not is_local and (offline() or unreachable):
+    unreachable = not is_local and not cached_only and not offline() and not hub_reachable()
+    if not is_local and (offline() or unreachable or cached_only):
         options["local_files_only"] = True  # the cache only: no retries against a hub that cannot answer
     options.pop("trust_remote_code", None)  # never run code from a model repository
     try:
         return cls.from_pretrained(location, **options)
     except ModelMissingError:
         raise
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelMissingError(source, what, _reason(exc, is_local, subfolder, unreachable),
                                 detail=str(exc)) from exc
     except Exception as exc:  # hub errors have their own classes; all mean "cannot get the files"
@@ -88,7 +107,7 @@ def hub_reachable() -> bool:
     import socket
     from urllib.parse import urlparse
 
-    url = urlparse(_endpoint())
+    url = urlparse(endpoint())
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname, port), timeout=_PROBE_SECONDS).close()
@@ -99,7 +118,7 @@ def hub_reachable() -> bool:
     return reachable
 
 
-def _endpoint() -> str:
+def endpoint() -> str:
     try:
         from huggingface_hub import constants
 
@@ -129,10 +148,10 @@ def _reason(exc: BaseException, is_local: bool, subfolder: str | None, unreachab
         return f"no safetensors weights were found{part}; only safetensors files are loaded"
     if is_local:
         return f"the folder is incomplete{part}: {text.splitlines()[0] if text else type(exc).__name__}"
-    if offline():
-        return f"the network is off (HF_HUB_OFFLINE) and it is not in the local Hugging Face cache{part}"
+    if offline_reason():
+        return f"{offline_reason()} and it is not complete in the local Hugging Face cache{part}"
     if unreachable or connection_failed(exc):
-        return (f"the network is unreachable (no connection to {_endpoint()}) and it is not in the local Hugging "
+        return (f"the network is unreachable (no connection to {endpoint()}) and it is not in the local Hugging "
                 f"Face cache{part}")
     return f"it could not be downloaded{part}: {text.splitlines()[0] if text else type(exc).__name__}"
 
@@ -148,9 +167,11 @@ def weights_identity(location: str, probe_file: str) -> str:
     import hashlib
 
     folder = Path(location)
-    if folder.is_dir():
+    if folder.is_dir() or folder.is_file():
         digest = hashlib.sha256()
-        for weights in sorted(folder.rglob("*.safetensors")):
+        files = [folder] if folder.is_file() else sorted(folder.rglob("*.safetensors"))
+        folder = folder.parent if folder.is_file() else folder
+        for weights in files:
             stat = weights.stat()
             digest.update(f"{weights.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
             with open(weights, "rb") as f:

@@ -63,7 +63,11 @@ def load_inpainter(name_or_path: str | None = None, device=None, dtype=None) -> 
         pipeline = StableDiffusionInpaintPipeline(**build_tiny_inpainting(), safety_checker=None,
                                                   feature_extractor=None, requires_safety_checker=False)
     else:
-        pipeline = hub.load(StableDiffusionInpaintPipeline, source, "inpainting model", dtype=dtype,
+        from .sources import ensure_local, find
+
+        what = "inpainting model"
+        located = ensure_local(find(name_or_path, "inpainting", what, "model_index.json"), what)
+        pipeline = hub.load(StableDiffusionInpaintPipeline, located, what, dtype=dtype,
                             safety_checker=None, requires_safety_checker=False)
     pipeline.set_progress_bar_config(disable=True)
     pipeline.to(device)

@@ -54,7 +54,10 @@ def load_segmenter(name_or_path: str | None = None, device=None) -> Segmenter:
         processor, model = build_tiny_segmentation()
     else:
         what = "segmentation model"
-        processor = hub.load(AutoProcessor, source, what, safetensors=False)
-        model = hub.load(CLIPSegForImageSegmentation, source, what)
+        from .sources import ensure_local, find
+
+        located = ensure_local(find(name_or_path, "segmentation", what, "config.json"), what)
+        processor = hub.load(AutoProcessor, located, what, safetensors=False)
+        model = hub.load(CLIPSegForImageSegmentation, located, what)
     model.to(device).eval()
     return Segmenter(name=name, processor=processor, model=model, device=device)

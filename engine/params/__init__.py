@@ -10,6 +10,7 @@ writes the parameter tables of ``docs/protocol.md`` from these classes.
 from .base import Params, param
 from .jobs import (
                    PARAMS_BY_JOB,
+                   DownloadModelsParams,
                    EditParams,
                    EstimateDepthParams,
                    InpaintParams,
@@ -32,7 +33,7 @@ from .parts import (
                    PhotoFiles,
 )
 
-__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "EditParams", "EstimateDepthParams",
+__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams", "EstimateDepthParams",
            "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "OfficialEdit", "Params", "Perspective",
            "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams", "SceneParams", "SegmentParams",
            "param", "parse"]

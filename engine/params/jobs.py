@@ -14,6 +14,7 @@ from .checks import (
     Device,
     Integer,
     JsonValue,
+    ListOf,
     Nested,
     Number,
     Text,
@@ -140,9 +141,29 @@ class PingParams(Params):
     device: bool = param(Boolean(), False, doc="also import torch and report the accelerator")
 
 
+MODEL_KINDS = ("diffusion", "inpainting", "depth", "segmentation")
+
+
+@dataclasses.dataclass(kw_only=True)
+class ModelRequest(Params):
+    """One model the settings need: its kind, and which (a preset, hub id or folder)."""
+
+    kind: str = param(Text(choices=MODEL_KINDS), doc="what the model is for")
+    model: str | None = param(Text(), None, doc="preset, hub id or folder; empty or null: the kind's default")
+
+
+@dataclasses.dataclass(kw_only=True)
+class DownloadModelsParams(Params):
+    """``download_models``: make the models the settings need available locally, downloading what is missing."""
+
+    JOB: ClassVar[str] = "download_models"
+    models: tuple = param(ListOf(Nested(ModelRequest), 1, 16), doc="the models to check or fetch")
+    check_only: bool = param(Boolean(), False, doc="report where each model is; download nothing")
+
+
 PARAMS_BY_JOB: dict[str, type[Params]] = {cls.JOB: cls for cls in (
     SceneParams, PreviewParams, EditParams, InvertParams, EstimateDepthParams, SegmentParams, InpaintParams,
-    PingParams)}
+    PingParams, DownloadModelsParams)}
 
 
 def parse(job: str, obj) -> Params:

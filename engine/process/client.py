@@ -128,8 +128,9 @@ class EngineClient:
         python = Path(self.python)
         if not self.python or not python.is_file() or not os.access(python, os.X_OK):
             raise EnginePythonNotFound(f"The engine Python '{self.python}' does not exist or "
-                              "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of an "
-                              "environment with torch and diffusers, or run the setup (make setup).")
+                                       "cannot be run. Set 'Engine Python' in the add-on preferences to the Python of "
+                                       "an environment with torch and diffusers, or leave it empty and press Set Up "
+                                       "Engine there (in a clone of the source: make setup).")
         env = dict(os.environ if self.env is None else self.env)
         for variable in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):  # Blender's own settings must not leak in
             if self.env is None:
@@ -187,8 +188,9 @@ class EngineClient:
                 self._kill()
                 names = " ".join(PIP_NAMES.get(name, name) for name in missing)
                 raise EngineMissingPackages(f"The engine Python '{self.python}' lacks "
-                                  f"{', '.join(missing)}. Run the setup (make setup), or install them: "
-                                  f"\"{self.python}\" -m pip install {names}")
+                                            f"{', '.join(missing)}. Press Set Up Engine in the add-on preferences to "
+                                            "repair it (in a clone of the source: make setup), or install them: "
+                                            f"\"{self.python}\" -m pip install {names}")
             return item
 
     def release(self, timeout: float = 5.0) -> None:

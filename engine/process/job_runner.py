@@ -95,7 +95,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str | None]:
     if isinstance(exc, ModuleNotFoundError):
         missing = exc.name or str(exc)
         return ("engine_missing_packages", f"The engine's Python ({sys.executable}) lacks the package "
-                f"'{missing}'. Run the setup (make setup) or: {sys.executable} -m pip install {missing}", detail)
+                f"'{missing}'. Press Set Up Engine in the add-on preferences to repair it (in a clone of the source: "
+                f"make setup), or: {sys.executable} -m pip install {missing}", detail)
     if is_missing_weights(exc):
         return ("missing_weights", f"Model weights could not be found or downloaded: {first_line(exc)}. Check the "
                 "model names in the add-on preferences, or connect to the internet once to download them.", detail)

@@ -32,7 +32,8 @@ def wrong_python_message(found, executable):
     what = "Python %s" % found if found else "a Python other than %s" % required_text()
     return ("The engine Python '%s' is %s, but the engine needs Python %s. Set 'Engine Python' in the add-on "
             "preferences to the .venv/bin/python that `make setup` makes (it uses python%s), or set "
-            "DHANDLES_ENGINE_PYTHON to it." % (executable, what, required_text(), required_text()))
+            "DHANDLES_ENGINE_PYTHON to it; or leave 'Engine Python' empty and press Set Up Engine there." % (
+                executable, what, required_text(), required_text()))
 
 
 def refuse_unsupported():
