@@ -58,12 +58,14 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool, package: Path
 
 
 def _is_module(name: str, package: Path) -> bool:
+    """Whether ``name`` (``engine.process.server``) is a module or package in the folder ``package``."""
     path = package.parent.joinpath(*name.split("."))
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def layer_violations(package: Path) -> list[str]:
-    """One line per upward import, bpy import or module outside every layer in the package folder ``package``."""
+    """One line per upward import, bpy import, import of a module that does not exist (an old path after a move)
+    or module outside every layer, in the package folder ``package``."""
     problems = []
     for path in sorted(package.rglob("*.py")):
         module = module_name(path, package)
@@ -78,6 +80,9 @@ def layer_violations(package: Path) -> list[str]:
             top = name.split(".")[0]
             if top in BLENDER_MODULES:
                 problems.append(f"{shown}:{line}: imports {name} (the engine never imports Blender's modules)")
+            elif top == package.name and not _is_module(name, package):
+                problems.append(f"{shown}:{line}: imports {name}, which is no module (moved? see "
+                                "docs/architecture.md)")
             elif top == package.name:
                 theirs = layer_of(name)
                 if theirs is not None and theirs > own:
@@ -116,8 +121,10 @@ def test_the_check_names_each_kind_of_violation(tmp_path):
     _write(engine, "process/server.py", "from .. import commands\nimport bpy\n")
     _write(engine, "commands/__init__.py", "")
     _write(engine, "commands/info.py", "from ..process import server\nfrom ..jobs import ping\n")
+    _write(engine, "commands/serve.py", "from ..server import Server\nfrom .. import __version__\n")
     _write(engine, "surprise.py", "")
     assert layer_violations(engine) == [
+        "engine/commands/serve.py:1: imports engine.server, which is no module (moved? see docs/architecture.md)",
         "engine/errors.py:2: imports engine.process.protocol, which is in the process layer, above libraries",
         "engine/jobs/ping.py:1: imports engine.commands.info, which is in the commands layer, above jobs",
         "engine/jobs/ping.py:2: imports engine.process.protocol, which is in the process layer, above jobs",
