@@ -1,0 +1,150 @@
+"""``python -m engine batch``: a manifest of tiny-model edits on a local Ray cluster (2 CPUs, started here) and on
+one in-process engine; resume, retries after a killed actor, a failing job alone; ``edit --edit all``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+ray = pytest.importorskip("ray")
+
+from engine.batch.manifest import read_jobs, sample_edits  # noqa: E402
+from engine.batch.run import run_batch  # noqa: E402
+from engine.errors import BadParams  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SETTINGS = {"resolution": 64, "num_steps": 4, "guided_steps": 3, "opt_steps": 1, "null_inner_steps": 1}
+EDITS = ("edit_000", "edit_001", "edit_002")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from engine.batch.ray_runner import runtime_env
+
+    ray.init(num_cpus=2, runtime_env=runtime_env(), include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def manifest(photogen, tmp_path_factory):
+    """6 edits over 2 photos (chair, car), then one whose photo does not exist."""
+    folder = tmp_path_factory.mktemp("manifest")
+    lines = []
+    for sample in ("chair", "car"):
+        for name, params in sample_edits(photogen / sample, "all").items():
+            if name in EDITS:
+                for key in ("photo", "mask", "depth", "bg_depth"):
+                    params[key] = str(photogen / sample / params[key])
+                lines.append({"id": f"{sample}-{name}", "name": "edit", "params": params})
+    missing = dict(lines[0]["params"], photo=str(folder / "gone.png"))
+    lines.append({"id": "missing-photo", "name": "edit", "params": missing})
+    path = folder / "edits.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _jobs(manifest, out):
+    from engine.batch.job_params import JobDefaults
+
+    return read_jobs(manifest, out, JobDefaults(model="tiny", device="cpu", settings=SETTINGS,
+                                                cache_dir=str(out / "inversion-cache")))
+
+
+@pytest.fixture(scope="module")
+def ray_run(cluster, manifest, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ray")
+    return out, run_batch(_jobs(manifest, out), out, ray_address="auto")
+
+
+def test_six_edits_over_two_photos_with_two_inversions_and_a_failing_job_alone(ray_run):
+    out, summary = ray_run
+    assert (summary["done"], summary["failed"], summary["skipped"], summary["workers"]) == (6, 1, 0, 2)
+    assert summary["inversions"] == 2 and summary["cache_hits"] == 4
+    assert [f["id"] for f in summary["failures"]] == ["missing-photo"]
+    assert summary["failures"][0]["code"] == "file_not_found"
+    written = json.loads((out / "batch-summary.json").read_text())
+    assert written["done"] == 6 and len({job["worker"] for job in written["jobs"] if job["worker"]}) == 2
+    for job in written["jobs"][:6]:
+        assert job["unet_evals"] > 0 and job["seconds"] > 0
+        report = json.loads((out / f"{job['id']}.json").read_text())
+        inputs = report["inputs"]
+        assert inputs["files"]["photo"]["path"].endswith("input.png") and len(inputs["files"]["mask"]["sha256"]) == 64
+        assert inputs["prompt"] and inputs["model"] == "tiny" and inputs["settings"] == SETTINGS
+        assert len(inputs["transform"]) == 4
+
+
+def test_a_second_run_skips_everything_and_retry_failed_runs_the_failed_job(ray_run, manifest):
+    out, _ = ray_run
+    again = run_batch(_jobs(manifest, out), out, ray_address="auto")
+    assert (again["done"], again["failed"], again["skipped"]) == (0, 0, 7)
+    assert [job["reason"] for job in again["jobs"]] == ["done"] * 6 + ["failed before"]
+    retried = run_batch(_jobs(manifest, out), out, retry_failed=True)
+    assert (retried["done"], retried["failed"], retried["skipped"]) == (0, 1, 6)
+
+
+def test_a_changed_input_runs_again(ray_run, manifest, tmp_path):
+    out, _ = ray_run
+    jobs = _jobs(manifest, out)
+    jobs[0].params["prompt"] = "a different caption"
+    from engine.batch.resume import job_done
+
+    assert not job_done(jobs[0]) and job_done(jobs[1])
+
+
+def test_without_ray_the_same_images_byte_for_byte(ray_run, manifest, tmp_path):
+    out, _ = ray_run
+    summary = run_batch(_jobs(manifest, tmp_path), tmp_path)
+    assert (summary["runner"], summary["done"], summary["failed"], summary["inversions"]) == ("local", 6, 1, 2)
+    for job in summary["jobs"][:6]:
+        assert (tmp_path / f"{job['id']}.png").read_bytes() == (out / f"{job['id']}.png").read_bytes()
+
+
+def test_a_killed_actor_is_replaced_and_its_job_retried(cluster, manifest, tmp_path):
+    killed = []
+
+    def kill_on_a_second_edit(runner, index, job):
+        if not killed and job.id.endswith(EDITS[1]):  # a photo's second edit: its actor is warm
+            killed.append(job.id)
+            ray.kill(runner.slots[index].actor)
+
+    jobs = _jobs(manifest, tmp_path)[:6]
+    summary = run_batch(jobs, tmp_path, ray_address="auto", on_dispatch=kill_on_a_second_edit)
+    assert killed and summary["done"] == 6 and summary["failed"] == 0 and summary["worker_restarts"] == 1
+    attempts = {job["id"]: job["attempts"] for job in summary["jobs"]}
+    assert attempts[killed[0]] == 2 and sum(attempts.values()) == 7
+
+
+def test_manifest_errors_name_the_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"name": "edit", "params": {}}\nnot json\n')
+    with pytest.raises(BadParams, match="m.jsonl line 2"):
+        read_jobs(path, tmp_path / "out")
+    path.write_text('{"name": "preview", "params": {}}\n')
+    with pytest.raises(BadParams, match="'edit' jobs only"):
+        read_jobs(path, tmp_path / "out")
+
+
+def test_edit_all_runs_every_edit_of_a_sample(photogen, tmp_path, capsys):
+    from engine.cli import main
+
+    options = ["--model", "tiny", "--device", "cpu", "--steps", "4", "--resolution", "64", "--set", "opt_steps=1",
+               "--set", "null_inner_steps=1"]
+    assert main(["edit", "--sample", str(photogen / "chair"), "--edit", "all", "--out", str(tmp_path)] + options) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["edit"] for line in lines] == list(EDITS) and all(line["ok"] for line in lines)
+    assert all((tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.json").is_file() for name in EDITS)
+
+
+def test_a_repeated_single_valued_option_is_an_error(capsys):
+    from engine.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["edit", "--sample", "a", "--sample", "b", "--edit", "edit_000", "--out", "o.png"])
+    assert exit_.value.code == 2 and "--sample was given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["batch", "m.jsonl", "--out", "a", "--out", "b"])
