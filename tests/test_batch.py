@@ -148,3 +148,47 @@ def test_a_repeated_single_valued_option_is_an_error(capsys):
     assert exit_.value.code == 2 and "--sample was given twice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["batch", "m.jsonl", "--out", "a", "--out", "b"])
+
+
+def test_render_animation_sends_its_frames_to_the_cluster(cluster, addon, photogen, tmp_path, monkeypatch):
+    import sys
+    import time
+
+    import bpy
+
+    from diffusion_handles.operators import render_animation
+
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
+    monkeypatch.setenv("DHANDLES_RAY_ADDRESS", ray.get_runtime_context().gcs_address)  # the cluster started here
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "edit.blend"))
+    sample = photogen / "car"
+    assert bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                         mask_path=str(sample / "mask.png")) == {"FINISHED"}
+    context = bpy.context
+    scene = context.scene
+    for key, value in {"model": "tiny", "steps": 2, "inversion": "ddim", "resolution": 64,
+                       "prompt": "a car on a road"}.items():
+        setattr(scene.dhandles_render, key, value)
+    target = scene.dhandles_rig.dhandles.target
+    scene.frame_start, scene.frame_end = 1, 3
+    target.keyframe_insert("location", frame=1)
+    target.location.x += 0.15
+    target.keyframe_insert("location", frame=3)
+
+    run = render_animation.start(context)
+    assert run.cluster is not None and run.task is None
+    grown, deadline = [], time.monotonic() + 240
+    while render_animation.tick(run, context) == "RUNNING" and time.monotonic() < deadline:
+        if not grown or grown[-1] != run.done_frames:
+            grown.append(list(run.done_frames))
+        time.sleep(0.05)
+    assert run.state == "FINISHED", (run.message, (run.cluster.out_dir / "batch.log").read_text()[-2000:])
+    assert run.done_frames == [1, 2, 3] and all(g == [1, 2, 3][:len(g)] for g in grown)  # in order, no gaps
+    assert sorted(p.name for p in run.folder.glob("frame_*.png")) == [f"frame_{n:04d}.png" for n in (1, 2, 3)]
+    sidecar = json.loads((run.folder / "frame_0002.json").read_text())
+    assert sidecar["report"]["inputs"]["files"]["photo"]["path"].endswith("input.png")
+    summary = json.loads((run.cluster.out_dir / "batch-summary.json").read_text())
+    assert summary["runner"] == "ray" and summary["done"] == 3 and summary["inversions"] == 1
+    image = bpy.data.images[render_animation.ANIMATION_IMAGE]
+    assert image.source == "SEQUENCE"
