@@ -129,6 +129,23 @@ def test_manifest_errors_name_the_line(tmp_path):
         read_jobs(path, tmp_path / "out")
 
 
+def test_outputs_never_overwrite_a_sample_file_or_each_other(photogen, tmp_path):
+    import shutil
+
+    sample = shutil.copytree(photogen / "chair", tmp_path / "chair")
+    transforms = json.loads((sample / "transforms.json").read_text())
+    (sample / "transforms.json").write_text(json.dumps({"transforms": transforms["edit_001"]}))
+    before = (sample / "transforms.json").read_bytes()
+    with pytest.raises(BadParams, match="never overwritten"):
+        read_jobs(sample, sample)  # its report would be transforms.json
+    assert (sample / "transforms.json").read_bytes() == before
+    path = tmp_path / "m.jsonl"
+    params = {"photo": "p.png", "mask": "m.png", "depth": "d.exr", "transform": [[1, 0, 0, 0]] * 4}
+    path.write_text("".join(json.dumps({"id": i, "params": dict(params, output="same.png")}) + "\n" for i in "ab"))
+    with pytest.raises(BadParams, match="'a' and 'b' both write"):
+        read_jobs(path, tmp_path / "out")
+
+
 def test_edit_all_runs_every_edit_of_a_sample(photogen, tmp_path, capsys):
     from engine.cli import main
 

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..diffusion.outputs import clash, sample_files
 from ..errors import BadParams, InputNotFound
 from .job_params import JobDefaults, edit_params, split_entry
 
@@ -43,7 +44,19 @@ def read_jobs(source, out_dir, defaults: JobDefaults | None = None, edit: str | 
         jobs = _manifest_jobs(source, out_dir, defaults)
     else:
         raise InputNotFound(f"The manifest '{source}' does not exist: give a JSON-lines file or a sample folder.")
+    _check_distinct_outputs(jobs)
     return group_by_photo(jobs)
+
+
+def _check_distinct_outputs(jobs: list[BatchJob]) -> None:
+    """Two jobs writing one image would silently keep only the last: refused before any work."""
+    writers: dict[str, str] = {}
+    for job in jobs:
+        for _, output in job.frames():
+            if output in writers and writers[output] != job.id:
+                raise BadParams(f"Jobs {writers[output]!r} and {job.id!r} both write '{output}'; give each its own "
+                                "output.")
+            writers[output] = job.id
 
 
 def group_by_photo(jobs: list[BatchJob]) -> list[BatchJob]:
@@ -99,6 +112,9 @@ def _sample_jobs(folder: Path, out_dir: Path, defaults: JobDefaults, edit: str) 
             job_id = f"{sample.name}-{name}"
             params = edit_params(params, defaults, job_id, sample, out, f"{sample / 'transforms.json'} {name}")
             params["output"] = str((out / f"{name}.png").resolve())
+            problem = clash({"image": out / f"{name}.png", "report": out / f"{name}.json"}, sample_files(sample))
+            if problem:
+                raise BadParams(f"Edit {name!r} of {sample}: {problem}")
             jobs.append(BatchJob(job_id, params, str(params["photo"])))
     return jobs
 
