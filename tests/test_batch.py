@@ -104,19 +104,23 @@ def test_without_ray_the_same_images_byte_for_byte(ray_run, manifest, tmp_path):
         assert (tmp_path / f"{job['id']}.png").read_bytes() == (out / f"{job['id']}.png").read_bytes()
 
 
-def test_a_killed_actor_is_replaced_and_its_job_retried(cluster, manifest, tmp_path):
+def test_a_killed_actor_is_replaced_and_its_job_retried_at_most_max_retries_times(cluster, manifest, tmp_path):
+    """chair-edit_001's actor is killed once (retried, done); car-edit_001's on every try (then failed)."""
     killed = []
 
-    def kill_on_a_second_edit(runner, index, job):
-        if not killed and job.id.endswith(EDITS[1]):  # a photo's second edit: its actor is warm
+    def kill(runner, index, job):
+        if job.id == "car-edit_001" or (job.id == "chair-edit_001" and job.id not in killed):
             killed.append(job.id)
             ray.kill(runner.slots[index].actor)
 
-    jobs = _jobs(manifest, tmp_path)[:6]
-    summary = run_batch(jobs, tmp_path, ray_address="auto", on_dispatch=kill_on_a_second_edit)
-    assert killed and summary["done"] == 6 and summary["failed"] == 0 and summary["worker_restarts"] == 1
+    summary = run_batch(_jobs(manifest, tmp_path)[:6], tmp_path, ray_address="auto", max_retries=1,
+                        on_dispatch=kill)
+    assert sorted(killed) == ["car-edit_001", "car-edit_001", "chair-edit_001"]
+    assert (summary["done"], summary["failed"], summary["worker_restarts"]) == (5, 1, 3)
     attempts = {job["id"]: job["attempts"] for job in summary["jobs"]}
-    assert attempts[killed[0]] == 2 and sum(attempts.values()) == 7
+    assert attempts["chair-edit_001"] == 2 and attempts["car-edit_001"] == 2 and sum(attempts.values()) == 8
+    assert summary["failures"][0]["id"] == "car-edit_001" and summary["failures"][0]["code"] == "worker_lost"
+    assert (tmp_path / "chair-edit_001.png").is_file() and not (tmp_path / "car-edit_001.png").exists()
 
 
 def test_manifest_errors_name_the_line(tmp_path):

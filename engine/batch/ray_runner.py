@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import WorkerLost
+
 log = logging.getLogger(__name__)
 
 ENGINE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ``engine/``
@@ -154,7 +156,7 @@ class RayRunner:
             return None
         return {"id": job.id, "status": "failed", "attempts": attempts[job.id], "seconds": 0.0, "unet_evals": 0,
                 "cache": {"hit": 0, "miss": 0}, "images": [], "worker": None,
-                "error": {"code": "worker_lost", "message": f"The job was tried {attempts[job.id]} times; "
+                "error": {"code": WorkerLost.code, "message": f"The job was tried {attempts[job.id]} times; "
                           f"{reason} on the last try: check the cluster's logs (ray logs) for its workers."}}
 
     def shutdown(self) -> None:
