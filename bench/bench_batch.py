@@ -10,7 +10,7 @@ job: wall seconds minus the busiest worker's own job seconds, per job: for Ray, 
 scheduling and transfers.
 
     .venv/bin/python bench/bench_batch.py [--actors 1,2] [--photos 4 --edits 3] [--ray auto|ADDRESS]
-        [--model tiny --resolution 64 --steps 4] [--threads 1] [--out bench/results/batch-cpu.json]
+        [--model tiny --resolution 64 --steps 4] [--threads 1] [--out FIGURES.json]
 """
 
 from __future__ import annotations

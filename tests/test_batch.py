@@ -97,8 +97,12 @@ def test_a_changed_input_runs_again(ray_run, manifest, tmp_path):
 
 
 def test_without_ray_the_same_images_byte_for_byte(ray_run, manifest, tmp_path):
+    from engine.cli import main
+
     out, _ = ray_run
-    summary = run_batch(_jobs(manifest, tmp_path), tmp_path)
+    options = ["--model", "tiny", "--device", "cpu"] + [f"--set={key}={value}" for key, value in SETTINGS.items()]
+    assert main(["batch", str(manifest), "--out", str(tmp_path)] + options) == 1  # the missing photo
+    summary = json.loads((tmp_path / "batch-summary.json").read_text())
     assert (summary["runner"], summary["done"], summary["failed"], summary["inversions"]) == ("local", 6, 1, 2)
     for job in summary["jobs"][:6]:
         assert (tmp_path / f"{job['id']}.png").read_bytes() == (out / f"{job['id']}.png").read_bytes()

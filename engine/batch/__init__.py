@@ -9,6 +9,7 @@ One idea per module:
 - ``local_runner``: the jobs in turn on one worker;
 - ``ray_runner``: the jobs on Ray actors, a photo's jobs on one actor, lost actors replaced and their jobs retried;
 - ``progress``: per-job and overall progress with an ETA (logging) and the summary (``batch-summary.json``);
-- ``run``: all of it together.
+- ``run``: all of it together;
+- ``frames``: an animation's frames as a batch, for Blender's Render Animation on a cluster.
 Importing this package imports nothing heavy (no torch, no ray).
 """
