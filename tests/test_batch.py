@@ -7,13 +7,16 @@ import json
 
 import pytest
 
+from engine.batch.manifest import (  # no torch, no ray: importing them is cheap
+    read_jobs,
+    sample_edits,
+)
+from engine.batch.run import run_batch
+from engine.errors import BadParams
+
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 ray = pytest.importorskip("ray")
-
-from engine.batch.manifest import read_jobs, sample_edits  # noqa: E402
-from engine.batch.run import run_batch  # noqa: E402
-from engine.errors import BadParams  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -159,10 +162,15 @@ def test_edit_all_runs_every_edit_of_a_sample(photogen, tmp_path, capsys):
 
     options = ["--model", "tiny", "--device", "cpu", "--steps", "4", "--resolution", "64", "--set", "opt_steps=1",
                "--set", "null_inner_steps=1"]
-    assert main(["edit", "--sample", str(photogen / "chair"), "--edit", "all", "--out", str(tmp_path)] + options) == 0
+    out = tmp_path / "out"
+    args = ["edit", "--sample", str(photogen / "chair"), "--edit", "all", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(args + options) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["edit"] for line in lines] == list(EDITS) and all(line["ok"] for line in lines)
-    assert all((tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.json").is_file() for name in EDITS)
+    assert all((out / f"{name}.png").is_file() and (out / f"{name}.json").is_file() for name in EDITS)
+    assert main(args + options) == 0  # again: every edit skipped, still ok
+    assert [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()] == ["skipped"] * 3
 
 
 def test_a_repeated_single_valued_option_is_an_error(capsys):
@@ -180,7 +188,6 @@ def test_render_animation_sends_its_frames_to_the_cluster(cluster, addon, photog
     import time
 
     import bpy
-
     from diffusion_handles.operators import render_animation
 
     monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
