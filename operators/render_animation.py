@@ -23,8 +23,16 @@ from . import render_animation_cluster as cluster
 from . import render_output, render_status
 from .edit_transform import edit_matrix
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .render_edit import (EDIT_JOB, EDIT_STAGES, RenderError, RenderOperator, check_rig, prepare_job, read_report,
-                          result_frame)
+from .render_edit import (
+    EDIT_JOB,
+    EDIT_STAGES,
+    RenderError,
+    RenderOperator,
+    check_rig,
+    prepare_job,
+    read_report,
+    result_frame,
+)
 
 ANIMATION_IMAGE = "DH Edit Animation"
 LABEL = "Render Animation"

@@ -29,7 +29,7 @@ class BatchJob:
     def frames(self) -> list[tuple[object, str]]:
         """(transform, output) of each image the job writes."""
         if "transforms" in self.params:
-            return list(zip(self.params.get("transforms") or [], self.params.get("outputs") or []))
+            return list(zip(self.params.get("transforms") or [], self.params.get("outputs") or [], strict=False))
         return [(self.params.get("transform"), self.params.get("output"))]
 
 

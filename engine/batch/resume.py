@@ -46,7 +46,8 @@ def previous_failures(out_dir) -> dict[str, dict]:
     path = Path(out_dir) / SUMMARY_NAME
     try:
         summary = json.loads(path.read_text())
-        return {entry["id"]: entry for entry in summary.get("jobs", []) if entry.get("status") == "failed" or entry.get("failed_before")}
+        return {entry["id"]: entry for entry in summary.get("jobs", [])
+                if entry.get("status") == "failed" or entry.get("failed_before")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 

@@ -11,26 +11,28 @@ import logging
 import sys
 from pathlib import Path
 
+log = logging.getLogger("engine.batch")
+
 
 def run_all(args) -> int:
     from ..errors import EngineError
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     problem = _refused(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        log.error("error: %s", problem)
         return 2
     from ..batch.manifest import read_jobs
     from ..batch.run import run_batch
     from . import _edit_options
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         jobs = read_jobs(args.sample, args.out, _edit_options.job_defaults(args), edit="all")
         if args.prompt is not None:
             for job in jobs:
                 job.params["prompt"] = args.prompt
     except EngineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 2
     summary = run_batch(jobs, args.out)
     for entry in summary["jobs"]:
@@ -39,7 +41,8 @@ def run_all(args) -> int:
                 "images": entry.get("images", [])}
         if entry.get("error"):
             line["error"] = entry["error"].get("message")
-        print(json.dumps(line), flush=True)
+        sys.stdout.write(json.dumps(line) + "\n")  # the command's output, one line per edit
+        sys.stdout.flush()
     return 1 if summary["failed"] or any(e.get("failed_before") for e in summary["jobs"]) else 0
 
 

@@ -12,11 +12,12 @@ was done before), 1 when any failed, 2 for an unreadable manifest or a missing R
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from . import _edit_options
 from ._single_option import Once
+
+log = logging.getLogger("engine.batch")
 
 NAME = "batch"
 HELP = "Run many edits from a manifest or sample folders, on one warm engine or on a Ray cluster."
@@ -47,8 +48,7 @@ def run(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.ray and not _ray_installed():
-        print("error: --ray needs Ray in the engine's Python: pip install '.[cluster]' (see docs/batch.md)",
-              file=sys.stderr)
+        log.error("error: --ray needs Ray in the engine's Python: pip install '.[cluster]' (see docs/batch.md)")
         return 2
     if args.cache_dir is None:
         args.cache_dir = str(Path(args.out).resolve() / "inversion-cache")
@@ -58,7 +58,7 @@ def run(args) -> int:
 
         jobs = read_jobs(args.manifest, args.out, _edit_options.job_defaults(args), edit=args.edit)
     except EngineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 2
     summary = run_batch(jobs, args.out, ray_address=args.ray, retry_failed=args.retry_failed,
                         max_retries=args.max_retries, workers=args.workers)

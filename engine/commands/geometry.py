@@ -24,12 +24,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sample", action=Once, required=True, type=Path,
                         help="sample folder: input.png, mask.png, depth.exr, optional bg_depth.exr, transforms.json")
     parser.add_argument("--edit", action=Once, default="all", help="edit name from transforms.json, or 'all' (default)")
-    parser.add_argument("--out-dir", action=Once, required=True, type=Path, help="folder for <edit>.npz (created if missing)")
+    parser.add_argument("--out-dir", action=Once, required=True, type=Path,
+                        help="folder for <edit>.npz (created if missing)")
     parser.add_argument("--fov", action=Once, type=float, default=55.0, help="field of view in degrees (default 55)")
     parser.add_argument("--camera", action=Once, choices=("official", "blender"), default="official",
                         help="official: fov spans the outer pixel centres (the photogen convention, default); "
                              "blender: fov spans the outer pixel edges")
-    parser.add_argument("--device", action=Once, default="auto", help="auto (default: CUDA or MPS when present, else the CPU), "
+    parser.add_argument("--device", action=Once, default="auto",
+                        help="auto (default: CUDA or MPS when present, else the CPU), "
                         "cpu, cuda or mps")
     parser.add_argument("--threads", action=Once, type=int, default=1,
                         help="torch CPU threads (default 1: the geometry is many medium-sized tensor ops, and extra "
