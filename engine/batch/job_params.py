@@ -5,7 +5,8 @@ carries it, ``id`` optional), or the params object alone. The command's options 
 ``--dtype``, ``--steps``, ``--resolution``, ``--inversion``, ``--set``, ``--cache-dir``, ``--no-cache``) are
 defaults: a job's own value wins, and its ``settings`` are laid over the defaults' settings key by key.
 Relative input paths are relative to the manifest's folder, relative outputs to the batch's output folder; a job
-without ``output``/``outputs`` writes ``OUT/<id>.png``. This is the one function to switch to the typed job parameters (``engine/params``).
+without ``output``/``outputs`` writes ``OUT/<id>.png``. This is the one function to switch to the typed job
+parameters (``engine/params``).
 """
 
 from __future__ import annotations
