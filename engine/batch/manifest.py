@@ -122,17 +122,20 @@ def _sample_jobs(folder: Path, out_dir: Path, defaults: JobDefaults, edit: str) 
 def sample_edits(sample: Path, edit: str) -> dict[str, dict]:
     """``{edit name: edit job params}`` of a sample folder: the official camera (55 degrees across the image's
     outer pixel centres) and each edit as a 4x4 engine-frame transform about the object's centroid."""
-    from ..diffusion.inputs import read_image, read_mask, transform_from_json
-    from ..geometry import Camera, GeometryError, read_depth_exr
+    from .. import io
+    from ..diffusion.inputs import transform_from_json
+    from ..errors import EngineError
+    from ..geometry import Camera, GeometryError
 
     try:
         transforms = json.loads((sample / "transforms.json").read_text())
         names = list(transforms) if edit == "all" else [edit]
         if any(name not in transforms for name in names):
             raise BadParams(f"No edit {edit!r} in {sample / 'transforms.json'}; it has: {', '.join(transforms)}.")
-        photo = read_image(sample / "input.png")
-        height, width = photo.shape[:2]
-        mask, depth = read_mask(sample / "mask.png"), read_depth_exr(sample / "depth.exr")
+        shape = io.photo_shape(sample / "input.png")
+        width, height = shape.width, shape.height
+        mask = io.read_mask(sample / "mask.png", shape, "mask")
+        depth = io.read_depth(sample / "depth.exr", shape, "depth map")
         camera = Camera.official(width, height)
         prompt_file, bg_depth = sample / "prompt.txt", sample / "bg_depth.exr"
         base = {"photo": "input.png", "mask": "mask.png", "depth": "depth.exr", "camera": camera.to_dict(),
@@ -141,5 +144,7 @@ def sample_edits(sample: Path, edit: str) -> dict[str, dict]:
             base["bg_depth"] = "bg_depth.exr"
         return {name: dict(base, transform=transform_from_json(transforms[name], "official", depth, mask,
                                                                camera).tolist()) for name in names}
-    except (OSError, ValueError, KeyError, GeometryError) as error:
+    except BadParams:
+        raise
+    except (OSError, ValueError, KeyError, GeometryError, EngineError) as error:
         raise BadParams(f"The sample '{sample}' cannot be read: {error}") from None
