@@ -47,6 +47,7 @@ def run(args) -> int:
     from ..errors import EngineError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    _exit_cleanly_on_sigterm()
     if args.ray and not _ray_installed():
         log.error("error: --ray needs Ray in the engine's Python: pip install '.[cluster]' (see docs/batch.md)")
         return 2
@@ -63,6 +64,17 @@ def run(args) -> int:
     summary = run_batch(jobs, args.out, ray_address=args.ray, retry_failed=args.retry_failed,
                         max_retries=args.max_retries, workers=args.workers)
     return 1 if summary["failed"] else 0
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """A terminate (Blender's cancel) unwinds like Ctrl-C: the actors are killed and a Ray this run started is
+    stopped, instead of being left running."""
+    import signal
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _ray_installed() -> bool:
