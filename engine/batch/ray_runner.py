@@ -15,6 +15,7 @@ scheduling, placement and fault detection; this module only decides which actor 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ class RayRunner:
             if slot.group:
                 job = slot.group.popleft()
                 attempts[job.id] += 1
-                slot.running = (slot.actor.run.remote(job.id, job.params), job)
+                slot.running = (slot.actor.run_json.remote(job.id, json.dumps(job.params)), job)
                 if self.on_dispatch is not None:
                     self.on_dispatch(self, index, job)
 
@@ -139,7 +140,7 @@ class RayRunner:
         job = slot.running[1]
         slot.running = None
         try:
-            entry = dict(ray.get(ref), attempts=attempts[job.id])
+            entry = dict(json.loads(ray.get(ref)), attempts=attempts[job.id])
             slot.warm = slot.warm or entry["status"] == "done"
             return entry
         except (RayActorError, WorkerCrashedError) as error:

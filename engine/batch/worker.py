@@ -9,6 +9,7 @@ models loaded from one job to the next. The Ray actors of ``ray_runner`` each ho
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,11 @@ class EditWorker:
 
     def ping(self) -> str:
         return self.name
+
+    def run_json(self, job_id: str, params_json: str) -> str:
+        """``run`` with the params and the outcome as JSON text: what crosses Ray's process boundary is plain
+        JSON, as everywhere else in the engine (Ray only moves the strings)."""
+        return json.dumps(self.run(job_id, json.loads(params_json)))
 
     def run(self, job_id: str, params: dict) -> dict:
         from ..job_runner import run_job
