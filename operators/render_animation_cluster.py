@@ -45,8 +45,8 @@ def start(run, context, rig) -> None:
         params, record, workdir = prepare_job(context, rig, run.matrices[frame], frame)
         workdir.mkdir(parents=True, exist_ok=True)
         record.update(kind="render_animation", sequence=str(run.folder), cluster=preferences.ray_address(context))
-        jobs.append((f"frame_{frame:04d}", params))
-        outputs.append(params["output"])
+        jobs.append((f"frame_{frame:04d}", params.to_json()))  # EditParams, as the local engine gets them
+        outputs.append(params.output)
         records.append(record)
         workdirs.append(workdir)
     out_dir = run.folder / "cluster"

@@ -132,8 +132,11 @@ def test_a_killed_actor_is_replaced_and_its_job_retried_at_most_max_retries_time
 
 def test_manifest_errors_name_the_line(tmp_path):
     path = tmp_path / "m.jsonl"
-    path.write_text('{"name": "edit", "params": {}}\nnot json\n')
-    with pytest.raises(BadParams, match="m.jsonl line 2"):
+    path.write_text('# a comment\nnot json\n')
+    with pytest.raises(BadParams, match="m.jsonl line 2 is not JSON"):
+        read_jobs(path, tmp_path / "out")
+    path.write_text('{"name": "edit", "params": {}}\n')  # checked as the edit job checks its params
+    with pytest.raises(BadParams, match="m.jsonl line 1: 'photo' is required"):
         read_jobs(path, tmp_path / "out")
     path.write_text('{"name": "preview", "params": {}}\n')
     with pytest.raises(BadParams, match="'edit' jobs only"):

@@ -5,8 +5,8 @@ carries it, ``id`` optional), or the params object alone. The command's options 
 ``--dtype``, ``--steps``, ``--resolution``, ``--inversion``, ``--set``, ``--cache-dir``, ``--no-cache``) are
 defaults: a job's own value wins, and its ``settings`` are laid over the defaults' settings key by key.
 Relative input paths are relative to the manifest's folder, relative outputs to the batch's output folder; a job
-without ``output``/``outputs`` writes ``OUT/<id>.png``. This is the one function to switch to the typed job
-parameters (``engine/params``).
+without ``output``/``outputs`` writes ``OUT/<id>.png``. The result is checked by the job's own typed parameters
+(``engine/params``: ``EditParams``), so a bad field stops the batch before any work, naming the line.
 """
 
 from __future__ import annotations
@@ -66,7 +66,18 @@ def edit_params(params: dict, defaults: JobDefaults, job_id: str, base: Path, ou
         params["outputs"] = [_output(out_dir, value, where) for value in outputs]
     else:
         params["output"] = _output(out_dir, params.get("output") or f"{job_id}.png", where)
-    return params
+    return checked(params, where)
+
+
+def checked(params: dict, where: str = "") -> dict:
+    """``params`` checked as the ``edit`` job checks them (``EditParams``: ``BadParams`` naming the field, before
+    any job runs) and in their canonical JSON form, the one the job's report digests."""
+    from ..params import EditParams
+
+    try:
+        return EditParams.from_json(params).to_json()
+    except BadParams as error:
+        raise BadParams(f"{where}: {error.message}" if where else error.message) from None
 
 
 def _output(out_dir: Path, value, where: str) -> str:

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..diffusion.outputs import clash, sample_files
 from ..errors import BadParams, InputNotFound
+from ..io.safe_write import clash, sample_files
 from .job_params import JobDefaults, edit_params, split_entry
 
 

@@ -27,10 +27,13 @@ def add_model_arguments(parser) -> None:
 def job_defaults(args):
     """The batch's ``JobDefaults`` from these options (and ``--cache-dir``/``--no-cache`` where the command has
     them): what every job gets unless it says otherwise."""
+    import os
+
     from ..batch.job_params import JobDefaults
 
+    cache_dir = getattr(args, "cache_dir", None)
     return JobDefaults(model=args.model, device=args.device, dtype=args.dtype, settings=settings_values(args),
-                       cache_dir=getattr(args, "cache_dir", None),
+                       cache_dir=os.path.abspath(cache_dir) if cache_dir else None,
                        use_cache=False if getattr(args, "no_cache", False) else None)
 
 
