@@ -174,6 +174,12 @@ class Cancelled(_Coded):
         super().__init__(message, detail)
 
 
+class WorkerLost(_Coded):
+    """(batch) The Ray worker running a job was lost on every try (``engine/batch/ray_runner.py``)."""
+
+    code = "worker_lost"
+
+
 class InternalError(_Coded):
     code = "internal_error"
 
