@@ -35,9 +35,9 @@ class EngineError(Exception):
 
     def as_message(self, job: str | None) -> dict:
         """The protocol's ``error`` message for this error."""
-        from . import protocol
+        from . import messages
 
-        return protocol.error(job, self.code, self.message, self.detail)
+        return messages.error(job, self.code, self.message, self.detail)
 
 
 # The name jobs have always raised; the same class.

@@ -1,5 +1,5 @@
 """One warm engine that runs a batch's edit jobs in this process, one after another: the engine's own job runner
-(``engine/job_runner.py``), so a job behaves as it does for Blender, with the engine's model cache keeping the
+(``engine/process/job_runner.py``), so a job behaves as it does for Blender, with the engine's model cache keeping the
 models loaded from one job to the next. The Ray actors of ``ray_runner`` each hold one.
 
 ``run(job)`` returns the job's outcome, plain JSON: ``id``, ``status`` (``done``/``failed``), ``seconds``,
@@ -37,7 +37,7 @@ class EditWorker:
         return json.dumps(self.run(job_id, json.loads(params_json)))
 
     def run(self, job_id: str, params: dict) -> dict:
-        from ..job_runner import run_job
+        from ..process.job_runner import run_job
 
         messages: list[dict] = []
         workdir = tempfile.mkdtemp(prefix=f"dhandles-batch-{job_id}-")
