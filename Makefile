@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, on its own: the pinned CPU build, so nothing pulls a CUDA build in.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[engine,test]"
+	$(PY) -m pip install --quiet -e ".[engine,test,cluster]"
 	touch $(STAMP)
 
 # The offline main job: build the extension zip, install it into a private headless Blender (the bpy module),

@@ -18,6 +18,7 @@ import bpy
 
 ADDON_ROOT = Path(__file__).resolve().parent
 ENGINE_PYTHON_ENV = "DHANDLES_ENGINE_PYTHON"
+RAY_ADDRESS_ENV = "DHANDLES_RAY_ADDRESS"
 
 DEFAULT_DIFFUSION_MODEL = "sd2-depth"  # presets (engine/models/registry.py): each lists its sources, mirror first
 DEFAULT_DEPTH_MODEL = "depth-anything-metric-indoor"
@@ -120,6 +121,13 @@ class DHANDLES_AddonPreferences(bpy.types.AddonPreferences):
         min=0.0,
         soft_max=240.0,
     )
+    ray_address: bpy.props.StringProperty(
+        name="Ray Cluster",
+        description="Render Animation sends its frames to this Ray cluster (host:port, ray://host:10001, or 'auto' "
+        "for the one on this machine) through the engine's batch command; empty: the local engine renders them. "
+        "See docs/batch.md",
+        default="",
+    )
 
     def draw(self, context):
         from .panels.preferences_panel import draw_preferences
@@ -181,6 +189,15 @@ def resolve_engine_python(prefs=None) -> str:
     if prefs is not None and prefs.engine_python:
         return bpy.path.abspath(prefs.engine_python)
     return str(default_engine_python())
+
+
+def ray_address(context=None) -> str:
+    """The Ray cluster for Render Animation: ``$DHANDLES_RAY_ADDRESS``, then the preference; empty for none."""
+    from_env = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if from_env:
+        return from_env
+    prefs = get(context)
+    return prefs.ray_address.strip() if prefs is not None else ""
 
 
 def register():

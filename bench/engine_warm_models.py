@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.client import EngineClient  # noqa: E402
+from engine.process.client import EngineClient  # noqa: E402
 
 
 def main() -> int:

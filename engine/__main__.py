@@ -1,9 +1,9 @@
 """``python -m engine <command>``: see ``engine/cli.py``. The Python version is checked before anything else is
-imported (``engine/python_check.py``), so keep this file readable by any Python."""
+imported (``engine/process/python_check.py``), so keep this file readable by any Python."""
 
 import sys
 
-from . import python_check
+from .process import python_check
 
 if __name__ == "__main__":
     python_check.refuse_unsupported()

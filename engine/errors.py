@@ -35,9 +35,9 @@ class EngineError(Exception):
 
     def as_message(self, job: str | None) -> dict:
         """The protocol's ``error`` message for this error."""
-        from . import protocol
+        from . import messages
 
-        return protocol.error(job, self.code, self.message, self.detail)
+        return messages.error(job, self.code, self.message, self.detail)
 
 
 # The name jobs have always raised; the same class.
@@ -172,6 +172,12 @@ class Cancelled(_Coded):
 
     def __init__(self, message: str = "The job was cancelled.", detail: str | None = None):
         super().__init__(message, detail)
+
+
+class WorkerLost(_Coded):
+    """(batch) The Ray worker running a job was lost on every try (``engine/batch/ray_runner.py``)."""
+
+    code = "worker_lost"
 
 
 class InternalError(_Coded):

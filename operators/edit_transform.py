@@ -7,7 +7,8 @@ Whatever moved the object (G/R/S, gizmos, constraints, drivers, keyframes, Pytho
     E = F (Cam_now^-1 Obj_now) (Cam_import^-1 Obj_import)^-1 F^-1,    F = diag(1, -1, -1, 1) (Blender camera -> engine)
 
 so moving the whole rig (camera and object together) is no edit, and a camera moved after the import still gives
-the edit as that camera sees it. Camera scale is ignored (a camera has no meaningful scale).
+the edit as that camera sees it (the maths: ``engine.geometry.transforms.camera_relative_edit``). Camera scale is
+ignored (a camera has no meaningful scale).
 
 ``dhandles.apply_official_edit`` sets the object from an edit in the official test-set format (transforms.json);
 ``dhandles.reset_edit`` puts it back to its import pose relative to the camera.
@@ -15,7 +16,6 @@ the edit as that camera sees it. Camera scale is ignored (a camera has no meanin
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import bpy
@@ -23,11 +23,12 @@ import numpy as np
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix
 
-from ..engine.geometry import frames
+from ..engine.geometry import transforms
+from ..engine.geometry.transforms import camera_relative_edit
 from . import photo_files
 from .photo_rig import active_rig
 
-F = frames.BLENDER_TO_ENGINE  # its own inverse
+describe = transforms.describe_edit  # the name the panel, Render Edit and tools/ use
 
 
 def as_numpy(matrix) -> np.ndarray:
@@ -48,10 +49,8 @@ def edit_matrix(rig, entry=None) -> np.ndarray:
     """The current edit of the rig's object (or of ``entry``, one of ``rig.extra_objects``), a 4x4 acting on
     engine-frame points of the imported object."""
     source = rig if entry is None else entry
-    cam_now = camera_pose(rig.camera)
-    obj_now = as_numpy(source.target.matrix_world)
-    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(source.import_object_matrix)
-    return F @ np.linalg.inv(cam_now) @ obj_now @ np.linalg.inv(rest) @ F
+    return camera_relative_edit(camera_pose(rig.camera), as_numpy(source.target.matrix_world),
+                                stored_matrix(rig.import_camera_matrix), stored_matrix(source.import_object_matrix))
 
 
 def edit_matrices(rig) -> list:
@@ -66,33 +65,12 @@ def rig_transform(rig) -> np.ndarray:
 
 def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:
     """The object's ``matrix_world`` that makes ``edit_matrix(rig)`` equal ``edit``, for the camera where it is now."""
-    rest = np.linalg.inv(stored_matrix(rig.import_camera_matrix)) @ stored_matrix(rig.import_object_matrix)
-    return camera_pose(rig.camera) @ F @ np.asarray(edit, dtype=np.float64) @ F @ rest
+    return transforms.object_matrix_for_edit(edit, camera_pose(rig.camera), stored_matrix(rig.import_camera_matrix),
+                                             stored_matrix(rig.import_object_matrix))
 
 
 def set_edit(rig, edit: np.ndarray) -> None:
     rig.target.matrix_world = Matrix(object_matrix_for_edit(rig, edit).tolist())
-
-
-def describe(edit: np.ndarray, centroid) -> dict:
-    """The edit as the artist thinks of it, in the engine's camera frame (x right, y down, z forward): where the
-    object's centroid moves, the rotation (axis, degrees) and the scale."""
-    c = np.asarray(centroid, dtype=np.float64)
-    moved = edit[:3, :3] @ c + edit[:3, 3]
-    linear = edit[:3, :3]
-    scale = np.linalg.norm(linear, axis=0)
-    rotation = linear / np.where(scale > 0, scale, 1.0)
-    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(rotation) - 1.0) / 2.0))))
-    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
-    norm = np.linalg.norm(axis)
-    if norm > 1e-9:
-        axis = axis / norm
-    elif angle > 90.0:  # a half turn: the axis is the eigenvector of eigenvalue 1
-        values, vectors = np.linalg.eig(rotation)
-        axis = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
-    else:
-        axis = np.array([0.0, 1.0, 0.0])
-    return {"translation": (moved - c).tolist(), "axis": axis.tolist(), "angle": angle, "scale": scale.tolist()}
 
 
 def read_official_edit(path: str, name: str) -> dict:

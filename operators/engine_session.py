@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from .. import preferences
-from ..engine.client import EngineClient, EngineError
+from ..engine.process.client import EngineClient, EngineError
 
 RENDER_JOBS = ("edit", "invert")  # the diffusion jobs: each holds the engine for seconds to minutes
 _client: EngineClient | None = None

@@ -24,6 +24,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..engine.geometry import frames
 from .vanishing_points import camera_vanishing_points
 
 ROOM_MIN, ROOM_MAX = np.array([-4.0, -5.0, 0.0]), np.array([4.0, 5.0, 3.0])
@@ -186,8 +187,7 @@ def render_sample(folder: str, index: int, rng, width: int, height: int, engine:
         camera = bpy.data.objects.new("dhandles_perspective_camera", camera_data)
         created_objects.append(camera)
         scene.collection.objects.link(camera)
-        # Blender's camera looks down its -Z with +Y up: its world matrix is R^T diag(1, -1, -1).
-        blender_rotation = rotation.T @ np.diag([1.0, -1.0, -1.0])
+        blender_rotation = frames.camera_world_rotation(rotation)  # R^T diag(1, -1, -1): Blender looks down -Z
         camera.matrix_world = Matrix.Translation(position.tolist()) @ Matrix(blender_rotation.tolist()).to_4x4()
         scene.camera = camera
         render = scene.render

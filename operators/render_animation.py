@@ -5,7 +5,9 @@ The object's edit is read for every frame up front (keyframes, constraints, driv
 the artist can keep working while the frames render. Frames run one job at a time through the warm engine; all
 of them edit the same photo with the same prompt and settings, so the engine inverts the photo once and every
 later frame reuses that inversion. Each frame keeps a JSON sidecar; the finished sequence is one reused Blender
-image (``DH Edit Animation``). Cancelling keeps the frames already rendered.
+image (``DH Edit Animation``). Cancelling keeps the frames already rendered. With a Ray cluster address (the
+``Ray Cluster`` preference or ``$DHANDLES_RAY_ADDRESS``) the frames go to the cluster as one batch instead
+(``render_animation_cluster``) and come back into the sequence in frame order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import bpy
 
+from .. import preferences
+from . import render_animation_cluster as cluster
 from . import render_output, render_status
 from .edit_transform import rig_transform
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
@@ -56,14 +60,19 @@ class AnimationRun:
         self.message = ""
         self.image = None
         self.error_message: str | None = None
+        self.cluster: cluster.ClusterFrames | None = None  # the batch on a Ray cluster, when one renders it
 
     @property
     def fraction(self) -> float:
+        if self.cluster is not None:
+            return cluster.fraction(self)
         inner = self.task.fraction if self.task is not None and not self.task.done else 0.0
         return (len(self.done_frames) + inner) / max(1, len(self.frames))
 
     def cancel(self) -> None:
         self.cancelled = True
+        if self.cluster is not None:
+            self.cluster.cancel()
         if self.task is not None:
             self.task.cancel()
 
@@ -95,7 +104,15 @@ def start(context, frame_start: int | None = None, frame_end: int | None = None)
     run = AnimationRun(context, frames, frame_matrices(context, rig, frames), folder)
     render_status.add(run)
     try:
-        _submit_next(run, context, rig)
+        if preferences.ray_address(context):
+            cluster.start(run, context, rig)
+            render_status.update(context, f"{LABEL}: {len(frames)} frames sent to the cluster", 0.0, running=True,
+                                 error="")
+        else:
+            _submit_next(run, context, rig)
+    except OSError as error:  # the engine's Python cannot be started
+        render_status.remove(run)
+        raise RenderError(f"The cluster batch could not start: {error}") from None
     except RenderError:
         render_status.remove(run)
         raise
@@ -121,6 +138,8 @@ def tick(run: AnimationRun, context) -> str:
     skipped and named at the end; neither stops the sequence nor discards the frames already rendered."""
     if run.state != RUNNING:
         return run.state
+    if run.cluster is not None:
+        return _tick_cluster(run, context)
     task = run.task
     task.tick()
     if not task.done:
@@ -180,16 +199,39 @@ def _submit_background_frame(run: AnimationRun, context, why: str) -> None:
 
 
 def _keep_frame(run: AnimationRun, context) -> None:
-    result = result_frame(run.task.result or {})
-    frame = run.frames[run.index]
+    _keep(run, run.index, result_frame(run.task.result or {}), run.record, run.task.workdir)
+
+
+def _keep(run: AnimationRun, index: int, result: dict, record: dict, workdir) -> None:
+    """Copy frame ``index``'s image into the sequence's folder with its sidecar; its work folder goes."""
+    frame = run.frames[index]
     path = render_output.keep_file(result["image"], run.folder / f"frame_{frame:04d}.png")
     run.reused_inversion.append(result.get("cache") == "hit")
-    record = render_output.settle_job_files(dict(run.record, result=result, report=read_report(result)), path,
-                                            run.task.workdir)
+    record = render_output.settle_job_files(dict(record, result=result, report=read_report(result)), path, workdir)
     render_output.write_sidecar(path, dict(record, image=str(path)))
     run.done_frames.append(frame)
     if run.record.get("out_of_view"):
         run.background_frames.append(frame)
+
+
+def _tick_cluster(run: AnimationRun, context) -> str:
+    """Keep the frames back from the cluster, in order; end when its batch has ended."""
+    try:
+        new = cluster.take_finished(run, _keep)
+    except (RenderError, OSError) as error:
+        run.cluster.cancel()
+        return _end(run, context, FAILED, f"A frame from the cluster could not be kept: {error}")
+    if new:
+        run.image = load_sequence(context, run)  # the sequence grows as the frames come back
+    ended = cluster.end_state(run)
+    if ended is None:
+        render_status.update(context, f"{LABEL}: {len(run.done_frames)}/{len(run.frames)} frames back from the "
+                             "cluster", run.fraction, running=True)
+        return run.state
+    if cluster.take_finished(run, _keep):  # frames that landed as the batch ended
+        run.image = load_sequence(context, run)
+        ended = cluster.end_state(run)
+    return _end(run, context, *ended)
 
 
 def _end(run: AnimationRun, context, state: str, error: str | None = None) -> str:
@@ -197,6 +239,8 @@ def _end(run: AnimationRun, context, state: str, error: str | None = None) -> st
     render_status.remove(run)
     if run.task is not None and run.task.workdir:  # a kept frame settled its folder; a failed one leaves nothing
         shutil.rmtree(run.task.workdir, ignore_errors=True)
+    for workdir in run.cluster.workdirs if run.cluster is not None else ():
+        shutil.rmtree(workdir, ignore_errors=True)
     if run.done_frames:
         run.image = load_sequence(context, run)
     kept = f"{len(run.done_frames)} of {len(run.frames)} frames in {run.folder}" + _notes(run)

@@ -3,7 +3,8 @@
 over vertices, so a 4K photo builds in a fraction of a second), photo materials, and the matched camera.
 
 Points arrive in the engine frame (OpenCV: x right, y down, z forward); a camera whose world pose is ``Cam`` sees
-engine point p at world position Cam @ F p with F = diag(1, -1, -1) (the Blender camera looks down its -Z).
+engine point p at world position Cam @ F p with F = diag(1, -1, -1) (the Blender camera looks down its -Z). The
+maths (frames, Blender camera numbers from intrinsics) is ``engine.geometry``'s.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import math
 import bpy
 import numpy as np
 
+from ..engine.geometry import Camera, blender_camera, frames
+
 SENSOR_WIDTH_MM = 36.0
 
 
 def engine_to_world(points: np.ndarray, camera_matrix: np.ndarray) -> np.ndarray:
     """N x 3 engine-frame points to world coordinates for a camera at ``camera_matrix`` (4x4, no scale)."""
-    blender_cam = points.astype(np.float64) * np.array([1.0, -1.0, -1.0])
-    return blender_cam @ camera_matrix[:3, :3].T + camera_matrix[:3, 3]
+    return frames.camera_points_to_world(points, camera_matrix, "engine")
 
 
 def build_mesh(name: str, vertices: np.ndarray, uv: np.ndarray, quads: np.ndarray) -> bpy.types.Mesh:
@@ -73,22 +75,18 @@ def mesh_object(name: str, mesh: bpy.types.Mesh, material: bpy.types.Material, c
 
 
 def set_camera_intrinsics(camera_data: bpy.types.Camera, intrinsics: dict) -> None:
-    """Make a Blender camera (sensor fit AUTO, square pixels) project like the engine camera ``intrinsics``.
-
-    Blender puts the principal point at the image centre ((W-1)/2, (H-1)/2 in pixel-centre coordinates) plus
-    shift x max(W, H); its focal length in pixels is lens / sensor_width x max(W, H).
-    """
-    width, height = intrinsics["width"], intrinsics["height"]
-    fx, fy = intrinsics["fx"], intrinsics["fy"]
-    if abs(fx - fy) > 1e-6 * fx:
-        raise ValueError(f"Blender cameras have square pixels; fx={fx} and fy={fy} differ")
-    long_side = max(width, height)
+    """Make a Blender camera (sensor fit AUTO, 36 mm sensor width, square pixels) project like the engine camera
+    ``intrinsics`` (``width, height, fx, fy, cx, cy``); the render settings come from ``match_render_settings``."""
+    if abs(intrinsics["fx"] - intrinsics["fy"]) > 1e-6 * intrinsics["fx"]:
+        raise ValueError(f"Blender cameras have square pixels; fx={intrinsics['fx']} and fy={intrinsics['fy']} differ")
+    numbers = blender_camera.blender_from_intrinsics(Camera.from_dict(intrinsics), sensor_fit="AUTO",
+                                                     sensor_width=SENSOR_WIDTH_MM)
     camera_data.type = "PERSP"
-    camera_data.sensor_fit = "AUTO"
-    camera_data.sensor_width = SENSOR_WIDTH_MM
-    camera_data.lens = fx * SENSOR_WIDTH_MM / long_side
-    camera_data.shift_x = (intrinsics["cx"] - (width - 1) / 2.0) / long_side
-    camera_data.shift_y = ((height - 1) / 2.0 - intrinsics["cy"]) / long_side
+    camera_data.sensor_fit = numbers.sensor_fit
+    camera_data.sensor_width = numbers.sensor_width
+    camera_data.lens = numbers.lens
+    camera_data.shift_x = numbers.shift_x
+    camera_data.shift_y = numbers.shift_y
 
 
 def make_camera(name: str, intrinsics: dict, photo: bpy.types.Image, depth_range, collection,

@@ -2,10 +2,9 @@
 """Exact vanishing points of a Blender camera, for the engine's perspective loss and metric.
 
 Blender knows the camera exactly, so the vanishing points of chosen 3D directions are exact: the world axes by
-default, an object's local axes, or a ground plane's in-plane axes (with the plane's horizon). The intrinsics
-follow Blender's own view plane (``BKE_camera_params_compute_viewplane``): focal length and sensor size, sensor fit
-(AUTO / HORIZONTAL / VERTICAL, AUTO fitting the wider side after pixel aspect), lens shift, render resolution and
-percentage, and pixel aspect. Pixels are the engine's: u right, v down, integer coordinates at pixel centres.
+default, an object's local axes, or a ground plane's in-plane axes (with the plane's horizon). This module reads
+the camera's numbers from bpy; the maths (intrinsics from Blender's view plane, frames, projection) is
+``engine.geometry`` (blender_camera, frames, vanishing).
 
 Pure functions of bpy data plus one operator, ``dhandles.show_vanishing_points``, that reports them, and the
 scene settings (``scene.dhandles_perspective``) that say which VPs go with each edit job and whether the engine
@@ -18,7 +17,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..engine.perspective.vanishing import BLENDER_TO_ENGINE, normalize_homogeneous, vanishing_line
+from ..engine.geometry import blender_camera, frames, vanishing
+from ..engine.geometry import camera as camera_maths
 
 SOURCES = (
     ("WORLD", "World Axes", "The world X, Y and Z axes"),
@@ -34,8 +34,18 @@ class VanishingPointError(ValueError):
 def render_size(scene) -> tuple[int, int]:
     """The rendered image's width and height in pixels (resolution times percentage)."""
     render = scene.render
-    scale = render.resolution_percentage / 100.0
-    return max(1, int(render.resolution_x * scale)), max(1, int(render.resolution_y * scale))
+    return blender_camera.render_size(render.resolution_x, render.resolution_y, render.resolution_percentage)
+
+
+def camera_numbers(scene, camera_object) -> blender_camera.BlenderCameraNumbers:
+    """The plain numbers of ``camera_object`` rendering ``scene`` that its intrinsics depend on."""
+    camera, render = camera_object.data, scene.render
+    return blender_camera.BlenderCameraNumbers(
+        lens=camera.lens, sensor_width=camera.sensor_width, sensor_height=camera.sensor_height,
+        sensor_fit=camera.sensor_fit, shift_x=camera.shift_x, shift_y=camera.shift_y,
+        resolution_x=render.resolution_x, resolution_y=render.resolution_y,
+        resolution_percentage=render.resolution_percentage, pixel_aspect_x=render.pixel_aspect_x,
+        pixel_aspect_y=render.pixel_aspect_y, type=camera.type, ortho_scale=camera.ortho_scale)
 
 
 def camera_intrinsics(scene, camera_object) -> dict:
@@ -46,46 +56,30 @@ def camera_intrinsics(scene, camera_object) -> dict:
     if camera_object is None or camera_object.type != "CAMERA":
         raise VanishingPointError("No camera: set the scene camera, or pick a camera object.")
     camera = camera_object.data
-    if camera.type not in ("PERSP", "ORTHO"):
+    if camera.type not in blender_camera.CAMERA_TYPES:
         raise VanishingPointError(f"Camera '{camera_object.name}' is {camera.type.lower()}: vanishing points need "
                                   "a perspective or orthographic camera.")
-    width, height = render_size(scene)
-    aspect_x, aspect_y = scene.render.pixel_aspect_x, scene.render.pixel_aspect_y
-    fit = camera.sensor_fit
-    if fit == "AUTO":
-        sensor = camera.sensor_width
-        fit = "HORIZONTAL" if aspect_x * width >= aspect_y * height else "VERTICAL"
-    else:
-        sensor = camera.sensor_width if fit == "HORIZONTAL" else camera.sensor_height
-    y_correction = aspect_y / aspect_x  # a pixel's height in units of its width
-    view_factor = width if fit == "HORIZONTAL" else y_correction * height
-    if camera.type == "PERSP":
-        fx = camera.lens / sensor * view_factor
-    else:
-        fx = view_factor / camera.ortho_scale
-    fy = fx / y_correction
-    # Shift moves the view plane by shift * view_factor (width-units); rows are y_correction width-units tall.
-    cx = width / 2.0 - camera.shift_x * view_factor - 0.5
-    cy = height / 2.0 + camera.shift_y * view_factor / y_correction - 0.5
-    return {"width": width, "height": height, "fx": fx, "fy": fy, "cx": cx, "cy": cy,
-            "orthographic": camera.type == "ORTHO"}
+    intrinsics = blender_camera.intrinsics_from_blender(camera_numbers(scene, camera_object))
+    return {**intrinsics.to_dict(), "orthographic": camera.type == "ORTHO"}
 
 
 def intrinsics_matrix(intrinsics: dict) -> np.ndarray:
-    return np.array([[intrinsics["fx"], 0.0, intrinsics["cx"]], [0.0, intrinsics["fy"], intrinsics["cy"]],
-                     [0.0, 0.0, 1.0]])
+    return camera_maths.intrinsics_matrix(intrinsics["fx"], intrinsics["fy"], intrinsics["cx"], intrinsics["cy"])
+
+
+def _rotation(obj) -> np.ndarray:
+    """3x3 rotation of ``obj``'s world matrix, as Blender decomposes it (scale and shear ignored)."""
+    return np.array(obj.matrix_world.decompose()[1].to_matrix(), np.float64)
 
 
 def world_to_camera_rotation(camera_object) -> np.ndarray:
-    """3x3 rotation taking world directions into the engine's camera frame (scale and shear ignored)."""
-    rotation = camera_object.matrix_world.decompose()[1].to_matrix()
-    blender_world_to_camera = np.array(rotation, np.float64).T
-    return BLENDER_TO_ENGINE @ blender_world_to_camera
+    """3x3 rotation taking world directions into the engine's camera frame (scale ignored)."""
+    return frames.world_to_camera_from_rotation(_rotation(camera_object))
 
 
 def object_axes(obj) -> np.ndarray:
     """3x3 rows: the world directions of ``obj``'s local X, Y and Z axes."""
-    return np.array(obj.matrix_world.decompose()[1].to_matrix(), np.float64).T
+    return _rotation(obj).T
 
 
 def directions_for(source: str = "WORLD", obj=None) -> tuple[np.ndarray, list[str]]:
@@ -109,12 +103,8 @@ def ground_normal(obj=None) -> np.ndarray:
 
 def project_directions(intrinsics: dict, rotation: np.ndarray, directions) -> np.ndarray:
     """Kx3 homogeneous vanishing points of world ``directions`` (at infinity: w = 0, unit (x, y))."""
-    camera_directions = (rotation @ np.asarray(directions, np.float64).reshape(-1, 3).T).T
-    if intrinsics.get("orthographic"):
-        # Parallel projection: every direction keeps its image direction and vanishes at infinity.
-        image = camera_directions[:, :2] * [intrinsics["fx"], intrinsics["fy"]]
-        return normalize_homogeneous(np.column_stack([image, np.zeros(len(image))]))
-    return normalize_homogeneous((intrinsics_matrix(intrinsics) @ camera_directions.T).T)
+    return vanishing.vanishing_points(intrinsics_matrix(intrinsics), rotation, directions,
+                                      orthographic=bool(intrinsics.get("orthographic")))
 
 
 def camera_vanishing_points(scene, camera_object=None, source: str = "WORLD", obj=None) -> dict:
@@ -132,40 +122,29 @@ def camera_vanishing_points(scene, camera_object=None, source: str = "WORLD", ob
     payload = {"vps": vps.tolist(), "labels": labels, "directions": directions.tolist(), "camera": intrinsics,
                "world_to_camera": rotation.tolist(), "source": source}
     if source == "GROUND" and not intrinsics["orthographic"]:
-        payload["horizon"] = vanishing_line(intrinsics_matrix(intrinsics), rotation, ground_normal(obj)).tolist()
+        horizon = vanishing.vanishing_line(intrinsics_matrix(intrinsics), rotation, ground_normal(obj))
+        payload["horizon"] = horizon.tolist()
     return payload
 
 
 def scaled_to(payload: dict, width: int, height: int) -> list:
     """The payload's VPs for the same view resampled to ``width`` x ``height`` (pixel-centre aligned), e.g. the
     photo's size when the render resolution differs."""
-    sx, sy = width / payload["camera"]["width"], height / payload["camera"]["height"]
-    rows = []
-    for x, y, w in payload["vps"]:
-        if w == 0:
-            direction = np.array([x * sx, y * sy])
-            rows.append([*(direction / np.linalg.norm(direction)), 0.0])
-        else:
-            rows.append([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5, 1.0])
-    return rows
+    size = (payload["camera"]["width"], payload["camera"]["height"])
+    return vanishing.rescale_vanishing_points(payload["vps"], size, (width, height)).tolist()
 
 
 def view_vanishing_points(intrinsics: dict, camera_matrix_world, directions) -> np.ndarray:
     """Kx3 VPs of world ``directions`` for a view given by engine intrinsics (``fx, fy, cx, cy``, e.g. an imported
     photo's) and a Blender camera's world matrix at the time of that view (4x4: mathutils, nested rows, or 16
     floats row by row as the photo rig stores it)."""
-    if len(camera_matrix_world) == 16:
-        matrix = np.asarray([float(v) for v in camera_matrix_world]).reshape(4, 4)
-    else:
-        matrix = np.asarray([[float(camera_matrix_world[r][c]) for c in range(4)] for r in range(4)])
-    rotation = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0)  # drop the camera object's scale
-    return project_directions(intrinsics, BLENDER_TO_ENGINE @ rotation.T, directions)
+    return project_directions(intrinsics, frames.world_to_camera_rotation(camera_matrix_world), directions)
 
 
 GUIDANCE_MODES = (
     ("no_reference", "Edges to VPs", "Pull edges towards the vanishing points (any edit)"),
-    ("reference", "Photo Lines", "Keep the photo's line profiles through the VPs (the paper's loss; best for "
-     "small edits)"),
+    ("reference", "Photo Lines", ("Keep the photo's line profiles through the VPs (the paper's loss; best for "
+                                  "small edits)")),
 )
 
 
@@ -257,7 +236,7 @@ class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         parts = []
-        for label, (x, y, w) in zip(payload["labels"], payload["vps"]):
+        for label, (x, y, w) in zip(payload["labels"], payload["vps"], strict=True):
             parts.append(f"{label}: direction ({x:.3f}, {y:.3f}) at infinity" if w == 0 else
                          f"{label}: ({x:.1f}, {y:.1f}) px")
         self.report({"INFO"}, "; ".join(parts))

@@ -15,6 +15,7 @@ def draw_preferences(prefs, context, layout) -> None:
     box = layout.box()
     box.prop(prefs, "cache_dir")
     box.prop(prefs, "stall_minutes")
+    box.prop(prefs, "ray_address")
 
 
 def _draw_engine(prefs, context, box) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.perspective.vanishing import intrinsics, vanishing_points
+from engine.geometry.camera import intrinsics_matrix as intrinsics
+from engine.geometry.vanishing import vanishing_points
 
 ROOM = np.array([[-3.0, -4.0, 0.0], [3.0, 4.0, 3.0]])
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import protocol, socket_auth, socket_server
-from engine.client import EngineClient
 from engine.errors import EngineError
-from engine.socket_client import SocketEngineClient
+from engine.process import protocol, socket_auth, socket_server
+from engine.process.client import EngineClient
+from engine.process.socket_client import SocketEngineClient
 from tests.conftest import subprocess_env
 
 PYTHON = sys.executable
@@ -280,7 +280,7 @@ def test_idle_connections_cannot_keep_a_client_out(socket_engine):
 
 
 def raw_login(info) -> socket.socket:
-    """A socket logged in by hand (``engine/socket_auth.py``), past the hello."""
+    """A socket logged in by hand (``engine/process/socket_auth.py``), past the hello."""
     sock = connect(info)
     nonce = read_message(sock)["nonce"]
     mine = socket_auth.new_nonce()

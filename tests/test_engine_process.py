@@ -1,4 +1,4 @@
-"""The engine as a real process, driven through ``engine.client``: progress, cancel, queueing, crashes, hangs,
+"""The engine as a real process, driven through ``engine.process.client``: progress, cancel, queueing, crashes, hangs,
 malformed messages and broken installations. Uses the ``ping`` job, which loads no model, so it runs in seconds."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import protocol
-from engine.client import EngineClient, EngineError
-from engine.job_runner import describe_exception
+from engine.process import protocol
+from engine.process.client import EngineClient, EngineError
+from engine.process.job_runner import describe_exception
 
 PYTHON = sys.executable
 
@@ -413,7 +413,8 @@ def _raise_torch_oom():
 
 @pytest.mark.parametrize("fail", [_raise_job_oom, _raise_torch_oom])
 def test_out_of_memory_frees_the_cached_models(fail, monkeypatch, tmp_path):
-    from engine import job_runner, model_cache
+    from engine import model_cache
+    from engine.process import job_runner
 
     held = []
 
@@ -435,8 +436,9 @@ def test_out_of_memory_frees_the_cached_models(fail, monkeypatch, tmp_path):
 
 
 def test_other_errors_keep_the_cached_models(monkeypatch, tmp_path):
-    from engine import job_runner, model_cache
+    from engine import model_cache
     from engine.jobs import JobError
+    from engine.process import job_runner
 
     def run(params, ctx):
         ctx.models.get_or_load(("test", "kept"), _Held)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from engine.client import EngineError
-from engine.socket_client import SocketEngineClient
+from engine.process.client import EngineError
+from engine.process.socket_client import SocketEngineClient
 
 PYTHON = sys.executable
 
@@ -108,7 +108,7 @@ def test_one_job_at_a_time_across_connections(listening, tmp_path):
 def test_a_closed_connection_ends_only_its_own_jobs(tmp_path):
     """The shared queue in-process: dropping one owner cancels its running job and leaves another's queued job to
     run; a cancel from another owner is ignored; after stop nothing more is queued."""
-    from engine.job_queue import JobQueue, QueuedJob
+    from engine.process.job_queue import JobQueue, QueuedJob
 
     jobs = JobQueue()
     jobs.start()

@@ -133,7 +133,7 @@ def test_client_side_of_the_engine_is_standard_library_only():
     result = run_python(
         """
         import importlib, json, sys
-        for name in ("engine.client", "engine.protocol"):
+        for name in ("engine.process.client", "engine.process.protocol"):
             try:
                 importlib.import_module(name)
             except ModuleNotFoundError as error:

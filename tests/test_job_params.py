@@ -18,10 +18,10 @@ import pytest
 from conftest import subprocess_env
 
 from engine.errors import BadParams
-from engine.job_runner import run_job
 from engine.params import PARAMS_BY_JOB, Frames, OfficialEdit
 from engine.params import checks as c
 from engine.params.parts import SettingsOverrides
+from engine.process.job_runner import run_job
 
 log = logging.getLogger(__name__)
 FRAME_FIELDS = {"transform": "transforms", "output": "outputs", "transforms": "transform", "outputs": "output"}
@@ -247,7 +247,7 @@ def test_the_server_answers_every_wrong_field_and_keeps_serving(tmp_path, repo_r
     """The server door: every generated wrong value of every job sent to one ``python -m engine serve`` (Python's
     json writes NaN and Infinity, as a careless client would); each is answered ``bad_params``, never
     ``internal_error``, and a ping still works afterwards."""
-    from engine import protocol
+    from engine.process import protocol
 
     sent = {}
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--heartbeat", "30"], cwd=repo_root,

@@ -17,8 +17,8 @@ import itertools
 from conftest import REPO_ROOT, subprocess_env
 from fake_hub import FakeHub
 
-from engine.client import EngineClient
 from engine.errors import Cancelled, MissingWeights
+from engine.process.client import EngineClient
 
 MIRROR, ORIGINAL = "sd2-community/stable-diffusion-2-depth", "stabilityai/stable-diffusion-2-depth"
 DIFFUSION = {"models": [{"kind": "diffusion", "model": "sd2-depth"}]}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engine.perspective.vanishing import (engine_rotation_from_blender, intrinsics, parse_vp, vanishing_line,
-                                          vanishing_points)
 from perspective_drawing import look_rotation
+
+from engine.geometry import frames
+from engine.geometry.camera import intrinsics_matrix as intrinsics
+from engine.geometry.vanishing import vanishing_line, vanishing_points
+from engine.perspective.vanishing import parse_vp
 
 
 def project(K, R, eye, points):
@@ -62,7 +64,7 @@ def test_the_horizon_passes_through_the_ground_vps():
 
 def test_blender_camera_frame_conversion():
     # A Blender camera with identity rotation looks down world -Z with +Y up: the engine camera's +Z is world -Z.
-    R = engine_rotation_from_blender(np.eye(3))
+    R = frames.world_to_camera_rotation(np.eye(4))
     assert np.allclose(R @ [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]) and np.allclose(R @ [0.0, 1.0, 0.0], [0.0, -1.0, 0.0])
 
 

@@ -14,11 +14,11 @@ files) and each other: the command refuses rather than overwrite one.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from . import _edit_options
+from ._single_option import Once
 
 NAME = "edit"
 HELP = "Edit a photo with Diffusion Handles (3D transform of an object) and write the image and a JSON report."
@@ -26,56 +26,43 @@ HELP = "Edit a photo with Diffusion Handles (3D transform of an object) and writ
 
 def add_arguments(parser) -> None:
     source = parser.add_argument_group("input (a sample folder, or photo/mask/depth/transform files)")
-    source.add_argument("--sample", metavar="DIR", help="folder with input.png, mask.png, depth.exr, transforms.json")
-    source.add_argument("--edit", metavar="NAME", help="edit name in the sample's transforms.json (e.g. edit_001)")
-    source.add_argument("--photo", metavar="FILE")
-    source.add_argument("--mask", metavar="FILE", help="object mask, white on black (or a cut-out's alpha), the "
-                        "photo's size")
-    source.add_argument("--depth", metavar="FILE", help="metric z-depth at the photo's size: .exr, .npy or a 16-bit "
-                        "PNG in millimetres")
-    source.add_argument("--bg-depth", metavar="FILE", help="optional depth of the background without the object")
-    source.add_argument("--transform", metavar="FILE",
+    source.add_argument("--sample", action=Once, metavar="DIR",
+                        help="folder with input.png, mask.png, depth.exr, transforms.json")
+    source.add_argument("--edit", action=Once, metavar="NAME",
+                        help="edit name in the sample's transforms.json (e.g. edit_001), or 'all' (then --out is a "
+                        "folder for <edit>.png and .json, as for the geometry command)")
+    source.add_argument("--photo", action=Once, metavar="FILE")
+    source.add_argument("--mask", action=Once, metavar="FILE", help="object mask, white on black (or a cut-out's "
+                        "alpha), the photo's size")
+    source.add_argument("--depth", action=Once, metavar="FILE", help="metric z-depth at the photo's size: .exr, .npy "
+                        "or a 16-bit PNG in millimetres")
+    source.add_argument("--bg-depth", action=Once, metavar="FILE",
+                        help="optional depth of the background without the object")
+    source.add_argument("--transform", action=Once, metavar="FILE",
                         help="4x4 (.npy or .json) or official-format edit (.json); with --edit, the named entry")
-    source.add_argument("--frame", default="engine", choices=["engine", "blender", "official"],
+    source.add_argument("--frame", action=Once, default="engine", choices=["engine", "blender", "official"],
                         help="frame a 4x4 transform is given in (default engine = OpenCV camera frame)")
-    source.add_argument("--camera", default="blender", choices=["blender", "official"],
-                        help="pinhole convention for --fov (default blender: across the larger side's pixel edges)")
-    source.add_argument("--fov", type=float, default=55.0, help="field of view in degrees (default 55)")
-    source.add_argument("--prompt", default=None, help="caption of the whole photo (a sample's prompt.txt otherwise)")
-    parser.add_argument("--model", default=None, help="diffusion model: sd2-depth (default), tiny, hub id or folder")
-    parser.add_argument("--out", required=True, metavar="OUT.png", help="edited image to write")
-    parser.add_argument("--report", metavar="R.json", help="report to write (default: OUT with .json)")
-    parser.add_argument("--inversion", choices=["null-text", "ddim"], help="inversion method (default null-text)")
-    parser.add_argument("--steps", type=int, help="DDIM steps (default 50)")
-    parser.add_argument("--resolution", type=int, help="working size of the longer side (default 512)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override an edit setting (JSON value), repeatable")
-    parser.add_argument("--cache-dir", metavar="DIR", help="inversion cache folder (default ~/.cache/...)")
+    source.add_argument("--camera", action=Once, default="official", choices=["official", "blender"],
+                        help="convention of --fov, across the longer side: official = between the outermost pixel "
+                             "centres (the default of every door, docs/geometry.md), blender = between the pixel edges")
+    source.add_argument("--fov", action=Once, type=float, default=55.0, help="field of view in degrees (default 55)")
+    source.add_argument("--prompt", action=Once, default=None,
+                        help="caption of the whole photo (a sample's prompt.txt otherwise)")
+    parser.add_argument("--out", action=Once, required=True, metavar="OUT.png", help="edited image to write")
+    parser.add_argument("--report", action=Once, metavar="R.json", help="report to write (default: OUT with .json)")
+    parser.add_argument("--cache-dir", action=Once, metavar="DIR", help="inversion cache folder (default ~/.cache/...)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the inversion cache")
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"])
+    _edit_options.add_model_arguments(parser)
     _edit_options.add_arguments(parser)
 
 
 def settings_from_args(args):
     """The ``EditSettings`` of ``--set``, ``--inversion``, ``--steps`` and ``--resolution``, checked as the edit
     job's ``settings`` parameter (``BadParams`` naming the setting)."""
-    from ..diffusion.settings import EditSettings, guided_steps_for
+    from ..diffusion.settings import EditSettings
     from ..params.parts import SettingsOverrides
 
-    values = {}
-    for item in args.set:
-        key, _, text = item.partition("=")
-        try:
-            values[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key.strip()] = text
-    for key, value in (("inversion", args.inversion), ("num_steps", args.steps), ("resolution", args.resolution)):
-        if value is not None:
-            values[key] = value
-    if "num_steps" in values and "guided_steps" not in values:  # keep the official 38/50 proportion
-        values["guided_steps"] = guided_steps_for(values["num_steps"])
-    return EditSettings.from_dict(SettingsOverrides()(values, "settings"))
+    return EditSettings.from_dict(SettingsOverrides()(_edit_options.settings_values(args), "settings"))
 
 
 def request_from_args(args):
@@ -135,6 +122,10 @@ def _input_files(args) -> dict:
 
 
 def run(args) -> int:
+    if args.edit == "all":
+        from ._edit_all import run_all
+
+        return run_all(args)
     from ..errors import EngineError
     from ..geometry import GeometryError
     from ..models import ModelMissingError
@@ -164,6 +155,7 @@ def run(args) -> int:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(models)
+        result.report["inputs"] = _inputs_section(args, request, settings, out)
     except (EngineError, ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -187,6 +179,24 @@ def run(args) -> int:
     print(f"wrote {out} and {report_path}: cache {result.report['cache']['inversion']}, "
           f"{result.report['unet_evals']} UNet evals, {stages}")
     return 0
+
+
+def _inputs_section(args, request, settings, out) -> dict:
+    """The report's ``inputs`` (as the edit job writes it): the files this edit read, and what it was given."""
+    from ..jobs._edit_inputs import inputs_section
+
+    sample = Path(args.sample) if args.sample else None
+    files = {"photo": sample / "input.png", "mask": sample / "mask.png", "depth": sample / "depth.exr",
+             "bg_depth": sample / "bg_depth.exr" if request.bg_depth is not None else None} if sample else {
+        "photo": args.photo, "mask": args.mask, "depth": args.depth, "bg_depth": args.bg_depth}
+    given = {key: str(value) for key, value in files.items() if value}
+    given.update(prompt=request.prompt, camera=request.camera.to_dict(), model=args.model or "sd2-depth",
+                 settings=settings.to_dict())
+    section = inputs_section(given, request.transform, out)
+    if args.transform or sample:
+        section["transform_source"] = {"file": str(Path(args.transform or sample / "transforms.json").resolve()),
+                                       "edit": args.edit}
+    return section
 
 
 def _progress(stage: str, step: int, total: int, preview=None) -> None:  # no thumbnails on a terminal

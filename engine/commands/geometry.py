@@ -14,27 +14,31 @@ import sys
 import time
 from pathlib import Path
 
+from ._single_option import Once
+
 NAME = "geometry"
 HELP = "Lift a sample's object through its depth, apply its 3D edits and write edited depth + correspondences."
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--sample", required=True, type=Path,
+    parser.add_argument("--sample", action=Once, required=True, type=Path,
                         help="sample folder: input.png, mask.png, depth.exr, optional bg_depth.exr, transforms.json")
-    parser.add_argument("--edit", default="all", help="edit name from transforms.json, or 'all' (default)")
-    parser.add_argument("--out-dir", required=True, type=Path, help="folder for <edit>.npz (created if missing)")
-    parser.add_argument("--fov", type=float, default=55.0, help="field of view in degrees (default 55)")
-    parser.add_argument("--camera", choices=("official", "blender"), default="official",
+    parser.add_argument("--edit", action=Once, default="all", help="edit name from transforms.json, or 'all' (default)")
+    parser.add_argument("--out-dir", action=Once, required=True, type=Path,
+                        help="folder for <edit>.npz (created if missing)")
+    parser.add_argument("--fov", action=Once, type=float, default=55.0, help="field of view in degrees (default 55)")
+    parser.add_argument("--camera", action=Once, choices=("official", "blender"), default="official",
                         help="official: fov spans the outer pixel centres (the photogen convention, default); "
                              "blender: fov spans the outer pixel edges")
-    parser.add_argument("--device", default="auto", help="auto (default: CUDA or MPS when present, else the CPU), "
+    parser.add_argument("--device", action=Once, default="auto",
+                        help="auto (default: CUDA or MPS when present, else the CPU), "
                         "cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", action=Once, type=int, default=1,
                         help="torch CPU threads (default 1: the geometry is many medium-sized tensor ops, and extra "
                              "threads spin-wait badly when other work shares the cores; 0 = torch's choice)")
-    parser.add_argument("--discontinuity", type=float, default=0.1,
+    parser.add_argument("--discontinuity", action=Once, type=float, default=0.1,
                         help="relative depth jump that splits the object's surface (default 0.1)")
-    parser.add_argument("--max-stretch", type=float, default=None,
+    parser.add_argument("--max-stretch", action=Once, type=float, default=None,
                         help="silhouette ramps the edit stretches more than this are not drawn (default "
                              "12; 0 = always drawn)")
 

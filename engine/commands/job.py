@@ -49,10 +49,10 @@ def read_params(path: str | None, key: str | None = None) -> dict:
 
 
 def run(args) -> int:
-    from .. import protocol
-    from ..job_runner import run_job
     from ..jobs import JobError
-    from ..message_writer import claim_stdout
+    from ..process import protocol
+    from ..process.job_runner import run_job
+    from ..process.message_writer import claim_stdout
 
     writer = claim_stdout()
     job_id = args.job_id or uuid.uuid4().hex[:12]

@@ -2,7 +2,7 @@
 
 Speaks the JSON-lines protocol of ``docs/protocol.md``: one message per line on stdin, one per line on stdout,
 logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves the same protocol over a local
-(Unix or loopback TCP) socket with a mutual token login instead (``engine/socket_server.py``).
+(Unix or loopback TCP) socket with a mutual token login instead (``engine/process/socket_server.py``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..errors import BadToken
-    from ..message_writer import claim_stdout
-    from ..server import Server
+    from ..process.message_writer import claim_stdout
+    from ..process.server import Server
 
     writer = claim_stdout()
     heartbeat = max(0.05, args.heartbeat)
     if args.listen is not None:
-        from ..socket_server import serve_socket
+        from ..process.socket_server import serve_socket
 
         try:
             code = serve_socket(args.listen, writer.emit, heartbeat)
@@ -41,7 +41,7 @@ def run(args) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
     else:
-        from ..protocol import read_lines
+        from ..process.protocol import read_lines
 
         code = Server(read_lines(sys.stdin.buffer), writer.emit, heartbeat=heartbeat).serve()
     sys.stderr.flush()

@@ -69,10 +69,10 @@ def read_transform(path, frame: str = "engine", depth=None, mask=None, camera=No
 
 
 def request_from_files(image, mask, depth, transform, prompt: str = "", bg_depth=None, fov_deg: float = 55.0,
-                       camera: str = "blender", frame: str = "engine", edit_name: str | None = None) -> EditRequest:
+                       camera: str = "official", frame: str = "engine", edit_name: str | None = None) -> EditRequest:
     """An ``EditRequest`` from file paths, read by ``engine.io`` (the mask and depth maps at the displayed photo's
-    size, or ``SizeMismatch``). ``camera``: "blender" (fov across the larger side, pixel edges) or "official" (the
-    official code's convention)."""
+    size, or ``SizeMismatch``). ``camera``: "official" (the one default convention, ``Camera.default``: fov across
+    the longer side between the outermost pixel centres) or "blender" (across the longer side, pixel edges)."""
     from .. import io
     from ..geometry import Camera
 

@@ -4,10 +4,12 @@ All matrices act on column vectors of homogeneous points: p' = M @ [x, y, z, 1].
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .errors import GeometryError
 from . import frames
+from .errors import GeometryError
 
 
 def rotation_matrix(axis, angle_deg: float) -> np.ndarray:
@@ -91,18 +93,62 @@ def _numpy(a):
 
 
 def blender_world_edit_to_engine(camera_world, object_before, object_after) -> np.ndarray:
-    """The engine-frame 4x4 that moves an object's points the way Blender moved the object.
+    """The engine-frame 4x4 that moves an object's points the way Blender moved the object, the camera staying put.
 
     camera_world: the camera object's matrix_world; object_before / object_after: the object's matrix_world
-    before and after the artist's edit (all 4x4, Blender world space, the camera frame being Blender's: +X right,
-    +Y up, looking down -Z). A point p of the object in world space moves to after @ before^-1 @ p; in the camera's
-    own frame that is C^-1 after before^-1 C, which frames.convert turns into the engine frame.
+    before and after the artist's edit (all (4, 4), Blender world space). See ``camera_relative_edit``.
     """
     C = np.asarray(camera_world, dtype=np.float64).reshape(4, 4)
     A0 = np.asarray(object_before, dtype=np.float64).reshape(4, 4)
-    A1 = np.asarray(object_after, dtype=np.float64).reshape(4, 4)
     for name, m in (("camera", C), ("object (before)", A0)):
         if abs(np.linalg.det(m[:3, :3])) < 1e-12:
             raise GeometryError(f"the {name} matrix is singular (zero scale?): give it a non-zero scale")
-    in_camera = np.linalg.inv(C) @ A1 @ np.linalg.inv(A0) @ C
-    return frames.convert(in_camera, "blender", "engine")
+    return camera_relative_edit(C, object_after, C, A0)
+
+
+def camera_relative_edit(camera_now, object_now, camera_before, object_before) -> np.ndarray:
+    """The edit (4, 4), acting on engine-frame points of the object as the camera saw it before, from Blender
+    world matrices (each (4, 4), cameras without scale, camera frame Blender's: +X right, +Y up, looking down -Z):
+
+        E = F (Cam_now^-1 Obj_now) (Cam_before^-1 Obj_before)^-1 F,    F = frames.BLENDER_TO_ENGINE (its own inverse)
+
+    so moving camera and object together is no edit, and a camera moved since still gives the edit as it sees it.
+    """
+    F = frames.BLENDER_TO_ENGINE
+    rest = np.linalg.inv(_matrix(camera_before)) @ _matrix(object_before)
+    return F @ np.linalg.inv(_matrix(camera_now)) @ _matrix(object_now) @ np.linalg.inv(rest) @ F
+
+
+def object_matrix_for_edit(edit, camera_now, camera_before, object_before) -> np.ndarray:
+    """The object's world matrix (4, 4) that makes ``camera_relative_edit`` equal ``edit`` (4, 4, engine frame) for
+    the camera where it is now: the inverse of ``camera_relative_edit`` in its ``object_now``."""
+    F = frames.BLENDER_TO_ENGINE
+    rest = np.linalg.inv(_matrix(camera_before)) @ _matrix(object_before)
+    return _matrix(camera_now) @ F @ _matrix(edit) @ F @ rest
+
+
+def _matrix(m) -> np.ndarray:
+    return np.asarray(m, dtype=np.float64).reshape(4, 4)
+
+
+def describe_edit(edit, centroid) -> dict:
+    """The edit (4, 4, engine frame) as the artist thinks of it, for an object whose centroid (3,) is given (engine
+    frame: x right, y down, z forward): where the centroid moves (``translation``), the rotation (``axis``,
+    ``angle`` in degrees) and the ``scale`` (3,), as plain lists."""
+    edit = np.asarray(edit, dtype=np.float64)
+    c = np.asarray(centroid, dtype=np.float64)
+    moved = edit[:3, :3] @ c + edit[:3, 3]
+    linear = edit[:3, :3]
+    scale = np.linalg.norm(linear, axis=0)
+    rotation = linear / np.where(scale > 0, scale, 1.0)
+    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(rotation) - 1.0) / 2.0))))
+    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm > 1e-9:
+        axis = axis / norm
+    elif angle > 90.0:  # a half turn: the axis is the eigenvector of eigenvalue 1
+        values, vectors = np.linalg.eig(rotation)
+        axis = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+    else:
+        axis = np.array([0.0, 1.0, 0.0])
+    return {"translation": (moved - c).tolist(), "axis": axis.tolist(), "angle": angle, "scale": scale.tolist()}

@@ -45,7 +45,7 @@ class JobContext:
     """What a running job may use: progress reports, cancellation, a work folder and the model cache.
 
     ``workdir`` is the client's folder for the job's files, or with ``scratch=True`` a private folder of the
-    engine's own that is removed when the job ends (``engine/job_runner.py``): no result may live there."""
+    engine's own that is removed when the job ends (``engine/process/job_runner.py``): no result may live there."""
 
     def __init__(self, job_id: str, workdir: Path, emit, cancel_event: threading.Event | None = None,
                  scratch: bool = False):
@@ -89,11 +89,11 @@ class JobContext:
                  message: str | None = None) -> None:
         """Report progress. ``thumbnail``: a path to a small PNG, or an image (HxWx3 array in [0, 1] or uint8,
         or a PIL image) that is saved as one under the workdir."""
-        from .. import protocol
+        from .. import messages
 
         if thumbnail is not None and not isinstance(thumbnail, (str, Path)):
             thumbnail = self._save_thumbnail(thumbnail)
-        self._emit(protocol.progress(self.job_id, str(stage), step, total,
+        self._emit(messages.progress(self.job_id, str(stage), step, total,
                                      None if thumbnail is None else str(thumbnail), message))
 
     def _save_thumbnail(self, image, size: int = 128) -> str:

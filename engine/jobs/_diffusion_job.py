@@ -127,7 +127,7 @@ def request(params, transform=None):
 
     inputs = _photo_inputs.load(params)
     fov = _photo_inputs.DEFAULT_FOV_DEG if params.fov is None else params.fov
-    camera = Camera.from_dict(params.camera.to_json()) if params.camera is not None else Camera.from_fov(
+    camera = Camera.from_dict(params.camera.to_json()) if params.camera is not None else Camera.default(
         inputs.width, inputs.height, fov)
     if camera.shape != (inputs.height, inputs.width):
         raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the camera is "

@@ -8,7 +8,6 @@ camera numbers. Every failure is a typed ``EngineError`` whose message says whic
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +15,9 @@ import numpy as np
 
 from .. import io
 from ..errors import BadDepth, BadParams, EmptyMask, FullMask
+from ..geometry.fov import DEFAULT_FOV_DEG
 from ..io.orientation import TRANSPOSING
 from . import existing_file
-
-DEFAULT_FOV_DEG = 55.0
-FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 
 
 @dataclass
@@ -88,43 +85,12 @@ def check_depth(depth: np.ndarray, what: str) -> None:
                        "everywhere. Fill its holes (or re-estimate the depth) and import again.")
 
 
-def _fov_across(side_mm: float, focal_mm: float) -> float:
-    return math.degrees(2.0 * math.atan(side_mm / (2.0 * focal_mm)))
-
-
 def exif_fov(path: Path, width: int, height: int) -> tuple[float | None, str, str]:
-    """(field of view across the larger side or None, source, a sentence saying where it came from).
+    """(field of view across the larger side or None, source, a sentence saying where it came from): the maths is
+    ``engine.geometry.exif_camera.fov_from_exif``, on the EXIF camera numbers across the displayed photo."""
+    from ..geometry.exif_camera import fov_from_exif
 
-    First the 35 mm-equivalent focal length: defined on the diagonal of a 36x24 mm frame, so the larger side of this
-    photo spans 43.27 mm * max(W, H) / hypot(W, H) at that focal length. Else the focal length with the focal plane
-    resolution (sensor pixels per unit), which give the sensor's size: the resolution counts pixels of the image the
-    camera wrote (PixelXDimension x PixelYDimension when present and of the photo's aspect; a resized photo keeps
-    the same sensor), so the side is those pixels over the resolution.
-    """
-    numbers = _displayed_exif(path)
-    if not numbers.get("has_exif"):
-        return None, "default", "the default: the photo has no EXIF data"
-    focal_35 = numbers["focal_length_35mm"]
-    if focal_35 is not None:
-        side_mm = FULL_FRAME_DIAGONAL_MM * max(width, height) / math.hypot(width, height)
-        return _fov_across(side_mm, focal_35), "exif_35mm", \
-            f"from the EXIF 35 mm equivalent focal length, {focal_35:g} mm"
-    focal = numbers["focal_length_mm"]
-    if focal is None:
-        return None, "default", "the default: the photo's EXIF has no focal length"
-    across = width >= height
-    resolution = numbers["focal_plane_x_resolution" if across else "focal_plane_y_resolution"]
-    unit_mm = numbers["focal_plane_unit_mm"]
-    if resolution is None or unit_mm is None:
-        return None, "default", (f"the default: the photo's EXIF has a focal length ({focal:g} mm) but no focal "
-                                 "plane resolution, so the sensor size is unknown")
-    original_w, original_h = numbers["pixel_x_dimension"], numbers["pixel_y_dimension"]
-    if original_w is None or original_h is None or abs(original_w * height - original_h * width) > \
-            0.01 * original_w * height:
-        original_w, original_h = width, height  # no or cropped dimensions: assume the photo as the camera wrote it
-    side_mm = (original_w if across else original_h) / resolution * unit_mm
-    return _fov_across(side_mm, focal), "exif_focal_plane", \
-        f"from the EXIF focal length, {focal:g} mm, on a {side_mm:.2f} mm wide sensor (focal plane resolution)"
+    return fov_from_exif(_displayed_exif(path), width, height)
 
 
 def _displayed_exif(path: Path) -> dict:

@@ -8,7 +8,8 @@ transform), ``prompt`` and the common diffusion params (``DiffusionOptions``: ``
 ``cache_dir``, ``use_cache``, ``device``, ``dtype``, ``lora``...), and optional ``perspective`` (vanishing points of
 the photo's view: the vanishing-point guidance term and the report's ``perspective`` figures, see
 ``engine/perspective/edit_job.py``).
-Each output PNG gets its JSON report beside it (same name, ``.json``).
+Each output PNG gets its JSON report beside it (same name, ``.json``), whose ``inputs`` section names what it was
+made from (files and their digests, prompt, transform, camera, settings, model; see ``_edit_inputs``).
 Outputs and their reports are checked against the photo's files and each other before any work. Progress carries
 a thumbnail of the current estimate every ``thumbnail_every`` steps (default 10) and of each finished frame.
 The common ``lora`` param (a perspective LoRA, see ``_diffusion_job``) is recorded in each report's ``lora``.
@@ -23,6 +24,7 @@ from ..errors import BadParams
 from ..io import safe_write
 from ..params import EditParams as PARAMS
 from . import _diffusion_job as job
+from . import _edit_inputs
 
 NAME = "edit"
 
@@ -69,6 +71,7 @@ def run(params, ctx) -> dict:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(editor.models)
+        result.report["inputs"] = _edit_inputs.inputs_section(params.to_json(), transform, output)
         protected = safe_write.inputs_of(params)
         safe_write.write_atomic(output, Image.fromarray(result.image).save, protected)
         report_path = safe_write.write_atomic(output.with_suffix(".json"),

@@ -38,7 +38,7 @@ def run(params, ctx) -> dict:
         "models": [str(key) for key in ctx.models.keys()],
     }
     if params.device:
-        from ..commands.info import accelerator
+        from ..environment import accelerator
 
         result["accelerator"] = accelerator()
     return result

@@ -191,7 +191,7 @@ def run(params, ctx) -> dict:
     protected = safe_write.inputs_of(params)
     width, height = inputs.width, inputs.height
     fov, fov_source, fov_note = _photo_inputs.resolve_fov(params.fov, Path(params.photo), width, height)
-    camera = Camera.official(width, height, fov)
+    camera = Camera.default(width, height, fov)
     ctx.check_cancelled()
 
     texture_job = _start_texture(replace(inputs, mask=union), out_dir, params, ctx, protected)  # no object in it

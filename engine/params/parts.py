@@ -215,8 +215,8 @@ class DiffusionOptions(Params):
         Nested(Lora), None, doc="a perspective LoRA on the UNet; without it the base UNet")
     camera: Intrinsics | None = param(  # noqa: RUF009
         Nested(Intrinsics), None, doc="the scene's intrinsics (default: from ``fov``)")
-    fov: float | None = param(Number(1.0, 170.0), None, doc="degrees across the larger side when no ``camera`` "
-                              "(default 55)")
+    fov: float | None = param(Number(1.0, 170.0), None, doc="degrees across the larger side, outermost pixel "
+                              "centres, when no ``camera`` (default 55)")
 
 
 @dataclasses.dataclass(kw_only=True)

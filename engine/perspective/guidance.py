@@ -19,23 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry.vanishing import rescale_vanishing_points
+
 MODES = ("no_reference", "reference")
-
-
-def scale_vps(vps, from_size, to_size) -> np.ndarray:
-    """Kx3 VPs in pixels of an image ``from_size`` (W, H) moved to the same view resampled to ``to_size``
-    (pixel-centre aligned, as ``engine.geometry.Camera.scaled``)."""
-    from .vanishing import normalize_homogeneous
-
-    vps = normalize_homogeneous(np.asarray([tuple(v) + ((1.0,) if len(v) == 2 else ()) for v in vps], np.float64))
-    sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
-    out = vps.copy()
-    finite = out[:, 2] != 0
-    out[finite, 0] = (out[finite, 0] + 0.5) * sx - 0.5
-    out[finite, 1] = (out[finite, 1] + 0.5) * sy - 0.5
-    out[~finite, 0] *= sx
-    out[~finite, 1] *= sy
-    return normalize_homogeneous(out)
+scale_vps = rescale_vanishing_points  # the one home: engine.geometry.vanishing
 
 
 @dataclass

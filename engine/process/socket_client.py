@@ -1,10 +1,10 @@
-"""Drive an engine that is already running with ``python -m engine serve --listen`` (``engine/socket_server.py``):
-the same client as ``engine.client.EngineClient`` (submit, poll, cancel, run, release), over a local socket.
+"""Drive an engine that is already running with ``python -m engine serve --listen`` (``socket_server.py``):
+the same client as ``engine.process.client.EngineClient`` (submit, poll, cancel, run, release), over a local socket.
 
     client = SocketEngineClient(path=path, token=token)   # or port=..., from the engine's 'listening' message
     client.run("ping", {})
 
-The client logs in by proving it holds the token and makes the engine prove the same (``engine/socket_auth.py``)
+The client logs in by proving it holds the token and makes the engine prove the same (``engine/process/socket_auth.py``)
 before it sends anything else: a program that only listens on the port or path gets neither the token nor a job,
 and the client refuses it with ``not_the_engine``.
 
@@ -21,9 +21,9 @@ import subprocess
 import threading
 import time
 
+from ..errors import BadToken, EngineStartFailed, NotTheEngine
 from . import protocol, socket_auth
 from .client import EngineClient, EngineError  # noqa: F401  (EngineError re-exported)
-from .errors import BadToken, EngineStartFailed, NotTheEngine
 
 
 class _Lines:

@@ -27,10 +27,9 @@ import time
 import uuid
 from pathlib import Path
 
-from . import protocol, python_check
-from .errors import (
+from ..errors import (
     EngineCrashed,
-    EngineError,  # noqa: F401  (re-exported: engine.client.EngineError is the base every client catches)
+    EngineError,  # noqa: F401  (re-exported: engine.process.client.EngineError is the base every client catches)
     EngineFault,
     EngineHung,
     EngineMissingPackages,
@@ -41,6 +40,7 @@ from .errors import (
     UnsupportedVersion,
     error_for,
 )
+from . import protocol, python_check
 
 # The folder that holds the ``engine`` package: the engine runs as ``python -m engine`` from there.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -484,7 +484,7 @@ class EngineClient:
 
 
 def refused_python(log: str) -> str | None:
-    """The version an engine named when it refused to run on that Python (``engine/python_check.py``), if it did."""
+    """The version an engine named when it refused to run on that Python (``python_check.py``), if it did."""
     for line in log.splitlines():
         if line.startswith(python_check.MARKER):
             return line[len(python_check.MARKER):].split()[0].rstrip(".") or None

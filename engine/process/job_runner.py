@@ -15,10 +15,11 @@ import time
 import traceback
 from pathlib import Path
 
-from . import model_cache, protocol
-from .errors import BadParams, InternalError, JobError
-from .jobs import JobContext, load_job
-from .params import Params  # imported with the runner, so that parsing never delays a job after its "started"
+from .. import model_cache
+from ..errors import BadParams, InternalError, JobError
+from ..jobs import JobContext, load_job
+from ..params import Params  # imported with the runner, so that parsing never delays a job after its "started"
+from . import protocol
 
 
 def job_folder(workdir: str | Path | None) -> tuple[Path, bool]:

@@ -1,51 +1,27 @@
 """The long-lived engine: reads protocol messages on stdin, runs jobs one at a time, keeps models warm.
 
 Threads: the caller's thread reads stdin (so a cancel is seen while a job runs), one worker runs queued jobs in
-submission order (``engine/job_queue.py``: one job at a time on the accelerator), and a heartbeat thread tells the
+submission order (``job_queue.py``: one job at a time on the accelerator), and a heartbeat thread tells the
 client the process is alive. Models stay cached between jobs in ``engine/model_cache.py``. End of stdin means the
 client is gone: the server cancels what it has and exits, as it does on ``shutdown``.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 import os
 import sys
 import threading
 
-from . import __version__, model_cache, protocol
-from .commands.info import PACKAGES
+from .. import __version__, model_cache
+from ..environment import installed_versions
+from ..jobs import job_names
+from . import protocol
 from .job_queue import JobQueue, QueuedJob
-from .jobs import job_names
-
-# Import names and the distributions they come from, for the versions the hello reports.
-_DISTRIBUTIONS = {"PIL": "pillow", "cv2": "opencv-python-headless", "OpenEXR": "OpenEXR"}
-REQUIRED_PACKAGES = tuple(PACKAGES) + ("PIL",)
-
-
-def package_report() -> dict:
-    """Each required import name mapped to its installed version, or None when it cannot be found.
-    Uses import specs and metadata only: importing torch here would slow every engine start by seconds."""
-    report = {}
-    for name in REQUIRED_PACKAGES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        version = None
-        if found:
-            try:
-                version = importlib.metadata.version(_DISTRIBUTIONS.get(name, name))
-            except importlib.metadata.PackageNotFoundError:
-                version = "unknown"
-        report[name] = version
-    return report
 
 
 def hello_message(heartbeat: float) -> dict:
-    packages = package_report()
+    packages = installed_versions()
     return {
         "type": protocol.HELLO,
         "protocol": protocol.VERSION,

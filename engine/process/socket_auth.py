@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from .errors import BadToken
+from ..errors import BadToken
 
 MIN_TOKEN_CHARS = 22  # 128 bits as URL-safe base64 (secrets.token_urlsafe(16))
 _CONTEXT = "dhandles-engine-login-v1"

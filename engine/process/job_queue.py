@@ -1,7 +1,7 @@
 """The engine's one job queue and its one worker thread: jobs run one at a time on the accelerator, in submission
 order, whichever connection submitted them.
 
-The stdin/stdout engine has one client for its whole life; the socket engine (``engine/socket_server.py``) serves
+The stdin/stdout engine has one client for its whole life; the socket engine (``socket_server.py``) serves
 one connection after another but keeps this queue, its worker and the warm models for the life of the process. A
 connection that goes away only cancels its own jobs, so a job it left running inside a long step (a model load,
 one forward pass) still holds the accelerator until it ends, and the next connection's jobs wait behind it.

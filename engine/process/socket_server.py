@@ -5,8 +5,8 @@
 chosen path whose folder is private), ``--listen auto`` (Unix socket where the platform has one, else loopback TCP)
 or ``--listen 127.0.0.1:0`` (loopback TCP only). The engine writes one ``listening`` message (``path`` or ``host``
 and ``port``, and the ``token``) on its stdout. Each connection logs in with a mutual HMAC challenge-response
-(``engine/socket_auth.py``): the token itself never travels. Then the protocol is exactly the stdin/stdout one
-(``docs/protocol.md``). Every connection queues on the same worker (``engine/job_queue.py``), so one job at a time
+(``engine/process/socket_auth.py``): the token itself never travels. Then the protocol is exactly the stdin/stdout one
+(``docs/protocol.md``). Every connection queues on the same worker (``job_queue.py``), so one job at a time
 runs on the accelerator for the life of the process; one logged-in client is served at a time, the next waits.
 A connection that closes (or is reset) cancels its jobs but keeps the engine and its models for the next one;
 ``shutdown`` ends the process.
@@ -29,8 +29,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..errors import BadToken
 from . import protocol, socket_auth
-from .errors import BadToken
 from .job_queue import JobQueue
 from .message_writer import MessageWriter
 from .server import Server

@@ -1,9 +1,10 @@
 """The engine's wire protocol: JSON objects, one per line, each with the protocol version ``v``.
 
-Standard library only: Blender's own Python imports this module through ``engine/client.py``. The full description
-for people writing scripts and tools against the engine is ``docs/protocol.md``; keep the two in step.
+Standard library only: Blender's own Python imports this module through ``engine/process/client.py``. The full
+description for people writing scripts and tools against the engine is ``docs/protocol.md``; keep the two in step.
 
-Client to engine: ``submit``, ``cancel``, ``ping``, ``shutdown``.
+The messages' types and constructors are ``engine/messages.py`` (re-exported here: ``protocol.SUBMIT``,
+``protocol.progress(...)``). Client to engine: ``submit``, ``cancel``, ``ping``, ``shutdown``.
 Engine to client: ``hello`` (first line, once), ``queued``, ``started``, ``progress``, ``result``, ``error``,
 ``pong``, ``heartbeat``, ``bye``.
 Arrays and images never travel inline: messages carry paths of ``.npy``/``.png``/``.exr`` files.
@@ -17,6 +18,35 @@ import json
 import math
 import os
 
+# The messages themselves (types and constructors) live below the layers that build them: ``engine/messages.py``.
+from ..messages import (  # noqa: F401  (re-exported: protocol.SUBMIT, protocol.progress(...), ...)
+    AUTH,
+    BYE,
+    CANCEL,
+    CHALLENGE,
+    CLIENT_TYPES,
+    ENGINE_TYPES,
+    ERROR,
+    FINAL_TYPES,
+    HEARTBEAT,
+    HELLO,
+    LISTENING,
+    PING,
+    PONG,
+    PROGRESS,
+    QUEUED,
+    RESULT,
+    SHUTDOWN,
+    STARTED,
+    SUBMIT,
+    WELCOME,
+    cancel,
+    error,
+    progress,
+    result,
+    submit,
+)
+
 VERSION = 1
 
 # Limits on what one line may be, on both transports and in both directions (``docs/protocol.md``). A line longer
@@ -24,34 +54,6 @@ VERSION = 1
 MAX_LINE_BYTES = int(os.environ.get("DHANDLES_MAX_LINE_BYTES", "") or 4 * 1024 * 1024)
 MAX_DEPTH = 32  # nesting of arrays and objects within one message
 READ_CHUNK = 64 * 1024
-
-# Client -> engine.
-SUBMIT = "submit"
-CANCEL = "cancel"
-PING = "ping"
-SHUTDOWN = "shutdown"
-AUTH = "auth"  # socket transport only: the first line of a connection, carrying the session token
-CLIENT_TYPES = (SUBMIT, CANCEL, PING, SHUTDOWN)
-
-# Socket login (``engine/socket_auth.py``): each side proves it holds the session token without sending it.
-CHALLENGE = "challenge"  # engine -> client, first line: the engine's nonce
-WELCOME = "welcome"  # engine -> client: the engine's proof, after the client's ``auth``
-
-# Engine -> client.
-HELLO = "hello"
-QUEUED = "queued"
-STARTED = "started"
-PROGRESS = "progress"
-RESULT = "result"
-ERROR = "error"
-PONG = "pong"
-HEARTBEAT = "heartbeat"
-BYE = "bye"
-LISTENING = "listening"  # socket transport only: on the launcher's stdout, where to connect
-ENGINE_TYPES = (HELLO, QUEUED, STARTED, PROGRESS, RESULT, ERROR, PONG, HEARTBEAT, BYE, LISTENING)
-
-# The two messages that end a job: after either, the job id is never mentioned again.
-FINAL_TYPES = (RESULT, ERROR)
 
 # Error codes and what each means to a user are listed in docs/protocol.md; every error message itself says what
 # to do, so no table of hints is kept here.
@@ -203,35 +205,3 @@ def decode(line: str | bytes, allowed_types=None) -> dict:
     if version != VERSION:
         raise VersionMismatch(f"protocol version {version!r}, this side speaks {VERSION}")
     return message
-
-
-# Constructors, so both sides spell fields the same way.
-
-
-def submit(job: str, name: str, params: dict, workdir: str | None = None) -> dict:
-    message = {"type": SUBMIT, "job": job, "name": name, "params": params}
-    if workdir is not None:
-        message["workdir"] = workdir
-    return message
-
-
-def cancel(job: str) -> dict:
-    return {"type": CANCEL, "job": job}
-
-
-def progress(job: str, stage: str, step: int | None = None, total: int | None = None,
-             thumbnail: str | None = None, message: str | None = None) -> dict:
-    out = {"type": PROGRESS, "job": job, "stage": stage, "step": step, "total": total}
-    if thumbnail is not None:
-        out["thumbnail"] = thumbnail
-    if message is not None:
-        out["message"] = message
-    return out
-
-
-def result(job: str, value: dict, seconds: float | None = None) -> dict:
-    return {"type": RESULT, "job": job, "result": value, "seconds": seconds}
-
-
-def error(job: str | None, code: str, message: str, detail: str | None = None) -> dict:
-    return {"type": ERROR, "job": job, "code": code, "message": message, "detail": detail}

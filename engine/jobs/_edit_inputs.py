@@ -1,0 +1,50 @@
+"""The ``inputs`` section of an edit's report: what the image was made from, so that any output can be traced back
+and re-run alone. Paths (absolute) and SHA-256 digests of the photo, mask, depth (and background files), the prompt,
+the transform (4x4, engine frame), the camera, the settings and the model as the job asked for them, and
+``job_digest``: one digest of all of it, which ``python -m engine batch`` compares to skip work already done.
+
+Standard library only (numpy-free), so the batch runner can compute the same digest before running a job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FILE_KEYS = ("photo", "mask", "depth", "bg", "bg_depth")
+# the job params that change the image; the rest (output paths, thumbnails, cache use) do not
+_PARAM_KEYS = ("prompt", "camera", "fov", "model", "settings", "dtype", "perspective", "lora")
+
+
+def file_sha256(path) -> str | None:
+    """The file's SHA-256 in hex, or None when it cannot be read (the job then fails on its own)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, TypeError):
+        return None
+    return digest.hexdigest()
+
+
+def inputs_section(params: dict, transform, output) -> dict:
+    """The report's ``inputs`` for one frame of an edit job: ``transform`` (4x4 list), ``output`` its image."""
+    files = {}
+    for key in FILE_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            files[key] = {"path": str(Path(value).resolve()), "sha256": file_sha256(value)}
+    section = {"files": files, "transform": [[float(x) for x in row] for row in transform]}
+    section.update({key: params[key] for key in _PARAM_KEYS if key in params})
+    section.setdefault("prompt", "")
+    section["job_digest"] = job_digest(section)
+    section["output"] = str(Path(output).resolve())
+    return section
+
+
+def job_digest(section: dict) -> str:
+    """SHA-256 of the section's canonical JSON without its own digest and output: equal digests, same image."""
+    core = {key: value for key, value in section.items() if key not in ("job_digest", "output")}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
