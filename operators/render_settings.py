@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The settings of a render (``scene.dhandles_render``): prompt, seed, steps, guidance weights, model, perspective
-adapters (LoRA) and where the result is shown. Each render copies them, with the transform, into the result image and its JSON sidecar, so
-any result can be reproduced."""
+adapters (LoRA) and where the result is shown. Each render copies them, with the transform, into the result image
+and its JSON sidecar, so any result can be reproduced."""
 
 from __future__ import annotations
 
