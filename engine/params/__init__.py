@@ -27,13 +27,14 @@ from .parts import (
                    Frames,
                    Intrinsics,
                    Lora,
+                   ObjectMasks,
     OfficialEdit,
                    Perspective,
                    PerspectiveGuidance,
                    PhotoFiles,
 )
 
-__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams", "EstimateDepthParams",
-           "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "OfficialEdit", "Params", "Perspective",
-           "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams", "SceneParams", "SegmentParams",
-           "param", "parse"]
+__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams",
+           "EstimateDepthParams", "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "ObjectMasks",
+           "OfficialEdit", "Params", "Perspective", "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams",
+           "SceneParams", "SegmentParams", "param", "parse"]
