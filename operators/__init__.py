@@ -5,25 +5,19 @@
 
 import bpy
 
-from . import (
-    add_object,
+from ..engine_link import (
     check_engine,
-    edit_transform,
-    engine_control,
     engine_setup,
-    import_photo,
-    mask_image,
     model_download,
-    perspective_dataset,
-    photo_rig,
     preview_edit,
     render_animation,
     render_edit,
-    render_settings,
     render_status,
-    vanishing_draw,
-    vanishing_points,
 )
+from ..perspective import perspective_dataset, vanishing_draw, vanishing_points
+from ..properties import photo_rig, render_settings
+from ..scene import edit_transform
+from . import add_object, engine_control, import_photo, mask_image
 
 MODULES = (check_engine, engine_setup, model_download, vanishing_points, vanishing_draw, perspective_dataset,
            photo_rig, import_photo, add_object, mask_image, edit_transform, preview_edit, render_settings,

@@ -17,18 +17,18 @@ import numpy as np
 from mathutils import Matrix
 
 from ..engine.params import SceneParams
-from . import scene_build
-from .blocking_job import run_job
-from .edit_transform import camera_pose, stored_matrix
-from .engine_session import EngineError
+from ..engine_link.blocking_job import run_job
+from ..engine_link.engine_session import EngineError
+from ..engine_link.preview_edit import engine_inputs
+from ..properties.photo_rig import active_rig
+from ..scene import scene_build
+from ..scene.edit_transform import camera_pose, stored_matrix
 from .import_photo import (
     DHANDLES_OT_import_photo,
     further_mask,
     keep_painted_masks,
     remove_scene_files,
 )
-from .photo_rig import active_rig
-from .preview_edit import engine_inputs
 
 
 class DHANDLES_OT_add_object(bpy.types.Operator):

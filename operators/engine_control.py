@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import engine_session, render_status
+from ..engine_link import engine_session, render_status
 
 
 class DHANDLES_OT_release_engine(bpy.types.Operator):

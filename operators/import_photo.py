@@ -23,10 +23,11 @@ from mathutils import Matrix
 from .. import preferences
 from ..engine.errors import BadResult
 from ..engine.params import EstimateDepthParams, SceneParams
-from . import job_sequence, photo_files, scene_build
-from .edit_transform import camera_pose
-from .engine_task import CANCELLED, FINISHED, RUNNING, EngineTask
-from .job_sequence import JobSequence
+from ..engine_link import job_sequence
+from ..engine_link.engine_task import CANCELLED, FINISHED, RUNNING, EngineTask
+from ..engine_link.job_sequence import JobSequence
+from ..scene import photo_files, scene_build
+from ..scene.edit_transform import camera_pose
 
 ESTIMATE = "estimate"
 TIMER_S = 0.1

@@ -15,8 +15,8 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
-from . import photo_files
-from .engine_session import EngineError
+from ..engine_link.engine_session import EngineError
+from ..scene import photo_files
 
 GUIDE_BRIGHTNESS = 0.3  # below the mask threshold (0.5) for every photo pixel
 
@@ -80,7 +80,7 @@ class DHANDLES_OT_new_mask_image(bpy.types.Operator, ImportHelper):
 def mask_from_text(context, photo: Path, prompt: str, threshold: float, model: str = "") -> tuple:
     """The engine's ``segment`` job on the photo: the mask as an image of this .blend (packed, so it is saved with
     the file), and the job's result (``coverage``, ``model``)."""
-    from .blocking_job import run_job
+    from ..engine_link.blocking_job import run_job
 
     folder = photo_files.make_folder(photo_files.cache_root(context) / "masks")
     output = folder / f"{photo.stem}_{hashlib.sha1(f'{photo}|{prompt}'.encode()).hexdigest()[:10]}.png"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import bpy
 
-from ..operators.edit_transform import describe, edit_matrix
-from ..operators.photo_rig import active_rig
+from ..properties.photo_rig import active_rig
+from ..scene.edit_transform import describe, edit_matrix
 
 CATEGORY = "Diffusion Handles"
 FOV_SOURCES = {"given": "given", "exif_35mm": "EXIF 35 mm focal length", "exif_focal_plane": "EXIF focal plane",

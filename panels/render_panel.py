@@ -8,7 +8,7 @@ import textwrap
 
 import bpy
 
-from ..operators import engine_session, render_status
+from ..engine_link import engine_session, render_status
 from .engine_panel import CATEGORY
 
 

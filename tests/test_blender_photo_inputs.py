@@ -24,7 +24,7 @@ def engine_python(monkeypatch, python_executable):
 @pytest.fixture(scope="module", autouse=True)
 def release_engine(addon):
     yield
-    from diffusion_handles.operators import engine_session
+    from diffusion_handles.engine_link import engine_session
 
     engine_session.release()
 
@@ -65,7 +65,7 @@ def scene_state(bpy):
 @pytest.mark.parametrize("size", [(320, 200), (200, 320)], ids=["landscape", "portrait"])
 def test_non_square_photo(bpy, tmp_path, size):
     from bpy_extras.object_utils import world_to_camera_view
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Vector
 
     from engine.geometry.transforms import make_transform, rotation_matrix

@@ -20,7 +20,7 @@ from mathutils import Euler, Vector  # noqa: E402
 
 @pytest.fixture(scope="module")
 def vp_module(addon):
-    return importlib.import_module(f"{addon.__name__}.operators.vanishing_points")
+    return importlib.import_module(f"{addon.__name__}.perspective.vanishing_points")
 
 
 def make_camera(scene, fit="AUTO", shift=(0.0, 0.0), size=(640, 360), aspect=(1.0, 1.0), percent=100,

@@ -20,11 +20,12 @@ import bpy
 
 from ..engine.errors import EngineError
 from ..engine.params import PreviewParams
-from . import engine_session, photo_files
+from ..properties.photo_rig import active_rig
+from ..scene import photo_files
+from ..scene.edit_transform import edit_matrices, edit_matrix
+from . import engine_session
 from .blocking_job import POLL_S, RENDER_RUNNING
-from .edit_transform import edit_matrices, edit_matrix
 from .engine_task import CANCELLED, FINISHED, EngineTask
-from .photo_rig import active_rig
 
 TIMER_S = 0.1
 

@@ -59,7 +59,7 @@ def vanishing_lines(camera_matrix, frame_corners, directions, count: int = FAN) 
 
 def scene_lines(context):
     """The lines for the scene's imported photo and its Perspective settings; None when there is nothing to draw."""
-    from .photo_rig import active_rig
+    from ..properties.photo_rig import active_rig
 
     rig = active_rig(context)
     settings = getattr(context.scene, "dhandles_perspective", None)

@@ -25,8 +25,8 @@ from mathutils import Matrix
 
 from ..engine.geometry import transforms
 from ..engine.geometry.transforms import camera_relative_edit
+from ..properties.photo_rig import active_rig
 from . import photo_files
-from .photo_rig import active_rig
 
 describe = transforms.describe_edit  # the name the panel, Render Edit and tools/ use
 

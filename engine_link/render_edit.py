@@ -26,11 +26,12 @@ from ..engine.diffusion.settings import guided_steps_for
 from ..engine.errors import BadParams
 from ..engine.params import EditParams
 from ..engine.perspective.finetune import missing_adapter_files
-from . import photo_files, render_output, render_status
-from .edit_transform import describe, rig_transform
+from ..perspective.vanishing_points import VanishingPointError, perspective_params_for_rig
+from ..properties.photo_rig import active_rig
+from ..scene import photo_files, render_output
+from ..scene.edit_transform import describe, rig_transform
+from . import render_status
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
-from .photo_rig import active_rig
-from .vanishing_points import VanishingPointError, perspective_params_for_rig
 
 EDIT_JOB = "edit"
 # The edit job's stages and their rough share of the work (a guided step costs several UNet passes); the

@@ -19,9 +19,10 @@ from pathlib import Path
 import bpy
 
 from .. import preferences
+from ..scene import render_output
+from ..scene.edit_transform import rig_transform
 from . import render_animation_cluster as cluster
-from . import render_output, render_status
-from .edit_transform import rig_transform
+from . import render_status
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .render_edit import (
     EDIT_JOB,
