@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import bpy
 
-from ..engine.errors import EngineError
 from ..engine.params import PreviewParams
 from ..properties.photo_rig import active_rig
 from ..scene import photo_files
 from ..scene.edit_transform import edit_matrices, edit_matrix
-from . import engine_session
-from .blocking_job import POLL_S, RENDER_RUNNING
-from .engine_task import CANCELLED, FINISHED, EngineTask
+from .engine_task import FINISHED, EngineTask
+from .job_operator import EngineJobOperator
 
 TIMER_S = 0.1
 
@@ -135,12 +132,20 @@ def describe_visibility(frame: dict) -> str:
     return text
 
 
-class _PreviewOperator:
-    """Shared by both previews: ``prepare`` builds the job; scripts (``execute``) wait for it, the UI (``invoke``)
-    runs it modal on a timer so Blender stays usable (Esc cancels) while a large photo is reprojected."""
+def tick_task(task: EngineTask, context) -> str:
+    """A single engine task's tick, for the engine job operator."""
+    return task.tick()
 
-    _task: EngineTask | None = None
-    _timer = None
+
+class PreviewOperator(EngineJobOperator):
+    """Shared by both previews: ``prepare`` builds the job, ``finished`` shows its result. Scripts (EXEC) wait for
+    it (refused while a render runs); the UI (INVOKE) runs it modal so Blender stays usable (Esc cancels) while a
+    large photo is reprojected."""
+
+    exec_in_ui = "wait"
+    wait_while_rendering = False
+    show_blender_progress = False
+    tick_run = staticmethod(tick_task)
 
     def prepare(self, context) -> PreviewParams:
         raise NotImplementedError
@@ -148,83 +153,30 @@ class _PreviewOperator:
     def finished(self, context, result: dict) -> None:
         raise NotImplementedError
 
-    def _start(self, context) -> bool:
-        try:
-            params = self.prepare(context)
-        # OSError: a file in the cache folder cannot be written; EngineError: BadParams (a relative path...)
-        except (ValueError, OSError, EngineError) as error:
-            self.report({"ERROR"}, str(error))
-            return False
-        self._task = EngineTask(PreviewParams.JOB, params, label=self.bl_label)
-        self._task.start(context)
-        return True
+    def start_run(self, context) -> EngineTask:
+        params = self.prepare(context)
+        task = EngineTask(PreviewParams.JOB, params, label=self.bl_label)
+        task.start(context)
+        return task
 
-    def _end(self, context):
-        task = self._task
+    def show_progress(self, context) -> None:
         workspace = getattr(context, "workspace", None)
         if workspace is not None:
-            workspace.status_text_set(None)
-        if task.state == FINISHED:
+            workspace.status_text_set(self._run.status)
+
+    def end_run(self, context, state: str) -> set:
+        task = self._run
+        if state == FINISHED:
             try:
                 self.finished(context, task.result or {})
             except (ValueError, RuntimeError) as error:  # the image was written but Blender cannot show it
                 self.report({"ERROR"}, f"The preview was written but could not be shown: {error}")
                 return {"CANCELLED"}
             return {"FINISHED"}
-        message = task.error_message or f"{self.bl_label} was cancelled."
-        self.report({"WARNING"} if task.state == CANCELLED else {"ERROR"}, message)
-        return {"CANCELLED"}
-
-    def execute(self, context):
-        if engine_session.rendering():  # waiting here would freeze Blender for the whole render
-            self.report({"ERROR"}, RENDER_RUNNING)
-            return {"CANCELLED"}
-        if not self._start(context):
-            return {"CANCELLED"}
-        while not self._task.done:
-            time.sleep(POLL_S)
-            self._task.tick()
-        return self._end(context)
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        if self._task.done:  # the engine could not start
-            return self._end(context)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS":
-            self._task.cancel()
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        self._task.tick()
-        workspace = getattr(context, "workspace", None)
-        if workspace is not None:
-            workspace.status_text_set(self._task.status)
-        if not self._task.done:
-            return {"PASS_THROUGH"}
-        self._remove_timer(context)
-        return self._end(context)
-
-    def cancel(self, context):  # Blender ends the operator (file loaded, window closed)
-        if self._task is not None:
-            self._task.cancel()
-        self._remove_timer(context)
-
-    def _remove_timer(self, context) -> None:
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
+        return self.report_end(state, task.error_message or f"{self.bl_label} was cancelled.")
 
 
-class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
+class DHANDLES_OT_preview_edit(PreviewOperator, bpy.types.Operator):
     """Preview the edit without diffusion: reproject the photo's object through its new pose, fill what it
     reveals, and show the result"""
 
@@ -254,7 +206,7 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
         self.report({"INFO"}, f"Preview written to {frame['image']} ({describe_visibility(frame)})")
 
 
-class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
+class DHANDLES_OT_preview_animation(PreviewOperator, bpy.types.Operator):
     """Preview the edit at every frame of the scene's range (the object's animation, constraints, drivers), as an
     image sequence"""
 

@@ -311,9 +311,11 @@ class DHANDLES_OT_render_animation(RenderOperator, bpy.types.Operator):
     bl_label = LABEL
     bl_options = {"REGISTER"}
 
-    start_run = staticmethod(start)
+    start_render = staticmethod(start)
     tick_run = staticmethod(tick)
-    run_to_end = staticmethod(run_to_end)
+
+    def run_to_end(self, run, context) -> str:
+        return run_to_end(run, context)
 
 
 CLASSES = (DHANDLES_OT_render_animation,)

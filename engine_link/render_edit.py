@@ -31,7 +31,8 @@ from ..properties.photo_rig import active_rig
 from ..scene import photo_files, render_output
 from ..scene.edit_transform import describe, rig_transform
 from . import render_status
-from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
+from .engine_task import CANCELLED, FAILED, FINISHED, EngineTask
+from .job_operator import EngineJobOperator
 
 EDIT_JOB = "edit"
 # The edit job's stages and their rough share of the work (a guided step costs several UNet passes); the
@@ -296,88 +297,31 @@ def run_to_end(run: RenderRun, context, interval: float = 0.05, timeout: float |
     return run.task.state
 
 
-class RenderOperator:
-    """What Render Edit and Render Animation share. INVOKE (the panel's button) runs modal on a window timer, Esc
-    cancels; EXEC in Blender's UI (a script, the Python console) drives the run from ``bpy.app.timers`` and returns
-    at once; EXEC in background Blender, where no timer fires, ticks the run to its end."""
+class RenderOperator(EngineJobOperator):
+    """What Render Edit and Render Animation share on top of the engine job operator: a run in the render status
+    list (panel, status bar, *Cancel Render*), EXEC in Blender's UI driven from ``bpy.app.timers``."""
 
-    start_run = staticmethod(start)  # (context) -> run, raises RenderError
+    exec_in_ui = "timer"
+    start_errors = (RenderError,)
     tick_run = staticmethod(tick)  # (run, context) -> state: RUNNING until the run ends
-    run_to_end = staticmethod(run_to_end)  # (run, context) -> the final state
-
-    _run = None
-    _timer = None
+    start_render = staticmethod(start)  # (context) -> run, raises RenderError
 
     @classmethod
     def poll(cls, context):
         return active_rig(context) is not None
 
-    def _start(self, context) -> bool:
-        try:
-            self._run = self.start_run(context)
-        except RenderError as error:
-            render_status.update(context, f"{self.bl_label} failed", 0.0, running=False, error=str(error))
-            self.report({"ERROR"}, str(error))
-            return False
-        return True
+    def start_run(self, context):
+        return self.start_render(context)
 
-    def execute(self, context):
-        if not self._start(context):
-            return {"CANCELLED"}
-        if not render_status.timers_fire():
-            return self._report_end(self.run_to_end(self._run, context))
-        state = self.tick_run(self._run, context)
-        if state != RUNNING:  # the engine could not start: already reported
-            return self._report_end(state)
-        render_status.drive_with_timer(self._run, self.tick_run)
-        self.report({"INFO"}, f"{self.bl_label} started: the status bar shows its progress, Cancel Render stops it.")
-        return {"FINISHED"}
+    def run_to_end(self, run, context) -> str:
+        return run_to_end(run, context)
 
-    def invoke(self, context, event):
-        if not render_status.timers_fire():
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        state = self.tick_run(self._run, context)
-        if state != RUNNING:
-            return self._report_end(state)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(render_status.TIMER_SECONDS, window=context.window)
-        wm.progress_begin(0.0, 1.0)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+    def start_failed(self, context, error: Exception) -> None:
+        render_status.update(context, f"{self.bl_label} failed", 0.0, running=False, error=str(error))
+        self.report({"ERROR"}, str(error))
 
-    def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS":
-            self._run.cancel()
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}  # Blender stays fully usable while the engine works
-        state = self.tick_run(self._run, context)
-        context.window_manager.progress_update(self._run.fraction)
-        if state == RUNNING:
-            return {"PASS_THROUGH"}  # other handlers may wait for timer events too
-        self._stop(context)
-        return self._report_end(state)
-
-    def cancel(self, context):  # Blender ends the operator (file loaded, window closed)
-        self._run.cancel()
-        self._stop(context)
-
-    def _stop(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-
-    def _report_end(self, state):
-        message = self._run.message
-        if state == FINISHED:
-            self.report({"INFO"}, message)
-            return {"FINISHED"}
-        self.report({"WARNING"} if state == CANCELLED else {"ERROR"}, message)
-        return {"CANCELLED"}
+    def end_run(self, context, state: str) -> set:
+        return self.report_end(state, self._run.message)
 
 
 class DHANDLES_OT_render_edit(RenderOperator, bpy.types.Operator):

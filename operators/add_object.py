@@ -23,12 +23,7 @@ from ..engine_link.preview_edit import engine_inputs
 from ..properties.photo_rig import active_rig
 from ..scene import scene_build
 from ..scene.edit_transform import camera_pose, stored_matrix
-from .import_photo import (
-    DHANDLES_OT_import_photo,
-    further_mask,
-    keep_painted_masks,
-    remove_scene_files,
-)
+from ..scene.photo_import import further_mask, keep_painted_masks, make_object, remove_scene_files
 
 
 class DHANDLES_OT_add_object(bpy.types.Operator):
@@ -114,8 +109,8 @@ class DHANDLES_OT_add_object(bpy.types.Operator):
         cam_import = stored_matrix(rig.import_camera_matrix)
         number = len(result["objects"])
         name = f"{rig.target.name.rsplit(' Object', 1)[0]} Object {number}"
-        target = DHANDLES_OT_import_photo.make_object(name, result["objects"][-1], cam_import, rig.camera,
-                                                      photo_image, collection, lambda kind, block: block)
+        target = make_object(name, result["objects"][-1], cam_import, rig.camera, photo_image, collection,
+                             lambda kind, block: block)
         at_import = target.matrix_world.copy()
         # where the photo's camera is now: the new object is unedited relative to it
         now = camera_pose(rig.camera) @ np.linalg.inv(cam_import)
