@@ -9,8 +9,6 @@ import json
 import os
 import subprocess
 
-import bpy
-
 from .. import preferences
 
 TIMEOUT_S = 120
@@ -82,36 +80,13 @@ def model_statuses(python: str, models: list) -> tuple[list, str]:
     return [], "the model check gave no answer"
 
 
-class DHANDLES_OT_check_engine(bpy.types.Operator):
-    """Check that the engine's Python runs and has the packages the engine needs"""
+def check_and_show(context) -> EngineCheck:
+    """Check the engine and the models the settings need; keep the outcome in the window manager's status."""
+    from .model_download import needed_models
 
-    bl_idname = "dhandles.check_engine"
-    bl_label = "Check Engine"
-    bl_options = {"REGISTER"}
-
-    def execute(self, context):
-        from .model_download import needed_models
-
-        prefs = preferences.get(context)
-        result = check_engine(preferences.resolve_engine_python(prefs), needed_models(prefs))
-        context.window_manager.dhandles_engine_status = result.message
-        if result.models:
-            context.window_manager.dhandles_models_status = json.dumps(result.models)
-        if not result.ok:
-            self.report({"ERROR"}, result.message)
-            return {"CANCELLED"}
-        self.report({"INFO"}, result.message)
-        return {"FINISHED"}
-
-
-CLASSES = (DHANDLES_OT_check_engine,)
-
-
-def register_extra():
-    bpy.types.WindowManager.dhandles_engine_status = bpy.props.StringProperty(
-        name="Engine Status", default="", options={"SKIP_SAVE"}
-    )
-
-
-def unregister_extra():
-    del bpy.types.WindowManager.dhandles_engine_status
+    prefs = preferences.get(context)
+    result = check_engine(preferences.resolve_engine_python(prefs), needed_models(prefs))
+    context.window_manager.dhandles_engine_status = result.message
+    if result.models:
+        context.window_manager.dhandles_models_status = json.dumps(result.models)
+    return result

@@ -212,60 +212,33 @@ def _show(context) -> None:
             area.tag_redraw()
 
 
-class DHANDLES_OT_setup_engine(bpy.types.Operator):
-    """Create (or repair) the engine's Python environment in this extension's user folder and install its
-    packages. Needs Blender's online access; takes a few minutes"""
-
-    bl_idname = "dhandles.setup_engine"
-    bl_label = "Set Up Engine"
-    bl_options = {"REGISTER"}
-
-    def execute(self, context):
-        global _run
-        if _run is not None and _run.state == "running":
-            self.report({"WARNING"}, "The set-up is already running.")
-            return {"CANCELLED"}
-        _run = start(preferences.get(context))
-        if _run.state == "failed":
-            _show(context)
-            self.report({"ERROR"}, _run.message)
-            return {"CANCELLED"}
-        _run.tick()
+def launch(context) -> tuple[str, str]:
+    """Start the set-up (or say why not) and drive it from a timer: (report level, message)."""
+    global _run
+    if _run is not None and _run.state == "running":
+        return "WARNING", "The set-up is already running."
+    _run = start(preferences.get(context))
+    if _run.state == "failed":
         _show(context)
-        bpy.app.timers.register(_timer, first_interval=TICK_S)
-        self.report({"INFO"}, f"Setting up the engine; log: {_run.log_path}")
-        return {"FINISHED"}
+        return "ERROR", _run.message
+    _run.tick()
+    _show(context)
+    bpy.app.timers.register(_timer, first_interval=TICK_S)
+    return "INFO", f"Setting up the engine; log: {_run.log_path}"
 
 
-class DHANDLES_OT_cancel_setup(bpy.types.Operator):
-    """Stop the engine set-up (pressing Set Up Engine again carries on where it stopped)"""
-
-    bl_idname = "dhandles.cancel_setup"
-    bl_label = "Cancel Set-Up"
-    bl_options = {"REGISTER"}
-
-    def execute(self, context):
-        if _run is None or _run.state != "running":
-            return {"CANCELLED"}
-        _run.cancel()
-        _show(context)
-        return {"FINISHED"}
+def stop(context) -> bool:
+    """Cancel the running set-up; False when none runs."""
+    if _run is None or _run.state != "running":
+        return False
+    _run.cancel()
+    _show(context)
+    return True
 
 
-CLASSES = (DHANDLES_OT_setup_engine, DHANDLES_OT_cancel_setup)
-
-
-def register_extra():
-    wm = bpy.types.WindowManager
-    wm.dhandles_setup_status = bpy.props.StringProperty(name="Set-Up Status", default="", options={"SKIP_SAVE"})
-    wm.dhandles_setup_progress = bpy.props.FloatProperty(name="Set-Up Progress", default=0.0, min=0.0, max=1.0,
-                                                         subtype="FACTOR", options={"SKIP_SAVE"})
-
-
-def unregister_extra():
+def unregister() -> None:
+    """Stop a set-up in flight when the extension is disabled."""
     if _run is not None:
         _run.cancel()
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)
-    del bpy.types.WindowManager.dhandles_setup_status
-    del bpy.types.WindowManager.dhandles_setup_progress

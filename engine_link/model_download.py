@@ -103,62 +103,33 @@ def _timer():
     return TICK_S if more else None
 
 
-class DHANDLES_OT_download_models(bpy.types.Operator):
-    """Download the model weights the current settings need into the Hugging Face cache (several GB the first
-    time). Needs Blender's online access"""
-
-    bl_idname = "dhandles.download_models"
-    bl_label = "Download Models"
-    bl_options = {"REGISTER"}
-
-    def execute(self, context):
-        global _watch
-        if _watch is not None and _watch.state == "running":
-            self.report({"WARNING"}, "A download is already running.")
-            return {"CANCELLED"}
-        if not preferences.online_access():
-            self.report({"ERROR"}, "Downloading the models needs online access, which is off in Blender. Turn on "
-                        f"{preferences.ONLINE_ACCESS_WHERE}, then press Download again.")
-            return {"CANCELLED"}
-        try:
-            job = engine_session.submit(context, "download_models",
-                                        {"models": needed_models(preferences.get(context))})
-        except engine_session.EngineError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        _watch = DownloadWatch(job)
-        show(context, _watch)
-        bpy.app.timers.register(_timer, first_interval=TICK_S)
-        return {"FINISHED"}
+def launch(context) -> tuple[str, str]:
+    """Submit the ``download_models`` job (or say why not) and follow it from a timer: (report level, message);
+    the message is empty when it started."""
+    global _watch
+    if _watch is not None and _watch.state == "running":
+        return "WARNING", "A download is already running."
+    if not preferences.online_access():
+        return "ERROR", ("Downloading the models needs online access, which is off in Blender. Turn on "
+                         f"{preferences.ONLINE_ACCESS_WHERE}, then press Download again.")
+    try:
+        job = engine_session.submit(context, "download_models", {"models": needed_models(preferences.get(context))})
+    except engine_session.EngineError as error:
+        return "ERROR", str(error)
+    _watch = DownloadWatch(job)
+    show(context, _watch)
+    bpy.app.timers.register(_timer, first_interval=TICK_S)
+    return "INFO", ""
 
 
-class DHANDLES_OT_cancel_download(bpy.types.Operator):
-    """Stop the model download (what is downloaded so far is kept and resumed next time)"""
-
-    bl_idname = "dhandles.cancel_download"
-    bl_label = "Cancel Download"
-    bl_options = {"REGISTER"}
-
-    def execute(self, context):
-        if _watch is None or _watch.state != "running":
-            return {"CANCELLED"}
-        engine_session.cancel(_watch.job)
-        return {"FINISHED"}
+def stop() -> bool:
+    """Cancel the running download; False when none runs."""
+    if _watch is None or _watch.state != "running":
+        return False
+    engine_session.cancel(_watch.job)
+    return True
 
 
-CLASSES = (DHANDLES_OT_download_models, DHANDLES_OT_cancel_download)
-
-
-def register_extra():
-    wm = bpy.types.WindowManager
-    wm.dhandles_models_status = bpy.props.StringProperty(name="Models", default="", options={"SKIP_SAVE"})
-    wm.dhandles_download_status = bpy.props.StringProperty(name="Download", default="", options={"SKIP_SAVE"})
-    wm.dhandles_download_progress = bpy.props.FloatProperty(name="Download Progress", default=0.0, min=0.0,
-                                                            max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
-
-
-def unregister_extra():
+def unregister() -> None:
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)
-    for name in ("dhandles_models_status", "dhandles_download_status", "dhandles_download_progress"):
-        delattr(bpy.types.WindowManager, name)

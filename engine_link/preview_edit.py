@@ -18,7 +18,7 @@ from pathlib import Path
 import bpy
 
 from ..engine.params import PreviewParams
-from ..properties.photo_rig import active_rig
+from ..properties.photo_rig import usable_rig
 from ..scene import photo_files
 from ..scene.edit_transform import edit_matrices, edit_matrix
 from .engine_task import FINISHED, EngineTask
@@ -64,13 +64,7 @@ def object_transforms(rig):
 
 
 def checked_rig(context):
-    rig = active_rig(context)
-    if rig is None:
-        raise ValueError("No imported photo: import one with Diffusion Handles > Import Photo first.")
-    problem = rig.problem()
-    if problem:
-        raise ValueError(problem)
-    return rig
+    return usable_rig(context)
 
 
 def show_image(context, path: str, name: str, sequence: bool = False) -> bpy.types.Image:
@@ -138,23 +132,20 @@ def tick_task(task: EngineTask, context) -> str:
 
 
 class PreviewOperator(EngineJobOperator):
-    """Shared by both previews: ``prepare`` builds the job, ``finished`` shows its result. Scripts (EXEC) wait for
-    it (refused while a render runs); the UI (INVOKE) runs it modal so Blender stays usable (Esc cancels) while a
-    large photo is reprojected."""
+    """Shared by both previews: ``make_params`` builds the job, ``show_result`` shows its result. Scripts (EXEC)
+    wait for it (refused while a render runs); the UI (INVOKE) runs it modal so Blender stays usable (Esc cancels)
+    while a large photo is reprojected."""
 
     exec_in_ui = "wait"
     wait_while_rendering = False
     show_blender_progress = False
     tick_run = staticmethod(tick_task)
 
-    def prepare(self, context) -> PreviewParams:
-        raise NotImplementedError
-
-    def finished(self, context, result: dict) -> None:
-        raise NotImplementedError
+    make_params = None  # staticmethod (context, output_path) -> PreviewParams
+    show_result = None  # staticmethod (context, result) -> the sentence to report
 
     def start_run(self, context) -> EngineTask:
-        params = self.prepare(context)
+        params = self.make_params(context, self.output_path)
         task = EngineTask(PreviewParams.JOB, params, label=self.bl_label)
         task.start(context)
         return task
@@ -168,7 +159,7 @@ class PreviewOperator(EngineJobOperator):
         task = self._run
         if state == FINISHED:
             try:
-                self.finished(context, task.result or {})
+                self.report({"INFO"}, self.show_result(context, task.result or {}))
             except (ValueError, RuntimeError) as error:  # the image was written but Blender cannot show it
                 self.report({"ERROR"}, f"The preview was written but could not be shown: {error}")
                 return {"CANCELLED"}
@@ -176,77 +167,53 @@ class PreviewOperator(EngineJobOperator):
         return self.report_end(state, task.error_message or f"{self.bl_label} was cancelled.")
 
 
-class DHANDLES_OT_preview_edit(PreviewOperator, bpy.types.Operator):
-    """Preview the edit without diffusion: reproject the photo's object through its new pose, fill what it
-    reveals, and show the result"""
-
-    bl_idname = "dhandles.preview_edit"
-    bl_label = "Preview Edit"
-    bl_options = {"REGISTER"}
-
-    output_path: bpy.props.StringProperty(
-        name="Output", subtype="FILE_PATH", options={"SKIP_SAVE"},
-        description="PNG to write (a folder: the default name in it). Empty: beside the .blend (or in the cache "
-        "folder for an unsaved file)")
-
-    def prepare(self, context) -> PreviewParams:
-        rig = checked_rig(context)
-        default = photo_files.default_output_base(context, Path(rig.photo_path))
-        output = output_png(self.output_path, default.name) if self.output_path else \
-            photo_files.make_folder(default.parent) / f"{default.name}.png"
-        photo_files.check_not_input(rig, output)
-        context.view_layer.update()
-        return PreviewParams(**engine_inputs(context, rig), transform=object_transforms(rig), output=str(output))
-
-    def finished(self, context, result: dict) -> None:
-        frame = result["frames"][0]
-        rig = checked_rig(context)
-        rig.last_preview = frame["image"]
-        show_image(context, frame["image"], PREVIEW_IMAGE)
-        self.report({"INFO"}, f"Preview written to {frame['image']} ({describe_visibility(frame)})")
+def edit_preview_params(context, output_path: str) -> PreviewParams:
+    """Preview Edit's job: the object's pose now, written to ``output_path`` (a PNG or a folder; empty: the default
+    name beside the .blend)."""
+    rig = checked_rig(context)
+    default = photo_files.default_output_base(context, Path(rig.photo_path))
+    output = output_png(output_path, default.name) if output_path else \
+        photo_files.make_folder(default.parent) / f"{default.name}.png"
+    photo_files.check_not_input(rig, output)
+    context.view_layer.update()
+    return PreviewParams(**engine_inputs(context, rig), transform=object_transforms(rig), output=str(output))
 
 
-class DHANDLES_OT_preview_animation(PreviewOperator, bpy.types.Operator):
-    """Preview the edit at every frame of the scene's range (the object's animation, constraints, drivers), as an
-    image sequence"""
-
-    bl_idname = "dhandles.preview_animation"
-    bl_label = "Preview Animation"
-    bl_options = {"REGISTER"}
-
-    output_path: bpy.props.StringProperty(
-        name="Output", subtype="FILE_PATH", options={"SKIP_SAVE"},
-        description="PNG path pattern; '#' marks the frame number (added before the extension when missing); a "
-        "folder: the default name in it. Empty: beside the .blend (or in the cache folder for an unsaved file)")
-
-    def prepare(self, context) -> PreviewParams:
-        scene = context.scene
-        rig = checked_rig(context)
-        default = photo_files.default_output_base(context, Path(rig.photo_path))
-        pattern = frame_pattern(self.output_path, default.name) if self.output_path else \
-            photo_files.make_folder(default.parent) / f"{default.name}_####.png"
-        frame_now = scene.frame_current
-        transforms, outputs = [], []
-        try:
-            for frame in range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)):
-                scene.frame_set(frame)
-                transforms.append(object_transforms(rig))
-                output = frame_path(pattern, frame)
-                photo_files.check_not_input(rig, output)
-                outputs.append(str(output))
-        finally:
-            scene.frame_set(frame_now)
-        return PreviewParams(**engine_inputs(context, rig), transforms=transforms, outputs=outputs,
-                             allow_out_of_view=True)
-
-    def finished(self, context, result: dict) -> None:
-        frames = result["frames"]
-        rig = checked_rig(context)
-        rig.last_preview = frames[0]["image"]
-        show_image(context, frames[0]["image"], ANIMATION_IMAGE, sequence=len(frames) > 1)
-        hidden = sum(1 for frame in frames if frame["visible_fraction"] == 0.0)
-        note = f"; the object is out of view in {hidden} frame(s)" if hidden else ""
-        self.report({"INFO"}, f"Previewed {len(frames)} frames to {Path(frames[0]['image']).parent}{note}")
+def animation_preview_params(context, output_path: str) -> PreviewParams:
+    """Preview Animation's job: the object's pose at every frame of the scene's range, one PNG per frame."""
+    scene = context.scene
+    rig = checked_rig(context)
+    default = photo_files.default_output_base(context, Path(rig.photo_path))
+    pattern = frame_pattern(output_path, default.name) if output_path else \
+        photo_files.make_folder(default.parent) / f"{default.name}_####.png"
+    frame_now = scene.frame_current
+    transforms, outputs = [], []
+    try:
+        for frame in range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)):
+            scene.frame_set(frame)
+            transforms.append(object_transforms(rig))
+            output = frame_path(pattern, frame)
+            photo_files.check_not_input(rig, output)
+            outputs.append(str(output))
+    finally:
+        scene.frame_set(frame_now)
+    return PreviewParams(**engine_inputs(context, rig), transforms=transforms, outputs=outputs,
+                         allow_out_of_view=True)
 
 
-CLASSES = (DHANDLES_OT_preview_edit, DHANDLES_OT_preview_animation)
+def show_edit_preview(context, result: dict) -> str:
+    """Show Preview Edit's image; returns the sentence to report."""
+    frame = result["frames"][0]
+    checked_rig(context).last_preview = frame["image"]
+    show_image(context, frame["image"], PREVIEW_IMAGE)
+    return f"Preview written to {frame['image']} ({describe_visibility(frame)})"
+
+
+def show_animation_preview(context, result: dict) -> str:
+    """Show Preview Animation's image sequence; returns the sentence to report."""
+    frames = result["frames"]
+    checked_rig(context).last_preview = frames[0]["image"]
+    show_image(context, frames[0]["image"], ANIMATION_IMAGE, sequence=len(frames) > 1)
+    hidden = sum(1 for frame in frames if frame["visible_fraction"] == 0.0)
+    note = f"; the object is out of view in {hidden} frame(s)" if hidden else ""
+    return f"Previewed {len(frames)} frames to {Path(frames[0]['image']).parent}{note}"

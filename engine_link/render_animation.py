@@ -28,7 +28,6 @@ from .render_edit import (
     EDIT_JOB,
     EDIT_STAGES,
     RenderError,
-    RenderOperator,
     check_rig,
     prepare_job,
     read_report,
@@ -303,19 +302,3 @@ def run_to_end(run: AnimationRun, context, interval: float = 0.05) -> str:
     return run.state
 
 
-class DHANDLES_OT_render_animation(RenderOperator, bpy.types.Operator):
-    """Render one edit per frame of the scene's frame range into an image sequence. Esc cancels (frames already
-    rendered are kept)"""
-
-    bl_idname = "dhandles.render_animation"
-    bl_label = LABEL
-    bl_options = {"REGISTER"}
-
-    start_render = staticmethod(start)
-    tick_run = staticmethod(tick)
-
-    def run_to_end(self, run, context) -> str:
-        return run_to_end(run, context)
-
-
-CLASSES = (DHANDLES_OT_render_animation,)

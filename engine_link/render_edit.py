@@ -27,7 +27,7 @@ from ..engine.errors import BadParams
 from ..engine.params import EditParams
 from ..engine.perspective.finetune import missing_adapter_files
 from ..perspective.vanishing_points import VanishingPointError, perspective_params_for_rig
-from ..properties.photo_rig import active_rig
+from ..properties.photo_rig import active_rig, usable_rig
 from ..scene import photo_files, render_output
 from ..scene.edit_transform import describe, rig_transform
 from . import render_status
@@ -169,12 +169,7 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> Ed
 
 
 def check_rig(context):
-    rig = active_rig(context)
-    if rig is None:
-        raise RenderError("No imported photo: import one with Diffusion Handles > Import Photo first.")
-    problem = rig.problem()
-    if problem:
-        raise RenderError(problem)
+    rig = usable_rig(context, RenderError)
     for label, path in (("photo", rig.photo_path), ("depth map", rig.depth_path)):
         if not path or not Path(bpy.path.abspath(path)).is_file():
             raise RenderError(f"The {label} of the imported photo is missing ('{path}'). Put the file back or "
@@ -323,15 +318,5 @@ class RenderOperator(EngineJobOperator):
     def end_run(self, context, state: str) -> set:
         return self.report_end(state, self._run.message)
 
-
-class DHANDLES_OT_render_edit(RenderOperator, bpy.types.Operator):
-    """Render the edited photo: the engine re-renders it with the object where you moved it. Esc cancels"""
-
-    bl_idname = "dhandles.render_edit"
-    bl_label = "Render Edit"
-    bl_options = {"REGISTER"}
-
-
-CLASSES = (DHANDLES_OT_render_edit,)
 
 __all__ = ["RenderError", "RenderOperator", "RenderRun", "run_to_end", "start", "tick"]

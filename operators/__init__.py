@@ -1,27 +1,29 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (``bpy.ops.dhandles.*``). Each module lists its classes in ``CLASSES`` and may define
-``register_extra()`` / ``unregister_extra()`` for menus and properties. Add a module by appending it to
-``MODULES``."""
+"""Operators (``bpy.ops.dhandles.*``): thin ``bpy.types.Operator`` classes whose ``execute``/``invoke``/``modal``
+call into the layers below (``engine_link/``, ``scene/``, ``perspective/``). Each module lists its classes in
+``CLASSES`` and may define ``register_extra()`` / ``unregister_extra()`` for menus. Add a module by appending it
+to ``MODULES``."""
 
 import bpy
 
-from ..engine_link import (
+from . import (
+    add_object,
     check_engine,
+    edit_transform,
+    engine_control,
     engine_setup,
+    import_photo,
+    mask_image,
     model_download,
+    perspective_dataset,
     preview_edit,
     render_animation,
     render_edit,
-    render_status,
+    vanishing_points,
 )
-from ..perspective import perspective_dataset, vanishing_draw, vanishing_points
-from ..properties import photo_rig, render_settings
-from ..scene import edit_transform
-from . import add_object, engine_control, import_photo, mask_image
 
-MODULES = (check_engine, engine_setup, model_download, vanishing_points, vanishing_draw, perspective_dataset,
-           photo_rig, import_photo, add_object, mask_image, edit_transform, preview_edit, render_settings,
-           render_status, engine_control, render_edit, render_animation)
+MODULES = (check_engine, engine_setup, model_download, vanishing_points, perspective_dataset, import_photo,
+           add_object, mask_image, edit_transform, preview_edit, engine_control, render_edit, render_animation)
 
 
 def register():

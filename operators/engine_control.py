@@ -42,7 +42,3 @@ class DHANDLES_OT_cancel_render(bpy.types.Operator):
 
 
 CLASSES = (DHANDLES_OT_release_engine, DHANDLES_OT_cancel_render)
-
-
-def unregister_extra():
-    engine_session.release()  # disabling the add-on must not leave an engine holding GPU memory

@@ -8,7 +8,8 @@ import textwrap
 
 import bpy
 
-from ..engine_link import engine_session, render_status
+from ..engine_link import engine_session
+from . import status_bar
 from .engine_panel import CATEGORY
 
 
@@ -47,7 +48,7 @@ class DHANDLES_PT_render(bpy.types.Panel):
 
         if wm.dhandles_render_running:
             box = layout.box()
-            render_status.draw_progress(box, wm)
+            status_bar.draw_progress(box, wm)
             box.operator("dhandles.cancel_render", icon="CANCEL")
         elif wm.dhandles_render_status:
             wrapped_label(layout, wm.dhandles_render_status, "INFO", width)

@@ -3,9 +3,9 @@
 
 Each sample is a folder ``sample_NNNN`` holding ``image.png`` (the render), ``depth.npy`` (HxW float32 metric
 z-depth, engine frame), ``caption.txt`` and ``vps.json`` (from ``vanishing_points.camera_vanishing_points``: the
-world axes' vanishing points, the camera, the floor's horizon, and the room's boxes under ``scene``). Every straight edge in a room is parallel to a
-world axis: the walls, floor and ceiling are tiled in two colours and the furniture is axis-aligned boxes, so the
-vanishing points are exact for the whole image.
+world axes' vanishing points, the camera, the floor's horizon, and the room's boxes under ``scene``). Every
+straight edge in a room is parallel to a world axis: the walls, floor and ceiling are tiled in two colours and
+the furniture is axis-aligned boxes, so the vanishing points are exact for the whole image.
 
 The room is built in a scene of its own, rendered (Workbench by default: fast and headless; Cycles works too) and
 removed again; the user's scenes are not touched. Depth is computed exactly by intersecting each pixel's ray with
@@ -76,7 +76,7 @@ def _mesh_object(collection, name, parts):
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(verts, [], faces)
     attribute = mesh.color_attributes.new("Color", "BYTE_COLOR", "CORNER")
-    for polygon, color in zip(mesh.polygons, colors):
+    for polygon, color in zip(mesh.polygons, colors, strict=True):
         for loop in polygon.loop_indices:
             attribute.data[loop].color = (*color, 1.0)
     mesh.update()
@@ -244,39 +244,3 @@ def make_perspective_dataset(folder: str, count: int = 16, width: int = 512, hei
     return [render_sample(folder, start + k, rng, width, height, engine) for k in range(count)]
 
 
-class DHANDLES_OT_make_perspective_dataset(bpy.types.Operator):
-    """Render box rooms with exact vanishing points and depth into a folder, for perspective fine-tuning
-    (python -m engine finetune-perspective)"""
-
-    bl_idname = "dhandles.make_perspective_dataset"
-    bl_label = "Make Perspective Dataset"
-    bl_options = {"REGISTER"}
-
-    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH")
-    count: bpy.props.IntProperty(name="Samples", default=16, min=1, max=100000)
-    resolution: bpy.props.IntProperty(name="Resolution", default=512, min=16, max=4096)
-    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
-    engine: bpy.props.EnumProperty(name="Renderer", items=(
-        ("BLENDER_WORKBENCH", "Workbench", "Fast flat-shaded renders"),
-        ("CYCLES", "Cycles", "Path-traced renders (slower)"),
-    ), default="BLENDER_WORKBENCH")
-
-    def invoke(self, context, event):
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
-
-    def execute(self, context):
-        if not self.directory:
-            self.report({"ERROR"}, "Choose a folder for the dataset.")
-            return {"CANCELLED"}
-        try:
-            samples = make_perspective_dataset(self.directory, self.count, self.resolution, self.resolution,
-                                               self.seed, self.engine)
-        except (DatasetError, OSError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Rendered {len(samples)} samples into {self.directory}")
-        return {"FINISHED"}
-
-
-CLASSES = (DHANDLES_OT_make_perspective_dataset,)

@@ -14,7 +14,6 @@ the edit job's ``perspective`` parameter). No torch.
 
 from __future__ import annotations
 
-import bpy
 import numpy as np
 
 from ..engine.geometry import blender_camera, frames, vanishing
@@ -148,27 +147,6 @@ GUIDANCE_MODES = (
 )
 
 
-class DHANDLES_PG_perspective(bpy.types.PropertyGroup):
-    """Which vanishing points each edit sends to the engine, and the perspective guidance it asks for."""
-
-    enabled: bpy.props.BoolProperty(
-        name="Perspective", default=True,
-        description="Send the vanishing points with each edit: the report scores the result against them")
-    source: bpy.props.EnumProperty(name="Directions", items=SOURCES, default="WORLD",
-                                   description="The 3D directions whose vanishing points the photo should respect")
-    reference_object: bpy.props.PointerProperty(
-        name="Axes Object", type=bpy.types.Object,
-        description="The object whose axes (or, as a plane, whose in-plane axes) give the directions")
-    guidance_weight: bpy.props.FloatProperty(
-        name="Guidance Weight", default=0.0, min=0.0, soft_max=1000.0,
-        description="Weight of the perspective loss in guided sampling; 0 only scores the result")
-    guidance_mode: bpy.props.EnumProperty(name="Guidance", items=GUIDANCE_MODES, default="no_reference")
-    guidance_every: bpy.props.IntProperty(name="Every", default=1, min=1, max=50,
-                                          description="Apply the guidance every N-th sampling step")
-    guidance_t_min: bpy.props.IntProperty(name="From Timestep", default=0, min=0, max=1000)
-    guidance_t_max: bpy.props.IntProperty(name="To Timestep", default=1000, min=0, max=1000)
-
-
 def perspective_job_params(settings, intrinsics: dict, camera_matrix_world) -> dict | None:
     """The edit job's ``perspective`` parameter (see ``engine/perspective/edit_job.py``) from the scene's
     perspective ``settings``, the photo's intrinsics (``width, height, fx, fy, cx, cy``) and the camera's world
@@ -204,43 +182,10 @@ def perspective_params_for_rig(context, rig) -> dict | None:
     return perspective_job_params(settings, rig.camera_dict(), pose)
 
 
-def register_extra():
-    bpy.types.Scene.dhandles_perspective = bpy.props.PointerProperty(type=DHANDLES_PG_perspective)
-
-
-def unregister_extra():
-    del bpy.types.Scene.dhandles_perspective
-
-
-class DHANDLES_OT_show_vanishing_points(bpy.types.Operator):
-    """Report the vanishing points of the scene camera for the world axes, the active object's axes, or the ground
-    plane (the active object if it is a plane, else the world floor)"""
-
-    bl_idname = "dhandles.show_vanishing_points"
-    bl_label = "Show Vanishing Points"
-    bl_options = {"REGISTER"}
-
-    source: bpy.props.EnumProperty(name="Directions", items=SOURCES, default="WORLD")
-
-    @classmethod
-    def poll(cls, context):
-        return context.scene is not None and context.scene.camera is not None
-
-    def execute(self, context):
-        obj = context.active_object if self.source != "WORLD" else None
-        if self.source == "GROUND" and obj is not None and obj.type != "MESH":
-            obj = None
-        try:
-            payload = camera_vanishing_points(context.scene, context.scene.camera, self.source, obj)
-        except VanishingPointError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        parts = []
-        for label, (x, y, w) in zip(payload["labels"], payload["vps"], strict=True):
-            parts.append(f"{label}: direction ({x:.3f}, {y:.3f}) at infinity" if w == 0 else
-                         f"{label}: ({x:.1f}, {y:.1f}) px")
-        self.report({"INFO"}, "; ".join(parts))
-        return {"FINISHED"}
-
-
-CLASSES = (DHANDLES_PG_perspective, DHANDLES_OT_show_vanishing_points)
+def describe_vanishing_points(payload: dict) -> str:
+    """One line per direction of ``camera_vanishing_points``' payload: its point in pixels, or at infinity."""
+    parts = []
+    for label, (x, y, w) in zip(payload["labels"], payload["vps"], strict=True):
+        parts.append(f"{label}: direction ({x:.3f}, {y:.3f}) at infinity" if w == 0 else
+                     f"{label}: ({x:.1f}, {y:.1f}) px")
+    return "; ".join(parts)

@@ -355,27 +355,29 @@ def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
 def test_preview_runs_modal_on_timer_events(bpy, sample, tmp_path):
     """The UI path: the preview advances on timer events and lets every other event through (background Blender
     fires no timers, so the events are fed by hand to the operator's own modal())."""
-    from diffusion_handles.engine_link.preview_edit import _PreviewOperator, engine_inputs
+    from diffusion_handles.engine_link.preview_edit import PreviewOperator, engine_inputs
 
     rig = import_sample(bpy, sample)
     rig.target.location.x += 0.3
     bpy.context.view_layer.update()
     output = tmp_path / "modal.png"
 
-    class Preview(_PreviewOperator):
+    class Preview(PreviewOperator):
         bl_label = "Preview Edit"
+        output_path = str(output)
         reports, result = [], None
 
         def report(self, kind, message):
             self.reports.append((kind, message))
 
-        def prepare(self, context):
+        def make_params(self, context, output_path):
             from diffusion_handles.scene.edit_transform import edit_matrix
 
-            return dict(engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=str(output))
+            return dict(engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=output_path)
 
-        def finished(self, context, result):
+        def show_result(self, context, result):
             self.result = result
+            return "shown"
 
     event = type("Event", (), {"type": "TIMER", "value": "NOTHING"})
     other = type("Event", (), {"type": "MOUSEMOVE", "value": "NOTHING"})
@@ -385,11 +387,11 @@ def test_preview_runs_modal_on_timer_events(bpy, sample, tmp_path):
     states = set()
     for _ in range(6000):
         states.add(frozenset(operator.modal(bpy.context, event)))
-        if operator._task.done:
+        if operator._run.done:
             break
         time.sleep(0.005)
     assert frozenset({"FINISHED"}) in states and operator.result["frames"][0]["image"] == str(output)
-    assert output.is_file() and operator.reports == []
+    assert output.is_file() and operator.reports == [({"INFO"}, "shown")]
 
 
 def test_cycles_render_of_the_imported_scene_is_the_photo(bpy, sample, tmp_path):

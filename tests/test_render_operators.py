@@ -393,6 +393,7 @@ def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
 def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
     import bpy
     from diffusion_handles.engine_link import render_status
+    from diffusion_handles.panels import status_bar
 
     class Layout:  # records what a draw function asks of the status bar's UILayout
         def __init__(self):
@@ -413,27 +414,27 @@ def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
         def operator(self, name, **options):
             self.calls.append(("operator", name, options))
 
-    assert render_status.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+    assert status_bar.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
     wm = bpy.context.window_manager
     header = type("Header", (), {})()
     wm.dhandles_render_running, wm.dhandles_render_status, wm.dhandles_render_progress = False, "", 0.0
     header.layout = Layout()
-    render_status.draw_status_bar(header, bpy.context)
+    status_bar.draw_status_bar(header, bpy.context)
     assert header.layout.calls == []  # nothing while no render runs
     render_status.update(bpy.context, "Render Edit: Editing 3/38", 0.4, running=True)
-    render_status.draw_status_bar(header, bpy.context)
+    status_bar.draw_status_bar(header, bpy.context)
     calls = header.layout.calls
     [progress] = [call[1] for call in calls if call[0] == "progress"]
     assert progress["text"] == "Render Edit: Editing 3/38" and abs(progress["factor"] - 0.4) < 1e-6
-    assert progress.get("type", "BAR") == "BAR" and ("set", "ui_units_x", render_status.STATUS_BAR_UNITS) in calls
+    assert progress.get("type", "BAR") == "BAR" and ("set", "ui_units_x", status_bar.STATUS_BAR_UNITS) in calls
     assert any(call[0] == "operator" and call[1] == "dhandles.cancel_render" for call in calls)
     render_status.update(bpy.context, "", 0.0, running=False)
 
-    render_status.unregister_extra()
+    status_bar.unregister()
     try:
-        assert render_status.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+        assert status_bar.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
     finally:
-        render_status.register_extra()
+        status_bar.register()
 
 
 def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene, photogen, tmp_path):
