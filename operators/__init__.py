@@ -4,8 +4,7 @@ call into the layers below (``engine_link/``, ``scene/``, ``perspective/``). Eac
 ``CLASSES`` and may define ``register_extra()`` / ``unregister_extra()`` for menus. Add a module by appending it
 to ``MODULES``."""
 
-import bpy
-
+from ..registration import register_modules, unregister_modules
 from . import (
     add_object,
     check_engine,
@@ -27,16 +26,8 @@ MODULES = (check_engine, engine_setup, model_download, vanishing_points, perspec
 
 
 def register():
-    for module in MODULES:
-        for cls in module.CLASSES:
-            bpy.utils.register_class(cls)
-        if hasattr(module, "register_extra"):
-            module.register_extra()
+    register_modules(MODULES)
 
 
 def unregister():
-    for module in reversed(MODULES):
-        if hasattr(module, "unregister_extra"):
-            module.unregister_extra()
-        for cls in reversed(module.CLASSES):
-            bpy.utils.unregister_class(cls)
+    unregister_modules(MODULES)

@@ -38,15 +38,21 @@ def new_mask_image(photo_path: Path, name: str) -> bpy.types.Image:
     return image
 
 
-def show_for_painting(context, image) -> bool:
-    """Show ``image`` in an open Image Editor in Paint mode with a white brush; False when no editor is open."""
+def show_in_image_editors(context, image, mode: str) -> bool:
+    """Show ``image`` in every open Image Editor in ``mode`` (``PAINT``, ``VIEW``); False when none is open."""
     shown = False
     for window in getattr(context.window_manager, "windows", []):
         for area in window.screen.areas:
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image
-                area.spaces.active.ui_mode = "PAINT"
+                area.spaces.active.ui_mode = mode
                 shown = True
+    return shown
+
+
+def show_for_painting(context, image) -> bool:
+    """Show ``image`` in an open Image Editor in Paint mode with a white brush; False when no editor is open."""
+    shown = show_in_image_editors(context, image, "PAINT")
     settings = getattr(context.tool_settings, "unified_paint_settings", None)
     if settings is not None and hasattr(settings, "color"):
         settings.color = (1.0, 1.0, 1.0)
@@ -102,14 +108,7 @@ def mask_from_text(context, photo: Path, prompt: str, threshold: float, model: s
 
 def show_for_approval(context, image) -> bool:
     """Show ``image`` in every open Image Editor (View mode); False when none is open."""
-    shown = False
-    for window in getattr(context.window_manager, "windows", []):
-        for area in window.screen.areas:
-            if area.type == "IMAGE_EDITOR":
-                area.spaces.active.image = image
-                area.spaces.active.ui_mode = "VIEW"
-                shown = True
-    return shown
+    return show_in_image_editors(context, image, "VIEW")
 
 
 class DHANDLES_OT_mask_from_text(bpy.types.Operator, ImportHelper):

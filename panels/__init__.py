@@ -4,22 +4,17 @@
 lines are drawn by ``perspective/vanishing_draw.py``, next to the maths they show. Each panel module lists its
 classes in ``CLASSES``; add a module by appending it to ``MODULES`` (parents before their sub-panels)."""
 
-import bpy
-
+from ..registration import register_modules, unregister_modules
 from . import engine_panel, perspective_panel, photo_panel, render_panel, status_bar
 
 MODULES = (photo_panel, render_panel, perspective_panel, engine_panel)
 
 
 def register():
-    for module in MODULES:
-        for cls in module.CLASSES:
-            bpy.utils.register_class(cls)
+    register_modules(MODULES)
     status_bar.register()
 
 
 def unregister():
     status_bar.unregister()
-    for module in reversed(MODULES):
-        for cls in reversed(module.CLASSES):
-            bpy.utils.unregister_class(cls)
+    unregister_modules(MODULES)

@@ -166,6 +166,23 @@ def _next_index(folder: str) -> int:
     return max(taken, default=-1) + 1
 
 
+def _set_up_render(scene, width: int, height: int, engine: str):
+    """The scene's render settings for a sample: PNG, plain sRGB, flat vertex colours in Workbench."""
+    render = scene.render
+    render.engine = engine
+    render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_mode = "RGB"
+    scene.view_settings.view_transform = "Standard"  # plain sRGB: crisp tile colours
+    if engine == "BLENDER_WORKBENCH":
+        shading = scene.display.shading
+        shading.light, shading.color_type = "STUDIO", "VERTEX"
+        shading.show_shadows = shading.show_cavity = False
+    elif engine == "CYCLES":
+        scene.cycles.samples, scene.cycles.device = 16, "CPU"
+    return render
+
+
 def render_sample(folder: str, index: int, rng, width: int, height: int, engine: str) -> str:
     """Build one room in a scene of its own, render it into ``folder/sample_NNNN`` and remove the scene."""
     scene = bpy.data.scenes.new("dhandles_perspective_sample")
@@ -190,18 +207,7 @@ def render_sample(folder: str, index: int, rng, width: int, height: int, engine:
         blender_rotation = frames.camera_world_rotation(rotation)  # R^T diag(1, -1, -1): Blender looks down -Z
         camera.matrix_world = Matrix.Translation(position.tolist()) @ Matrix(blender_rotation.tolist()).to_4x4()
         scene.camera = camera
-        render = scene.render
-        render.engine = engine
-        render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
-        render.image_settings.file_format = "PNG"
-        render.image_settings.color_mode = "RGB"
-        scene.view_settings.view_transform = "Standard"  # plain sRGB: crisp tile colours
-        if engine == "BLENDER_WORKBENCH":
-            shading = scene.display.shading
-            shading.light, shading.color_type = "STUDIO", "VERTEX"
-            shading.show_shadows = shading.show_cavity = False
-        elif engine == "CYCLES":
-            scene.cycles.samples, scene.cycles.device = 16, "CPU"
+        render = _set_up_render(scene, width, height, engine)
         world = bpy.data.worlds.new("dhandles_perspective_world")
         scene.world = world
         sample = os.path.join(folder, f"sample_{index:04d}")

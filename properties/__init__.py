@@ -5,22 +5,15 @@ Perspective settings (``Scene.dhandles_perspective``, ``Scene.dhandles_draw_vps`
 properties. Each module lists its classes in ``CLASSES`` and defines ``register_extra()`` /
 ``unregister_extra()``; add a module by appending it to ``MODULES`` (groups before those that point to them)."""
 
-import bpy
-
+from ..registration import register_modules, unregister_modules
 from . import perspective_settings, photo_rig, render_settings, window_manager
 
 MODULES = (window_manager, perspective_settings, photo_rig, render_settings)
 
 
 def register():
-    for module in MODULES:
-        for cls in module.CLASSES:
-            bpy.utils.register_class(cls)
-        module.register_extra()
+    register_modules(MODULES)
 
 
 def unregister():
-    for module in reversed(MODULES):
-        module.unregister_extra()
-        for cls in reversed(module.CLASSES):
-            bpy.utils.unregister_class(cls)
+    unregister_modules(MODULES)
