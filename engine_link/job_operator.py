@@ -24,15 +24,22 @@ import time
 from ..engine.errors import EngineError
 from . import engine_session, render_status
 from .blocking_job import RENDER_RUNNING
-from .engine_task import CANCELLED, FINISHED, RUNNING
+from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING
 
 POLL_S = 0.005  # how often a blocking run polls the engine
+ENDED = (FINISHED, FAILED, CANCELLED)
 
 
-def run_to_end(tick, run, context, interval: float = POLL_S) -> str:
-    """Tick ``run`` until it ends (background mode and scripts that wait); returns the final state."""
+def run_to_end(tick, run, context, interval: float = POLL_S, timeout: float | None = None) -> str:
+    """Tick ``run`` until it ends (background mode and scripts that wait); returns the final state. The first tick
+    also reports a run that ended at its start (no engine). Past ``timeout`` seconds the run is cancelled once and
+    ticked on until it ends."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     state = tick(run, context)
-    while state == RUNNING:
+    while state not in ENDED:
+        if deadline is not None and time.monotonic() > deadline:
+            run.cancel()
+            deadline = None
         time.sleep(interval)
         state = tick(run, context)
     return state

@@ -13,7 +13,6 @@ image (``DH Edit Animation``). Cancelling keeps the frames already rendered. Wit
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import bpy
@@ -21,8 +20,8 @@ import bpy
 from .. import preferences
 from ..scene import render_output
 from ..scene.edit_transform import rig_transform
+from . import job_operator, render_status
 from . import render_animation_cluster as cluster
-from . import render_status
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .render_edit import (
     EDIT_JOB,
@@ -295,10 +294,4 @@ def load_sequence(context, run: AnimationRun):
 
 
 def run_to_end(run: AnimationRun, context, interval: float = 0.05) -> str:
-    while run.state == RUNNING:
-        tick(run, context)
-        if run.state == RUNNING:
-            time.sleep(interval)
-    return run.state
-
-
+    return job_operator.run_to_end(tick, run, context, interval)

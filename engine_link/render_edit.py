@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import time
 from pathlib import Path
 
 import bpy
@@ -30,7 +29,7 @@ from ..perspective.vanishing_points import VanishingPointError, perspective_para
 from ..properties.photo_rig import active_rig, usable_rig
 from ..scene import photo_files, render_output
 from ..scene.edit_transform import describe, rig_transform
-from . import render_status
+from . import job_operator, render_status
 from .engine_task import CANCELLED, FAILED, FINISHED, EngineTask
 from .job_operator import EngineJobOperator
 
@@ -280,16 +279,7 @@ def finish(run: RenderRun, context) -> None:
 
 def run_to_end(run: RenderRun, context, interval: float = 0.05, timeout: float | None = None) -> str:
     """Tick until the job ends (background mode, where no timer fires)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        tick(run, context)  # also when the task ended at its start (no engine): the tick reports that end
-        if run.task.done:
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            run.cancel()
-            deadline = None
-        time.sleep(interval)
-    return run.task.state
+    return job_operator.run_to_end(tick, run, context, interval, timeout)
 
 
 class RenderOperator(EngineJobOperator):
