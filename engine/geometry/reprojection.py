@@ -194,10 +194,15 @@ def _move(q, M: torch.Tensor, camera: Camera, near: float, max_stretch: float | 
 def _concat(parts: list) -> _Moved:
     """All objects' quads in one set, object after object (splat indices shifted to match)."""
     offsets = np.cumsum([0] + [p.u.shape[1] for p in parts[:-1]])
-    cat1 = lambda name: torch.cat([getattr(p, name) for p in parts], 1)  # noqa: E731
-    cat0 = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+
+    def cat1(name):
+        return torch.cat([getattr(p, name) for p in parts], 1)
+
+    def cat0(name):
+        return torch.cat([getattr(p, name) for p in parts])
+
     centres = tuple(torch.cat([p.centres[i] for p in parts]) for i in range(4))
-    splat = torch.cat([p.splat + int(o) for p, o in zip(parts, offsets)])
+    splat = torch.cat([p.splat + int(o) for p, o in zip(parts, offsets, strict=True)])
     return _Moved(cat1("u"), cat1("v"), cat1("inv_z"), cat0("ok"), cat0("stretched"), centres,
                   splat, cat0("pix_x"), cat0("pix_y"))
 

@@ -33,7 +33,8 @@ from .parts import (
                    PhotoFiles,
 )
 
-__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams", "EstimateDepthParams",
+__all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams",
+           "EstimateDepthParams",
            "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "OfficialEdit", "Params", "Perspective",
            "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams", "SceneParams", "SegmentParams",
            "param", "parse"]
