@@ -80,11 +80,13 @@ def main() -> int:
     lines.append(f"{'mean over rooms':24s} {'in 1deg':>8s} {'in 2deg':>8s} {'in 5deg':>8s} {'median':>8s} "
                  f"{'no-ref loss':>12s}")
     for name, rows in table.items():
-        mean = lambda key: statistics.fmean(r[key] for r in rows)
-        lines.append(f"{name:24s} {mean('inlier_share_1deg'):8.3f} {mean('inlier_share_2deg'):8.3f} "
-                     f"{mean('inlier_share_5deg'):8.3f} {mean('median_error_deg'):7.2f}d "
-                     f"{mean('no_reference_loss'):12.4f}")
-    lines.append(f"segments per room (LSD, >= 10 px): median {statistics.median(r['segments'] for r in table['exact VPs'])}")
+        mean = {key: statistics.fmean(r[key] for r in rows) for key in (
+            "inlier_share_1deg", "inlier_share_2deg", "inlier_share_5deg", "median_error_deg", "no_reference_loss")}
+        lines.append(f"{name:24s} {mean['inlier_share_1deg']:8.3f} {mean['inlier_share_2deg']:8.3f} "
+                     f"{mean['inlier_share_5deg']:8.3f} {mean['median_error_deg']:7.2f}d "
+                     f"{mean['no_reference_loss']:12.4f}")
+    segments = statistics.median(r["segments"] for r in table["exact VPs"])
+    lines.append(f"segments per room (LSD, >= 10 px): median {segments}")
 
     image = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     reference = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))

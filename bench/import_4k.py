@@ -119,7 +119,8 @@ def main() -> int:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, bpy "
         f"{bpy.app.version_string}",
-        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, object {vertices[1]} / {faces[1]}",
+        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, "
+        f"object {vertices[1]} / {faces[1]}",
         f"import, cold engine (includes engine start)   : {timings[0]:6.2f} s",
         f"import, warm engine (goal < 2 s)               : median {statistics.median(warm):6.2f} s  "
         f"(min {min(warm):.2f}, max {max(warm):.2f}, {len(warm)} runs)",
