@@ -49,8 +49,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..errors import EngineError
     from ..geometry import Camera, GeometryError
-    from ..geometry.io import edit_parameters, read_sample, write_edit_npz
-    from ..geometry.official_edit import run_official_edit
+    from ..geometry.io import read_sample
     from ..geometry.reprojection import DEFAULT_MAX_STRETCH
 
     try:
@@ -80,34 +79,41 @@ def run(args) -> int:
     stretch = DEFAULT_MAX_STRETCH if args.max_stretch is None else (args.max_stretch or None)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _warm_up(camera, device)
-    failed = 0
-    for name in names:
-        out = args.out_dir / f"{name}.npz"
-        t0 = time.perf_counter()
-        try:
-            edit = edit_parameters(args.sample / "transforms.json", name, sample.transforms[name])
-            r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, edit, camera, device=device,
-                                  discontinuity=args.discontinuity, max_stretch=stretch,
-                                  name=f"the object in {args.sample / 'mask.png'}")
-        except GeometryError as e:
-            failed += 1
-            line = {"edit": name, "ok": False, "ms": round((time.perf_counter() - t0) * 1000, 2),
-                    "visible_fraction": 0.0, "error": str(e)}
-            message = f"error: {args.sample.name}/{name}: {e}"
-            if out.exists():
-                out.unlink()
-                line["removed"] = str(out)
-                message += f" (removed {out} from an earlier run)"
-            _write_line(line)
-            log.error(message)
-            continue
-        write_edit_npz(out, r.depth, r.disparity, r.target_mask, r.correspondences)
-        _write_line({"edit": name, "ok": True, "ms": round(r.ms, 2), "fill_ms": round(r.fill_ms, 2),
-                     "reproject_ms": round(r.reproject_ms, 2), "visible_fraction": round(r.visible_fraction, 4),
-                     "target_pixels": int(r.target_mask.sum()), "correspondences": int(len(r.correspondences)),
-                     "device": str(device), "out": str(out)})
+    failed = sum(not _run_edit(args, sample, name, camera, device, stretch) for name in names)
     return 1 if failed else 0
 
+
+def _run_edit(args, sample, name: str, camera, device, stretch) -> bool:
+    """One edit of the sample: its .npz written and its JSON line on stdout; False when it failed (its line says
+    why, and a stale .npz of an earlier run is removed)."""
+    from ..geometry import GeometryError
+    from ..geometry.io import edit_parameters, write_edit_npz
+    from ..geometry.official_edit import run_official_edit
+
+    out = args.out_dir / f"{name}.npz"
+    t0 = time.perf_counter()
+    try:
+        edit = edit_parameters(args.sample / "transforms.json", name, sample.transforms[name])
+        r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, edit, camera, device=device,
+                              discontinuity=args.discontinuity, max_stretch=stretch,
+                              name=f"the object in {args.sample / 'mask.png'}")
+    except GeometryError as e:
+        line = {"edit": name, "ok": False, "ms": round((time.perf_counter() - t0) * 1000, 2),
+                "visible_fraction": 0.0, "error": str(e)}
+        message = f"error: {args.sample.name}/{name}: {e}"
+        if out.exists():
+            out.unlink()
+            line["removed"] = str(out)
+            message += f" (removed {out} from an earlier run)"
+        _write_line(line)
+        log.error(message)
+        return False
+    write_edit_npz(out, r.depth, r.disparity, r.target_mask, r.correspondences)
+    _write_line({"edit": name, "ok": True, "ms": round(r.ms, 2), "fill_ms": round(r.fill_ms, 2),
+                 "reproject_ms": round(r.reproject_ms, 2), "visible_fraction": round(r.visible_fraction, 4),
+                 "target_pixels": int(r.target_mask.sum()), "correspondences": int(len(r.correspondences)),
+                 "device": str(device), "out": str(out)})
+    return True
 
 def _write_line(line: dict) -> None:
     """One JSON result line on stdout, flushed so a reader sees each edit as it ends."""
