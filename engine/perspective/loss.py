@@ -30,14 +30,6 @@ def profiles_from_gradients(gradients: torch.Tensor, sweep) -> torch.Tensor:
     return across.mean(dim=-1) * sweep.valid
 
 
-def line_profiles(images: torch.Tensor, vps, num_lines: int = DEFAULT_NUM_LINES,
-                  samples_per_line: int | None = None):
-    """(BxKxN profiles, BxK usable-VP mask) of BxCxHxW images for their vanishing points."""
-    B, _, H, W = images.shape
-    sweep, usable = sweep_lines(vps, B, H, W, num_lines, samples_per_line, images.device, images.dtype)
-    return profiles_from_gradients(image_gradients(images), sweep), usable
-
-
 def profile_distance(profiles: torch.Tensor, reference_profiles: torch.Tensor, usable: torch.Tensor,
                      reduction: str = "mean") -> torch.Tensor:
     """L2 distance between profiles per VP, averaged over each image's usable VPs, then over the batch."""
