@@ -36,6 +36,11 @@ def profile_distance(profiles: torch.Tensor, reference_profiles: torch.Tensor, u
     per_vp = torch.linalg.vector_norm(profiles - reference_profiles, dim=-1)  # BxK
     usable = usable.to(per_vp.dtype)
     per_image = (per_vp * usable).sum(dim=-1) / usable.sum(dim=-1).clamp_min(1.0)
+    return reduce_batch(per_image, reduction)
+
+
+def reduce_batch(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
+    """A loss's per-image values reduced over the batch: 'mean', 'sum' or 'none' (kept per image)."""
     if reduction == "none":
         return per_image
     if reduction == "mean":
