@@ -298,8 +298,19 @@ def report_sweep(sweep, values):
 
 
 def report(rows, args, dev):
+    summary = summarise(rows, args, dev)
+    print(json.dumps(summary, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"summary": summary, "edits": rows}, indent=1))
+    args.out.with_suffix(".md").write_text("\n".join(markdown_lines(rows, summary, args, dev)))
+
+
+def summarise(rows, args, dev) -> dict:
+    """Medians, extremes and totals over the edits, and the speed-ups against the official figures."""
     ok = [r for r in rows if r["visible_fraction"] > 0]
-    med = lambda k, rs=rows: statistics.median(r[k] for r in rs)  # noqa: E731
+
+    def med(k, rs=rows):
+        return statistics.median(r[k] for r in rs)
     summary = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
                    f" threads={torch.get_num_threads()}, device={dev}",
@@ -328,9 +339,19 @@ def report(rows, args, dev):
     summary["speedup_vs_official_fill"] = round(500 / summary["median_fill_ms"], 1)
     summary["cpu_time_speedup_vs_official_reprojection"] = round(600 / summary["median_reproject_cpu_ms"], 1)
     summary["cpu_time_speedup_vs_official_fill"] = round(500 / summary["median_fill_cpu_ms"], 1)
-    print(json.dumps(summary, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"summary": summary, "edits": rows}, indent=1))
+    return summary
+
+
+def _cell(row, key) -> str:
+    """A table cell: '-' when missing, floats with 3 decimals."""
+    value = row.get(key)
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown_lines(rows, summary, args, dev) -> list:
+    """The Markdown report: how it was measured, one table row per edit, the summary."""
     lines = [f"# Geometry benchmark ({dev})", "", f"Machine: {summary['machine']}; load average at end "
              f"{', '.join(f'{x:.2f}' for x in summary['load_average_at_end'])} (2 cores shared with other work).",
              f"Command: `.venv/bin/python bench/bench_geometry.py --repeats {args.repeats} --device {args.device}"
@@ -347,13 +368,13 @@ def report(rows, args, dev):
              "IoU unshifted | src <=1px | src <=2px | thin | streak | holes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f = lambda k: "-" if r.get(k) is None else (f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]))  # noqa
         lines.append(f"| {r['sample']} | {r['edit']} | {r['reproject_ms']} ({r['reproject_cpu_ms']}) | "
                      f"{r['baseline_reproject_ms']} ({r['baseline_reproject_cpu_ms']}) | {r['reproject_speedup']} "
                      f"({r['reproject_cpu_speedup']}) | {r['fill_ms']} ({r['fill_cpu_ms']}) | {r['baseline_fill_ms']} "
                      f"({r['baseline_fill_cpu_ms']}) | {r['fill_speedup']} ({r['fill_cpu_speedup']}) | "
-                     f"{r['visible_fraction']} | {f('iou')} | {f('iou_unshifted')} | {f('src_within_1px')} | "
-                     f"{f('src_within_2px')} | {f('thin_px')} | {f('long_streak_px')} | {f('hole_px')} |")
+                     f"{r['visible_fraction']} | "
+                     + " | ".join(_cell(r, key) for key in ("iou", "iou_unshifted", "src_within_1px", "src_within_2px",
+                                                            "thin_px", "long_streak_px", "hole_px")) + " |")
     lines += ["", "Summary:", "", "```", json.dumps(summary, indent=1), "```", "",
               f"Against the official implementation's figures on these 2-core CPUs (0.6 s reprojection, 0.5 s fill "
               f"per 512x512 edit): reprojection median {summary['median_reproject_ms']:.1f} ms wall "
@@ -365,8 +386,7 @@ def report(rows, args, dev):
               "is kept). "
               "The in-run baseline loop is leaner than the official one (no per-point bookkeeping), so the speed-up "
               "against it is smaller.", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
-
+    return lines
 
 if __name__ == "__main__":
     raise SystemExit(main())
