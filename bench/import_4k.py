@@ -6,8 +6,11 @@ files, fill the hole's depth, the meshes' arrays, the background texture) plus b
 The first import also starts the engine process; the goal (under 2 s) is for a warm engine. Also times one
 full-resolution preview of an edit (``dhandles.preview_edit``).
 
-Baseline in the same run: building the same background mesh with ``Mesh.from_pydata`` (per-vertex Python lists),
-which is what the numpy + ``foreach_set`` path replaces.
+Baselines in the same run: building the same background mesh with ``Mesh.from_pydata`` (per-vertex Python lists),
+which is what the numpy + ``foreach_set`` path replaces; and the engine's arrays of the background mesh from the
+previous mesh builder (``bench/grid_mesh_baseline.py``, once ``engine/jobs/_grid_mesh.py``: torn cells dropped, not
+the engine's surface) against the surface builder the scene job uses now (``engine/geometry/surface_mesh.py``), on
+the same cells.
 
     .venv/bin/python bench/import_4k.py [--repeats 3]
 """
@@ -43,6 +46,34 @@ def synthesise(folder: Path) -> dict:
     np.save(paths["depth_path"], depth.astype(np.float32))
     Image.fromarray((mask * 255).astype(np.uint8)).save(paths["mask_path"])
     return {key: str(path) for key, path in paths.items()}
+
+
+def compare_mesh_builders(files: dict, repeats: int = 3) -> tuple:
+    """Best-of seconds and face counts of the background's arrays from the surface and the previous grid builder,
+    on the same 4K depth and cells (the scene job's default 1024-cell grid)."""
+    import math
+
+    sys.path.insert(0, str(ROOT))  # this tree's engine, as the engine process runs it
+    from engine.geometry import Camera
+    from engine.geometry import surface_mesh as surface
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import grid_mesh_baseline as grid
+
+    depth = np.load(files["depth_path"]).astype(np.float64)
+    camera = Camera.official(WIDTH, HEIGHT, 55.0)
+    step = max(1, math.ceil(max(WIDTH, HEIGHT) / 1024))
+    new_s = old_s = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        cells, keep = surface.sample_cells(depth, None, step)
+        new = surface.mesh_from_cells(cells, keep, camera, step)
+        new_s = min(new_s, time.perf_counter() - started)
+        started = time.perf_counter()
+        xe, ye = grid.cell_edges(0, WIDTH, step), grid.cell_edges(0, HEIGHT, step)
+        cells = grid.sample_cells(depth, xe, ye)
+        old = grid.grid_mesh(cells, np.ones(cells.shape, bool), xe, ye, camera, 0.05)
+        old_s = min(old_s, time.perf_counter() - started)
+    return new_s, old_s, len(new.quads), len(old.quads)
 
 
 def time_imports(files: dict, repeats: int) -> list:
@@ -132,6 +163,7 @@ def main() -> int:
         engine_session.client().run("scene", params)
         job_s = time.perf_counter() - started
         numpy_s, pydata_s = time_mesh_builds(background, scene_build)
+        builders = compare_mesh_builders(files)
     finally:
         engine_session.release()
         diffusion_handles.unregister()
@@ -140,8 +172,8 @@ def main() -> int:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, bpy "
         f"{bpy.app.version_string}",
-        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, "
-        f"object {vertices[1]} / {faces[1]}",
+        f"photo {WIDTH}x{HEIGHT}: background mesh {vertices[0]} vertices / {faces[0]} faces, object {vertices[1]} / "
+        f"{faces[1]}",
         f"import, cold engine (includes engine start)   : {timings[0]:6.2f} s",
         f"import, warm engine (goal < 2 s)               : median {statistics.median(warm):6.2f} s  "
         f"(min {min(warm):.2f}, max {max(warm):.2f}, {len(warm)} runs)",
@@ -150,6 +182,8 @@ def main() -> int:
         f"preview of another turn (background cached)    : {previews[1]:6.2f} s",
         f"background mesh build, numpy + foreach_set     : {numpy_s:6.3f} s",
         f"baseline, the same mesh with from_pydata       : {pydata_s:6.3f} s  ({pydata_s / numpy_s:.0f}x slower)",
+        f"background arrays, surface builder (now)       : {builders[0]:6.3f} s  ({builders[2]} faces)",
+        f"background arrays, grid builder (before)       : {builders[1]:6.3f} s  ({builders[3]} faces)",
     ]
     print("\n".join(lines))
     return 0

@@ -6,6 +6,7 @@
 import bpy
 
 from . import (
+    add_object,
     check_engine,
     edit_transform,
     engine_control,
@@ -20,12 +21,13 @@ from . import (
     render_edit,
     render_settings,
     render_status,
+    vanishing_draw,
     vanishing_points,
 )
 
-MODULES = (check_engine, engine_setup, model_download, vanishing_points, perspective_dataset, photo_rig, import_photo,
-           mask_image, edit_transform, preview_edit, render_settings, render_status, engine_control, render_edit,
-           render_animation)
+MODULES = (check_engine, engine_setup, model_download, vanishing_points, vanishing_draw, perspective_dataset,
+           photo_rig, import_photo, add_object, mask_image, edit_transform, preview_edit, render_settings,
+           render_status, engine_control, render_edit, render_animation)
 
 
 def register():

@@ -45,10 +45,22 @@ def camera_pose(camera_obj) -> np.ndarray:
     return as_numpy(Matrix.LocRotScale(location, rotation, None))
 
 
-def edit_matrix(rig) -> np.ndarray:
-    """The current edit of the rig's object, a 4x4 acting on engine-frame points of the imported object."""
-    return camera_relative_edit(camera_pose(rig.camera), as_numpy(rig.target.matrix_world),
-                                stored_matrix(rig.import_camera_matrix), stored_matrix(rig.import_object_matrix))
+def edit_matrix(rig, entry=None) -> np.ndarray:
+    """The current edit of the rig's object (or of ``entry``, one of ``rig.extra_objects``), a 4x4 acting on
+    engine-frame points of the imported object."""
+    source = rig if entry is None else entry
+    return camera_relative_edit(camera_pose(rig.camera), as_numpy(source.target.matrix_world),
+                                stored_matrix(rig.import_camera_matrix), stored_matrix(source.import_object_matrix))
+
+
+def edit_matrices(rig) -> list:
+    """Every object's edit: the rig's object first, then its further objects."""
+    return [edit_matrix(rig), *(edit_matrix(rig, entry) for entry in rig.extra_objects)]
+
+
+def rig_transform(rig) -> np.ndarray:
+    """The edit as the engine's jobs take it: one 4x4, or K x 4 x 4 (one per object) for a photo with several."""
+    return edit_matrix(rig) if not len(rig.extra_objects) else np.stack(edit_matrices(rig))
 
 
 def object_matrix_for_edit(rig, edit: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ dimmed photo is not. Import with *Mask Image* set to it (``import_photo(mask_ima
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import bpy
@@ -15,6 +16,7 @@ import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
 from . import photo_files
+from .engine_session import EngineError
 
 GUIDE_BRIGHTNESS = 0.3  # below the mask threshold (0.5) for every photo pixel
 
@@ -75,4 +77,72 @@ class DHANDLES_OT_new_mask_image(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-CLASSES = (DHANDLES_OT_new_mask_image,)
+def mask_from_text(context, photo: Path, prompt: str, threshold: float, model: str = "") -> tuple:
+    """The engine's ``segment`` job on the photo: the mask as an image of this .blend (packed, so it is saved with
+    the file), and the job's result (``coverage``, ``model``)."""
+    from .blocking_job import run_job
+
+    folder = photo_files.make_folder(photo_files.cache_root(context) / "masks")
+    output = folder / f"{photo.stem}_{hashlib.sha1(f'{photo}|{prompt}'.encode()).hexdigest()[:10]}.png"
+    params = {"photo": str(photo), "prompt": prompt, "threshold": float(threshold), "output": str(output)}
+    if model:
+        params["model"] = photo_files.model_reference(model)
+    result = run_job(context, "segment", params, label="Mask from Text")
+    name = f"{photo.stem} mask: {prompt.strip()}"
+    old = bpy.data.images.get(name)
+    if old is not None:
+        bpy.data.images.remove(old)
+    image = bpy.data.images.load(result["mask"], check_existing=False)
+    image.name = name
+    image.pack()
+    image.use_fake_user = True
+    Path(result["mask"]).unlink(missing_ok=True)
+    return image, result
+
+
+def show_for_approval(context, image) -> bool:
+    """Show ``image`` in every open Image Editor (View mode); False when none is open."""
+    shown = False
+    for window in getattr(context.window_manager, "windows", []):
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+                area.spaces.active.ui_mode = "VIEW"
+                shown = True
+    return shown
+
+
+class DHANDLES_OT_mask_from_text(bpy.types.Operator, ImportHelper):
+    """Make the object's mask from its name ("the chair") with the engine's segmentation model, and show it: if
+    it is right, import with Mask Image set to it (or paint over it first)"""
+
+    bl_idname = "dhandles.mask_from_text"
+    bl_label = "Mask from Text"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(default="*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.webp;*.bmp", options={"HIDDEN"})
+    prompt: bpy.props.StringProperty(name="Object", description="The object's name, e.g. 'the chair'")
+    threshold: bpy.props.FloatProperty(
+        name="Threshold", default=0.4, min=0.01, max=0.99,
+        description="How sure the model must be that a pixel is the object (lower: a larger mask)")
+    model: bpy.props.StringProperty(
+        name="Model", description="Segmentation model (preset, hub id or folder). Empty: the engine's default, "
+        "CLIPSeg")
+
+    def execute(self, context):
+        try:
+            photo = photo_files.input_file(self.filepath, "photo", "Choose the photo to mask.")
+            if not self.prompt.strip():
+                raise ValueError("Name the object to mask (for example 'the chair').")
+            image, result = mask_from_text(context, photo, self.prompt, self.threshold, self.model)
+        except (ValueError, RuntimeError, OSError, EngineError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        where = "" if show_for_approval(context, image) else " Open it in an Image Editor to check it;"
+        self.report({"INFO"}, f"Made '{image.name}' with {result.get('model', 'the model')}: "
+                    f"{result['coverage']:.1%} of the photo.{where} if it is right, import with Mask Image "
+                    f"'{image.name}'; if not, try another threshold or paint it.")
+        return {"FINISHED"}
+
+
+CLASSES = (DHANDLES_OT_new_mask_image, DHANDLES_OT_mask_from_text)

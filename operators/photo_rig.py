@@ -17,6 +17,15 @@ def _flat(matrix) -> list[float]:
     return [float(matrix[r][c]) for r in range(4) for c in range(4)]
 
 
+class DHANDLES_PG_rig_object(bpy.types.PropertyGroup):
+    """A further object of the photo (after the rig's ``target``): its mesh object, mask and import pose."""
+    target: bpy.props.PointerProperty(name="Object", type=bpy.types.Object)
+    mask_path: bpy.props.StringProperty(name="Mask", subtype="FILE_PATH")
+    mask_image: bpy.props.StringProperty(name="Mask Image", description="Image in this file used as the mask")
+    centroid: bpy.props.FloatVectorProperty(name="Object Centroid (engine frame)", size=3)
+    import_object_matrix: bpy.props.FloatVectorProperty(name="Object at Import", size=16)
+
+
 class DHANDLES_PG_rig(bpy.types.PropertyGroup):
     is_rig: bpy.props.BoolProperty(name="Imported Photo", default=False)
     photo_path: bpy.props.StringProperty(name="Photo", subtype="FILE_PATH")
@@ -40,6 +49,7 @@ class DHANDLES_PG_rig(bpy.types.PropertyGroup):
     background: bpy.props.PointerProperty(name="Background", type=bpy.types.Object)
     workdir: bpy.props.StringProperty(name="Scene Files", subtype="DIR_PATH")
     last_preview: bpy.props.StringProperty(name="Last Preview", subtype="FILE_PATH")
+    extra_objects: bpy.props.CollectionProperty(type=DHANDLES_PG_rig_object, name="Further Objects")
 
     def camera_dict(self) -> dict:
         fx, fy, cx, cy = self.intrinsics
@@ -56,6 +66,9 @@ class DHANDLES_PG_rig(bpy.types.PropertyGroup):
             if obj is None or obj.name not in bpy.data.objects:
                 return (f"The imported photo's {name if name == 'camera' else 'object'} was deleted. Import the "
                         "photo again.")
+        for entry in self.extra_objects:
+            if entry.target is None or entry.target.name not in bpy.data.objects:
+                return "One of the imported photo's objects was deleted. Import the photo again."
         return None
 
 
@@ -81,7 +94,7 @@ def active_rig(context) -> DHANDLES_PG_rig | None:
     return None
 
 
-CLASSES = (DHANDLES_PG_rig,)
+CLASSES = (DHANDLES_PG_rig_object, DHANDLES_PG_rig)
 
 
 def register_extra():

@@ -22,7 +22,7 @@ from ..engine.errors import EngineError
 from ..engine.params import PreviewParams
 from . import engine_session, photo_files
 from .blocking_job import POLL_S, RENDER_RUNNING
-from .edit_transform import edit_matrix
+from .edit_transform import edit_matrices, edit_matrix
 from .engine_task import CANCELLED, FINISHED, EngineTask
 from .photo_rig import active_rig
 
@@ -33,21 +33,36 @@ PREVIEW_IMAGE = "DHandles Preview"
 ANIMATION_IMAGE = "DHandles Preview Animation"
 
 
+def mask_for_engine(context, mask_path: str, mask_image: str) -> str:
+    """A mask file the engine reads: the file given, or the painted image exported afresh."""
+    if not mask_image:
+        return str(photo_files.absolute_path(mask_path)) if mask_path else ""
+    image = bpy.data.images.get(mask_image)
+    if image is None:
+        raise ValueError(f"The mask image '{mask_image}' this photo was imported with is gone. Import the photo "
+                         "again.")
+    return str(photo_files.export_mask_image(image, photo_files.cache_root(context) / "masks"))
+
+
 def engine_inputs(context, rig) -> dict:
     """The photo's files and camera as the engine's jobs take them (``PreviewParams`` keyword arguments): absolute
-    paths (a painted mask exported afresh)."""
+    paths (a painted mask exported afresh); with several objects, ``masks`` for those after the first."""
     def absolute(path: str) -> str:
         return str(photo_files.absolute_path(path)) if path else ""
 
-    mask = absolute(rig.mask_path)
-    if rig.mask_image:
-        image = bpy.data.images.get(rig.mask_image)
-        if image is None:
-            raise ValueError(f"The mask image '{rig.mask_image}' this photo was imported with is gone. Import the "
-                             "photo again.")
-        mask = str(photo_files.export_mask_image(image, photo_files.cache_root(context) / "masks"))
-    return {"photo": absolute(rig.photo_path), "depth": absolute(rig.depth_path), "mask": mask,
-            "bg": absolute(rig.bg_path), "bg_depth": absolute(rig.bg_depth_path), "camera": rig.camera_dict()}
+    params = {"photo": absolute(rig.photo_path), "depth": absolute(rig.depth_path),
+              "mask": mask_for_engine(context, rig.mask_path, rig.mask_image),
+              "bg": absolute(rig.bg_path), "bg_depth": absolute(rig.bg_depth_path), "camera": rig.camera_dict()}
+    if len(rig.extra_objects):
+        params["masks"] = [mask_for_engine(context, e.mask_path, e.mask_image) for e in rig.extra_objects]
+    return params
+
+
+def object_transforms(rig):
+    """The edit as the preview job takes it: one 4x4, or one per object when the photo has several."""
+    if not len(rig.extra_objects):
+        return edit_matrix(rig).tolist()
+    return [m.tolist() for m in edit_matrices(rig)]
 
 
 def checked_rig(context):
@@ -111,7 +126,12 @@ def describe_visibility(frame: dict) -> str:
     """How much of the moved object the preview shows and how large it is on screen, in words. (The engine's
     ``visible_fraction``, visible pixels over the object's pixels in the photo, mixes the two: it is above 1 when
     the object comes closer.)"""
-    return f"{frame['visible_share']:.0%} of the object visible, at {frame['screen_scale']:.2f}x its size in the photo"
+    text = f"{frame['visible_share']:.0%} of the object visible, at {frame['screen_scale']:.2f}x its size in the photo"
+    objects = frame.get("objects") or []
+    for number, entry in enumerate(objects[1:], start=2):
+        shown = "out of view" if entry["out_of_view"] else f"{min(1.0, entry['visible_fraction']):.0%} shown"
+        text += f"; object {number} {shown}"
+    return text
 
 
 class _PreviewOperator:
@@ -223,7 +243,7 @@ class DHANDLES_OT_preview_edit(_PreviewOperator, bpy.types.Operator):
             photo_files.make_folder(default.parent) / f"{default.name}.png"
         photo_files.check_not_input(rig, output)
         context.view_layer.update()
-        return PreviewParams(**engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=str(output))
+        return PreviewParams(**engine_inputs(context, rig), transform=object_transforms(rig), output=str(output))
 
     def finished(self, context, result: dict) -> None:
         frame = result["frames"][0]
@@ -257,7 +277,7 @@ class DHANDLES_OT_preview_animation(_PreviewOperator, bpy.types.Operator):
         try:
             for frame in range(scene.frame_start, scene.frame_end + 1, max(1, scene.frame_step)):
                 scene.frame_set(frame)
-                transforms.append(edit_matrix(rig).tolist())
+                transforms.append(object_transforms(rig))
                 output = frame_path(pattern, frame)
                 photo_files.check_not_input(rig, output)
                 outputs.append(str(output))

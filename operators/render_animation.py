@@ -21,7 +21,7 @@ import bpy
 from .. import preferences
 from . import render_animation_cluster as cluster
 from . import render_output, render_status
-from .edit_transform import edit_matrix
+from .edit_transform import rig_transform
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .render_edit import (
     EDIT_JOB,
@@ -36,6 +36,9 @@ from .render_edit import (
 
 ANIMATION_IMAGE = "DH Edit Animation"
 LABEL = "Render Animation"
+BACKGROUND_JOB = "preview"   # draws the background alone for an edit that moves the object out of view
+OUT_OF_VIEW = "object_out_of_view"
+FRAME_ERRORS = ("bad_geometry", "object_too_small")  # a frame's own problem: skip it, render the rest
 
 
 class AnimationRun:
@@ -49,6 +52,8 @@ class AnimationRun:
         self.task: EngineTask | None = None
         self.record: dict | None = None
         self.done_frames: list[int] = []
+        self.background_frames: list[int] = []   # rendered as the photo's background: the object out of view
+        self.skipped: dict[int, str] = {}         # frame -> why it could not be rendered
         self.reused_inversion: list[bool] = []
         self.state = RUNNING
         self.cancelled = False
@@ -80,7 +85,7 @@ def frame_matrices(context, rig, frames: list[int]) -> dict:
     try:
         for frame in frames:
             scene.frame_set(frame)
-            matrices[frame] = edit_matrix(rig)
+            matrices[frame] = rig_transform(rig)
     finally:
         scene.frame_set(current)
     return matrices
@@ -128,7 +133,9 @@ def _submit_next(run: AnimationRun, context, rig=None) -> None:
 
 
 def tick(run: AnimationRun, context) -> str:
-    """Advance the animation by whatever the engine sent; submits the next frame when one ends."""
+    """Advance the animation by whatever the engine sent; submits the next frame when one ends. A frame whose
+    object is out of view renders the photo's background instead; a frame that fails for its own reasons is
+    skipped and named at the end; neither stops the sequence nor discards the frames already rendered."""
     if run.state != RUNNING:
         return run.state
     if run.cluster is not None:
@@ -138,24 +145,57 @@ def tick(run: AnimationRun, context) -> str:
     if not task.done:
         render_status.update(context, task.status, run.fraction, running=True)
         return run.state
+    frame = run.frames[run.index]
+    if task.state == CANCELLED:
+        return _end(run, context, CANCELLED)
     if task.state == FINISHED:
         try:
             _keep_frame(run, context)
         except (RenderError, OSError) as error:
-            return _end(run, context, FAILED, f"Frame {run.frames[run.index]} could not be kept: {error}")
-        run.index += 1
-        if run.index < len(run.frames) and not run.cancelled:
-            try:
-                _submit_next(run, context)
-            except RenderError as error:
-                return _end(run, context, FAILED, str(error))
-            return tick(run, context) if run.task.done else run.state
-        if run.cancelled:
-            return _end(run, context, CANCELLED)
-        return _end(run, context, FINISHED)
-    if task.state == CANCELLED:
-        return _end(run, context, CANCELLED)
-    return _end(run, context, FAILED, f"Frame {run.frames[run.index]}: {task.error_message}")
+            return _end(run, context, FAILED, f"Frame {frame} could not be kept: {error}")
+    elif task.error_code == OUT_OF_VIEW and task.name == EDIT_JOB:
+        try:
+            _submit_background_frame(run, context, task.error_message or "")
+        except RenderError as error:
+            return _end(run, context, FAILED, str(error))
+        return tick(run, context) if run.task.done else run.state
+    elif task.error_code in FRAME_ERRORS:
+        run.skipped[frame] = task.error_message or task.error_code
+        shutil.rmtree(task.workdir or "", ignore_errors=True)
+    else:
+        return _end(run, context, FAILED, f"Frame {frame}: {task.error_message}")
+    return _advance(run, context)
+
+
+def _advance(run: AnimationRun, context) -> str:
+    """On to the next frame, or the end."""
+    run.index += 1
+    if run.index < len(run.frames) and not run.cancelled:
+        try:
+            _submit_next(run, context)
+        except RenderError as error:
+            return _end(run, context, FAILED, str(error))
+        return tick(run, context) if run.task.done else run.state
+    return _end(run, context, CANCELLED if run.cancelled else FINISHED)
+
+
+def _submit_background_frame(run: AnimationRun, context, why: str) -> None:
+    """The frame whose object the edit moves out of view: the photo's background (the ``preview`` job, which
+    draws the background alone for such an edit), kept with a sidecar that says so."""
+    rig = check_rig(context)
+    edit = run.task.params
+    params = {key: edit[key] for key in ("photo", "depth", "mask", "masks", "camera", "bg_depth") if key in edit}
+    if rig.bg_path:
+        params["bg"] = bpy.path.abspath(rig.bg_path)
+    params.update(transform=edit["transform"], output=str(Path(run.task.workdir) / "background.png"),
+                  allow_out_of_view=True)
+    frame = run.frames[run.index]
+    run.record = dict(run.record, out_of_view=True, out_of_view_message=why,
+                      note=f"Frame {frame}: {why} This frame shows the photo's background.")
+    label = f"{LABEL}: frame {frame} ({run.index + 1}/{len(run.frames)}), background only"
+    run.task = EngineTask(BACKGROUND_JOB, params, workdir=run.task.workdir, label=label)
+    run.task.start(context)
+    render_status.update(context, run.task.status, run.fraction, running=not run.task.done, error="")
 
 
 def _keep_frame(run: AnimationRun, context) -> None:
@@ -170,6 +210,8 @@ def _keep(run: AnimationRun, index: int, result: dict, record: dict, workdir) ->
     record = render_output.settle_job_files(dict(record, result=result, report=read_report(result)), path, workdir)
     render_output.write_sidecar(path, dict(record, image=str(path)))
     run.done_frames.append(frame)
+    if run.record.get("out_of_view"):
+        run.background_frames.append(frame)
 
 
 def _tick_cluster(run: AnimationRun, context) -> str:
@@ -201,7 +243,7 @@ def _end(run: AnimationRun, context, state: str, error: str | None = None) -> st
         shutil.rmtree(workdir, ignore_errors=True)
     if run.done_frames:
         run.image = load_sequence(context, run)
-    kept = f"{len(run.done_frames)} of {len(run.frames)} frames in {run.folder}"
+    kept = f"{len(run.done_frames)} of {len(run.frames)} frames in {run.folder}" + _notes(run)
     if state == FINISHED:
         run.message = f"{LABEL}: done, {kept}"
         render_status.update(context, run.message, 1.0, running=False, error="")
@@ -213,6 +255,16 @@ def _end(run: AnimationRun, context, state: str, error: str | None = None) -> st
         run.message = f"{error} Kept {kept}."
         render_status.update(context, f"{LABEL} failed", 0.0, running=False, error=run.message)
     return state
+
+
+def _notes(run: AnimationRun) -> str:
+    notes = ""
+    if run.background_frames:
+        notes += (f"; frames {', '.join(map(str, run.background_frames))} show the photo's background (the object "
+                  "is out of view there)")
+    for frame, why in run.skipped.items():
+        notes += f"; frame {frame} skipped: {why}"
+    return notes
 
 
 def load_sequence(context, run: AnimationRun):

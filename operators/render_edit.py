@@ -27,7 +27,7 @@ from ..engine.errors import BadParams
 from ..engine.params import EditParams
 from ..engine.perspective.finetune import missing_adapter_files
 from . import photo_files, render_output, render_status
-from .edit_transform import describe, edit_matrix
+from .edit_transform import describe, rig_transform
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING, EngineTask
 from .photo_rig import active_rig
 from .vanishing_points import VanishingPointError, perspective_params_for_rig
@@ -112,6 +112,13 @@ def mask_file(rig, folder: Path) -> str:
         raise RenderError(str(error)) from None
 
 
+def further_masks(rig, folder: Path) -> dict:
+    """``{"masks": [...]}`` for a photo with several objects (those after the first), else nothing."""
+    if not len(rig.extra_objects):
+        return {}
+    return {"masks": [mask_file(entry, folder) for entry in rig.extra_objects]}
+
+
 def edit_settings(record: dict) -> dict:
     """``EditSettings`` overrides for the engine; guidance keeps the official 38-of-50 share of the steps."""
     steps = int(record["steps"])
@@ -130,6 +137,7 @@ def edit_params(context, rig, matrices: list, record: dict, workdir: Path) -> Ed
         "photo": bpy.path.abspath(rig.photo_path),
         "depth": bpy.path.abspath(rig.depth_path),
         "mask": mask_file(rig, workdir),
+        **further_masks(rig, workdir),
         "camera": rig.camera_dict(),
         "prompt": record["prompt"],
         "model": record["model"],
@@ -185,7 +193,8 @@ def prepare_job(context, rig, matrix: np.ndarray, frame: int) -> tuple[EditParam
     sent = params.to_json()
     record.update(kind="render_edit", photo=params.photo, transform=sent["transform"],
                   transform_frame="engine (OpenCV: +X right, +Y down, +Z forward)",
-                  edit=describe(matrix, list(rig.centroid)), frame=frame, job=EDIT_JOB, params=sent,
+                  edit=describe(matrix if np.ndim(matrix) == 2 else matrix[0], list(rig.centroid)), frame=frame,
+                  job=EDIT_JOB, params=sent,
                   created=datetime.datetime.now().isoformat(timespec="seconds"))
     return params, record, workdir
 
@@ -195,7 +204,7 @@ def start(context, stem: str = "edit", label: str = "Render Edit") -> RenderRun:
     cannot start is reported through the task like any other failure)."""
     rig = check_rig(context)
     context.view_layer.update()  # the evaluated pose, with constraints and drivers
-    params, record, workdir = prepare_job(context, rig, edit_matrix(rig), context.scene.frame_current)
+    params, record, workdir = prepare_job(context, rig, rig_transform(rig), context.scene.frame_current)
     task = EngineTask(EDIT_JOB, params, workdir=str(workdir), label=label, stages=EDIT_STAGES)
     run = RenderRun(task, record, stem)
     task.start(context)

@@ -179,7 +179,7 @@ def show_on_plane(context, image, camera=None, distance: float | None = None):
     # view_frame order: top right, bottom right, bottom left, top left
     mesh.from_pydata([tuple(c) for c in corners], [], [(3, 2, 1, 0)])
     uv = mesh.uv_layers.new(name="UVMap")
-    for loop, (u, v) in zip(mesh.loops, [(0, 1), (0, 0), (1, 0), (1, 1)]):
+    for loop, (u, v) in zip(mesh.loops, [(0, 1), (0, 0), (1, 0), (1, 1)], strict=True):
         uv.data[loop.index].uv = (u, v)
     mesh.update()
     plane.parent = camera
@@ -188,7 +188,8 @@ def show_on_plane(context, image, camera=None, distance: float | None = None):
     material = _plane_material(image)
     mesh.materials.clear()
     mesh.materials.append(material)
-    plane.hide_render = False
+    settings = getattr(scene, "dhandles_render", None)
+    plane.hide_render = not (settings is not None and settings.render_plane)  # out of F12 unless asked
     return plane
 
 

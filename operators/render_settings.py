@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The settings of a render (``scene.dhandles_render``): prompt, seed, steps, guidance weights, model, perspective
-adapters (LoRA) and where the result is shown. Each render copies them, with the transform, into the result image and its JSON sidecar, so
-any result can be reproduced."""
+adapters (LoRA) and where the result is shown. Each render copies them, with the transform, into the result image
+and its JSON sidecar, so any result can be reproduced."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ class DHANDLES_PG_render_settings(bpy.types.PropertyGroup):
                                                  description="Show the result in an open Image Editor")
     show_on_plane: bpy.props.BoolProperty(name="Plane", default=False,
                                           description="Show the result on a plane filling the camera's view")
+    render_plane: bpy.props.BoolProperty(
+        name="Render Plane", default=False,
+        description="Let the result plane appear in the scene's own renders (F12). Off: it shows in the viewport "
+        "only, so later renders see the 3D scene, not the last result")
     show_as_camera_background: bpy.props.BoolProperty(name="Camera Background", default=False,
                                                       description="Show the result as the camera's background")
 

@@ -120,3 +120,64 @@ def match_render_settings(scene, width: int, height: int) -> None:
     scene.render.resolution_percentage = 100
     scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
     scene.view_settings.view_transform = "Standard"
+
+
+RAMP_LIMIT = "dh_ramp_limit"       # face attribute from the scene job: see engine/geometry/surface_mesh.py
+RAMP_CUT_GROUP = "DHandles Ramp Cut"
+
+
+def set_face_floats(mesh: bpy.types.Mesh, name: str, values: np.ndarray) -> None:
+    attribute = mesh.attributes.get(name) or mesh.attributes.new(name, "FLOAT", "FACE")
+    attribute.data.foreach_set("value", np.ascontiguousarray(values, dtype=np.float32))
+
+
+def ramp_cut_group() -> bpy.types.NodeTree:
+    """Geometry nodes that hide what the engine's reprojection does not draw: a silhouette ramp face while its
+    |cos| to the camera (normal against the ray from the camera) is above its ``dh_ramp_limit``. At the import
+    pose no face is cut; turned, the object keeps the clean silhouette the engine edits, with no fins."""
+    group = bpy.data.node_groups.get(RAMP_CUT_GROUP)
+    if group is not None:
+        return group
+    group = bpy.data.node_groups.new(RAMP_CUT_GROUP, "GeometryNodeTree")
+    group.is_modifier = True
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Camera", in_out="INPUT", socket_type="NodeSocketObject")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = group.nodes, group.links
+    given, result = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    camera = nodes.new("GeometryNodeObjectInfo")
+    camera.transform_space = "RELATIVE"                  # the camera's location in the object's own space
+    ray, unit, cosine = (nodes.new("ShaderNodeVectorMath") for _ in range(3))
+    ray.operation, unit.operation, cosine.operation = "SUBTRACT", "NORMALIZE", "DOT_PRODUCT"
+    absolute = nodes.new("ShaderNodeMath")
+    absolute.operation = "ABSOLUTE"
+    limit = nodes.new("GeometryNodeInputNamedAttribute")
+    limit.data_type = "FLOAT"
+    limit.inputs["Name"].default_value = RAMP_LIMIT
+    over = nodes.new("FunctionNodeCompare")
+    over.data_type, over.operation = "FLOAT", "GREATER_THAN"
+    cut = nodes.new("GeometryNodeDeleteGeometry")
+    cut.domain = "FACE"
+    links.new(given.outputs["Camera"], camera.inputs["Object"])
+    links.new(camera.outputs["Location"], ray.inputs[0])
+    links.new(nodes.new("GeometryNodeInputPosition").outputs["Position"], ray.inputs[1])
+    links.new(ray.outputs["Vector"], unit.inputs[0])
+    links.new(unit.outputs["Vector"], cosine.inputs[0])
+    links.new(nodes.new("GeometryNodeInputNormal").outputs["Normal"], cosine.inputs[1])
+    links.new(cosine.outputs["Value"], absolute.inputs[0])
+    links.new(absolute.outputs["Value"], over.inputs["A"])
+    links.new(limit.outputs["Attribute"], over.inputs["B"])
+    links.new(given.outputs["Geometry"], cut.inputs["Geometry"])
+    links.new(over.outputs["Result"], cut.inputs["Selection"])
+    links.new(cut.outputs["Geometry"], result.inputs["Geometry"])
+    return group
+
+
+def add_ramp_cut(obj: bpy.types.Object, camera: bpy.types.Object) -> bpy.types.Modifier:
+    modifier = obj.modifiers.new("DHandles Ramp Cut", "NODES")
+    group = ramp_cut_group()
+    modifier.node_group = group
+    socket = next(item for item in group.interface.items_tree
+                  if getattr(item, "in_out", "") == "INPUT" and item.socket_type == "NodeSocketObject")
+    modifier[socket.identifier] = camera
+    return modifier

@@ -32,6 +32,8 @@ class DHANDLES_PT_perspective(bpy.types.Panel):
         if settings.source != "WORLD":
             column.prop(settings, "reference_object")
         column.operator("dhandles.show_vanishing_points", icon="VIEW_PERSPECTIVE").source = settings.source
+        if hasattr(context.scene, "dhandles_draw_vps"):
+            column.prop(context.scene, "dhandles_draw_vps")
         column.separator()
         column.prop(settings, "guidance_weight")
         guided = column.column()

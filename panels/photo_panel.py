@@ -34,13 +34,20 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         rig = active_rig(context)
         if rig is None:
             layout.label(text="Import a photo with its depth and an object mask", icon="INFO")
-            layout.operator("dhandles.new_mask_image", icon="BRUSH_DATA")
+            row = layout.row(align=True)
+            row.operator("dhandles.new_mask_image", icon="BRUSH_DATA")
+            row.operator("dhandles.mask_from_text", icon="SYNTAX_ON")
             return
 
+        _draw_thumbnails(layout, rig)
         box = layout.box()
         box.label(text=f"Photo: {_file_label(rig.photo_path)} ({rig.width}x{rig.height})", icon="IMAGE_DATA")
         mask = f"image '{rig.mask_image}'" if rig.mask_image else _file_label(rig.mask_path)
         box.label(text=f"Mask: {mask}", icon="MOD_MASK")
+        for number, entry in enumerate(rig.extra_objects, start=2):
+            extra = f"image '{entry.mask_image}'" if entry.mask_image else _file_label(entry.mask_path)
+            name = entry.target.name if entry.target else "deleted"
+            box.label(text=f"Object {number} ({name}): {extra}", icon="MOD_MASK")
         box.label(text=f"Depth: {_file_label(rig.depth_path)}", icon="MOD_DISPLACE")
         if rig.bg_path:
             box.label(text=f"Background: {_file_label(rig.bg_path)}", icon="IMAGE_BACKGROUND")
@@ -63,6 +70,7 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         s = edit["scale"]
         box.label(text=f"Scale: {s[0]:.3f}  {s[1]:.3f}  {s[2]:.3f}")
 
+        layout.operator("dhandles.add_object", icon="ADD")
         row = layout.row(align=True)
         row.operator("dhandles.apply_official_edit", icon="FILE")
         row.operator("dhandles.reset_edit", icon="LOOP_BACK")
@@ -71,6 +79,32 @@ class DHANDLES_PT_photo(bpy.types.Panel):
         row.operator("dhandles.preview_animation", icon="RENDER_ANIMATION")
         if rig.last_preview:
             layout.label(text=f"Last preview: {_file_label(rig.last_preview)}", icon="CHECKMARK")
+
+
+def _thumbnail_image(path: str, name: str = ""):
+    """The image of this .blend for a mask or depth shown in the panel (loaded by the import), or None."""
+    if name:
+        return bpy.data.images.get(name)
+    if not path:
+        return None
+    wanted = bpy.path.abspath(path)
+    return next((image for image in bpy.data.images if image.filepath and bpy.path.abspath(image.filepath) == wanted),
+                None)
+
+
+def _draw_thumbnails(layout, rig) -> None:
+    """Small previews of the photo, its mask and its depth, side by side."""
+    photo = rig.camera.data.background_images[0].image if rig.camera and rig.camera.data.background_images else None
+    images = [("Photo", photo), ("Mask", _thumbnail_image(rig.mask_path, rig.mask_image)),
+              ("Depth", _thumbnail_image(rig.depth_path))]
+    row = layout.row()
+    for label, image in images:
+        column = row.column(align=True)
+        column.label(text=label)
+        if image is not None and image.preview is not None:
+            column.template_icon(icon_value=image.preview.icon_id, scale=4.0)
+        else:
+            column.label(text="-")
 
 
 CLASSES = (DHANDLES_PT_photo,)

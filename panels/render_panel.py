@@ -42,6 +42,8 @@ class DHANDLES_PT_render(bpy.types.Panel):
         row.prop(settings, "show_in_image_editor", toggle=True)
         row.prop(settings, "show_on_plane", toggle=True)
         row.prop(settings, "show_as_camera_background", toggle=True)
+        if settings.show_on_plane:
+            layout.prop(settings, "render_plane")
 
         if wm.dhandles_render_running:
             box = layout.box()

@@ -276,7 +276,8 @@ def draw_panel(bpy):
 
 def test_panel_shows_the_photo_and_the_current_edit(bpy, sample):
     labels, operators = draw_panel(bpy)
-    assert operators == ["dhandles.import_photo", "dhandles.new_mask_image"] and "Import a photo" in labels[0]
+    assert operators == ["dhandles.import_photo", "dhandles.new_mask_image", "dhandles.mask_from_text"]
+    assert "Import a photo" in labels[0]
     rig = import_sample(bpy, sample)
     rig.target.location.x += 0.5  # world +X is the camera's right
     bpy.context.view_layer.update()

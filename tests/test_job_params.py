@@ -47,6 +47,8 @@ def example(check, root: str):
         return True
     if isinstance(check, c.ListOf):
         return [example(check.item, root) for _ in range(max(1, check.low))]
+    if isinstance(check, c.ObjectTransforms):
+        return example(check.single, root)
     if isinstance(check, c.Nested):
         return example_params(check.cls, root)
     if isinstance(check, SettingsOverrides):
@@ -61,6 +63,11 @@ def example_params(cls, root: str, frames: str = "single") -> dict:
         return values
     for name in ("transforms", "outputs") if frames == "single" else ("transform", "output"):
         del values[name]
+    if values.get("masks"):  # several objects: one 4x4 per object in each frame
+        key = "transform" if frames == "single" else "transforms"
+        one = values[key] if frames == "single" else values[key][0]
+        several = [one] * (1 + len(values["masks"]))
+        values[key] = several if frames == "single" else [several]
     if "outputs" in values:
         values["transforms"] = [values["transforms"][0]] * len(values["outputs"])
     return values
@@ -81,6 +88,9 @@ def wrong_values(check) -> list:
         return bad + [v for v in (check.low - 1, check.high + 1) if math.isfinite(v)]
     if isinstance(check, c.Boolean):
         return ["yes", 1, [True]]
+    if isinstance(check, c.ObjectTransforms):  # a bad 4x4, or a list of them with one bad
+        good = example(check.single, "/")
+        return wrong_values(check.single) + [[good, [[1, 0, 0]] * 4], [good, [[math.nan] * 4] * 4]]
     if isinstance(check, c.ListOf):
         item = wrong_values(check.item)[0]
         return [5, "x", {"a": 1}, [item] * max(1, check.low)] + ([[]] if check.low > 0 else [])
@@ -269,3 +279,23 @@ def test_the_server_answers_every_wrong_field_and_keeps_serving(tmp_path, repo_r
     log.info("server: %d wrong values answered, %d not bad_params naming the field", len(sent), len(wrong))
     assert len(sent) > 500 and not wrong, wrong
     assert finals["last"]["type"] == "result"
+
+
+def test_further_objects_masks_are_inputs_and_each_frame_moves_every_object(tmp_path):
+    """``masks`` (further objects) are the job's inputs like ``mask``; each transform is one 4x4 per object."""
+    from engine.io.safe_write import inputs_of
+
+    eye = [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]
+    extra = tmp_path / "road.png"
+    extra.write_bytes(b"not read here")
+    base = {**example_params(PARAMS_BY_JOB["preview"], str(tmp_path / "absent")), "masks": [str(extra)]}
+    params = PARAMS_BY_JOB["preview"].from_json({**base, "transform": [eye, eye]})
+    assert params.input_files()["masks[0]"] == str(extra) and str(extra) in inputs_of(params).values()
+    for wrong, found in ((eye, 1), ([eye, eye, eye], 3)):
+        with pytest.raises(BadParams, match=rf"'transform' must be a list of 2 4x4 matrices.*not {found}"):
+            PARAMS_BY_JOB["preview"].from_json({**base, "transform": wrong})
+    several = {**base, "transform": None, "output": None, "transforms": [[eye, eye], eye], "outputs": ["/a.png"] * 2}
+    with pytest.raises(BadParams, match=r"'transforms\[1\]' must be a list of 2"):
+        PARAMS_BY_JOB["edit"].from_json({k: v for k, v in several.items() if k in PARAMS_BY_JOB["edit"].field_names()})
+    single = {k: v for k, v in base.items() if k != "masks"}
+    assert PARAMS_BY_JOB["preview"].from_json({**single, "transform": [eye]}).transform == (tuple(map(tuple, eye)),)

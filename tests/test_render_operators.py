@@ -133,10 +133,9 @@ def statuses_while(tick, run, context, done, timeout=300.0):
 def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     import bpy
     import numpy as np
-    from PIL import Image
-
     from diffusion_handles.operators import render_edit, render_output
     from diffusion_handles.operators.edit_transform import edit_matrix
+    from PIL import Image
 
     context = rig_scene
     rig = context.scene.dhandles_rig.dhandles
@@ -186,7 +185,6 @@ def test_a_painted_mask_is_kept_beside_the_render(rig_scene, photogen, tmp_path)
     the render, so the file is kept beside the result and the sidecar points there."""
     import bpy
     import numpy as np
-
     from diffusion_handles.operators import render_edit
 
     context = rig_scene
@@ -203,7 +201,6 @@ def test_a_painted_mask_is_kept_beside_the_render(rig_scene, photogen, tmp_path)
 
 def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_scene, tmp_path):
     import numpy as np
-
     from diffusion_handles.operators import render_edit
 
     context = rig_scene
@@ -230,7 +227,6 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
 def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):
     """The Perspective Adapters setting becomes the edit job's ``lora`` parameter and part of the render's record."""
     import bpy
-
     from diffusion_handles.operators import engine_session, render_edit, render_output
 
     context = rig_scene
@@ -238,7 +234,7 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
     settings = context.scene.dhandles_render
     folder = tmp_path / "adapters"
     folder.mkdir()
-    matrix = render_edit.edit_matrix(rig)
+    matrix = render_edit.rig_transform(rig)
     params, record, _ = render_edit.prepare_job(context, rig, matrix, 1)
     assert params.lora is None and "lora" not in record  # empty: none
 
@@ -266,7 +262,6 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
 def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
     """Scripts call ``bpy.ops.dhandles.render_edit()`` headless: with no timers it runs the same ticks to the end."""
     import bpy
-
     from diffusion_handles.operators import render_output
 
     assert bpy.ops.dhandles.render_edit() == {"FINISHED"}
@@ -331,7 +326,6 @@ def timers_fire(monkeypatch):
     """Blender with its UI, as far as the operators can tell (background bpy never fires timers): the timers the
     operators register are captured, and ticked by the test as Blender's event loop would."""
     import bpy
-
     from diffusion_handles.operators import render_status
 
     monkeypatch.setattr(render_status, "timers_fire", lambda: True)
@@ -375,7 +369,6 @@ def test_exec_in_the_ui_returns_at_once_and_a_timer_drives_the_render(rig_scene,
 
 def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
     import bpy
-
     from diffusion_handles.operators import render_status
 
     context = rig_scene
@@ -397,7 +390,6 @@ def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
 
 def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
     import bpy
-
     from diffusion_handles.operators import render_status
 
     class Layout:  # records what a draw function asks of the status bar's UILayout
@@ -446,7 +438,6 @@ def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene,
     """A blocking engine job (the import's scene job, a scripted preview) would wait, with Blender frozen, for the
     whole render."""
     import bpy
-
     from diffusion_handles.operators import render_edit
 
     context = rig_scene
@@ -494,7 +485,6 @@ def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
 
 def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     import bpy
-
     from diffusion_handles.operators import render_animation
 
     context = rig_scene
@@ -520,6 +510,71 @@ def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     image = bpy.data.images[render_animation.ANIMATION_IMAGE]
     assert image.source == "SEQUENCE" and json.loads(image["dhandles_render"])["frames"] == [1, 2]
     assert any("frame 2 (2/2)" in text for text, _, _ in seen)
+
+
+def test_an_animation_with_an_out_of_view_frame_completes(rig_scene, photogen):
+    import numpy as np
+    from diffusion_handles.operators import render_animation
+    from PIL import Image
+
+    context = rig_scene
+    scene = context.scene
+    target = scene.dhandles_rig.dhandles.target
+    scene.frame_start, scene.frame_end = 1, 3
+    home = target.location.copy()
+    target.keyframe_insert("location", frame=1)
+    target.location.x += 1000.0  # far out of the frame (whole frames land on the keys: no in-between)
+    target.keyframe_insert("location", frame=2)
+    target.location = home
+    target.keyframe_insert("location", frame=3)
+
+    run = render_animation.start(context)
+    state = tick_until(render_animation.tick, run, context, lambda s: s != "RUNNING")[-1]
+    assert state == "FINISHED", run.message
+    assert run.done_frames == [1, 2, 3] and run.background_frames == [2]
+    assert "frames 2 show the photo's background" in run.message
+    sidecar = json.loads((run.folder / "frame_0002.json").read_text())
+    assert sidecar["out_of_view"] is True and "background" in sidecar["note"]
+    assert not json.loads((run.folder / "frame_0001.json").read_text()).get("out_of_view")
+    frame = np.asarray(Image.open(run.folder / "frame_0002.png").convert("RGB"))
+    photo = np.asarray(Image.open(photogen / SAMPLE / "input.png").convert("RGB"))
+    assert frame.shape == photo.shape and not np.array_equal(frame, photo)  # the object is gone from it
+
+
+def test_two_objects_render_with_each_ones_transform(engine_env, photogen, tmp_path):
+    import bpy
+    import numpy as np
+    from diffusion_handles.operators import render_edit
+    from mathutils import Matrix
+    from PIL import Image
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "two.blend"))
+    sample = photogen / SAMPLE
+    road = np.zeros((512, 512), np.uint8)
+    road[440:490, 40:140] = 255
+    Image.fromarray(road).save(tmp_path / "road.png")
+    assert bpy.ops.dhandles.import_photo(filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+                                         mask_path=str(sample / "mask.png"),
+                                         extra_masks=str(tmp_path / "road.png")) == {"FINISHED"}
+    context = bpy.context
+    for key, value in FAST.items():
+        setattr(context.scene.dhandles_render, key, value)
+    rig = context.scene.dhandles_rig.dhandles
+    rig.target.matrix_world = Matrix.Translation((0.2, 0.0, 0.0)) @ rig.target.matrix_world
+    second = rig.extra_objects[0].target
+    second.matrix_world = Matrix.Translation((-0.1, 0.0, 0.0)) @ second.matrix_world
+    context.view_layer.update()
+    run = render_edit.start(context)
+    params = run.task.params
+    assert len(params["masks"]) == 1 and np.asarray(params["transform"]).shape == (2, 4, 4)
+    assert not np.allclose(params["transform"][0], params["transform"][1])
+    assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED"
+    from diffusion_handles.operators import render_output
+
+    record = json.loads(bpy.data.images[render_output.RESULT_IMAGE][render_output.RENDER_PROPERTY])
+    report = record["report"]
+    assert len(report["visible_fraction"]) == 2 and min(report["visible_fraction"]) > 0.5
 
 
 def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
@@ -600,7 +655,6 @@ def test_a_job_that_ignores_cancel_gets_the_engine_restarted(engine_env):
 
 def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
     import bpy
-
     from diffusion_handles.operators import render_edit
 
     context = rig_scene

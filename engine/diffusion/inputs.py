@@ -19,10 +19,10 @@ import numpy as np
 @dataclass
 class EditRequest:
     image: np.ndarray  # HxWx3 uint8, full resolution
-    mask: np.ndarray  # HxW bool, full resolution
+    mask: np.ndarray  # HxW bool, full resolution; several objects: K x H x W, one mask each
     depth: np.ndarray  # HxW metric z-depth (files are read at the photo's size; callers may pass another size of
     # the photo's aspect)
-    transform: np.ndarray  # 4x4, engine frame
+    transform: np.ndarray  # 4x4, engine frame; several objects: K x 4 x 4, one per mask
     camera: object  # engine.geometry.Camera at the photo's resolution
     prompt: str = ""
     bg_depth: np.ndarray | None = None

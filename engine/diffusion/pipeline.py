@@ -66,6 +66,7 @@ class _Prepared:  # everything in the padded working frame
     camera: object
     size: tuple  # (w, h) of the padded frame
     layout: object  # composite.WorkingLayout
+    masks: list | None = None  # with several objects: each one's mask (``mask`` is their union)
 
 
 @dataclass
@@ -121,16 +122,19 @@ class Editor:
         height, width = request.image.shape[:2]
         layout = working_layout(width, height, self.settings.resolution)
         size = layout.content
-        mask = resize(request.mask, size, "mask")
-        if not mask.any():
+        # several objects: a K x H x W stack of masks (and K transforms); guidance runs over their union
+        masks = [layout.pad(resize(m, size, "mask"), fill=False)
+                 for m in (request.mask if request.mask.ndim == 3 else [request.mask])]
+        if not all(m.any() for m in masks):
             from ..geometry import GeometryError
 
             raise GeometryError("The object mask is empty at the working resolution: select the object (paint or "
                                 "load a mask) and try again.")
         bg = None if request.bg_depth is None else layout.pad(resize(request.bg_depth, size, "nearest"))
-        return _Prepared(image=layout.pad(resize(request.image, size, "image")), mask=layout.pad(mask, fill=False),
+        return _Prepared(image=layout.pad(resize(request.image, size, "image")), mask=np.logical_or.reduce(masks),
                          depth=layout.pad(resize(request.depth, size, "nearest").astype(np.float32)), bg_depth=bg,
-                         camera=layout.camera(request.camera), size=layout.padded, layout=layout)
+                         camera=layout.camera(request.camera), size=layout.padded, layout=layout,
+                         masks=masks if len(masks) > 1 else None)
 
     def _progress(self, progress, layout):
         """``progress`` with the previews cropped to the photo's part of the working frame."""
@@ -240,10 +244,13 @@ class Editor:
                           alpha=alpha, report=report.finish())
 
     def _geometry(self, prep, transform) -> _Geometry:
-        """The engine.geometry reprojection in the working frame and the guidance targets it gives."""
+        """The engine.geometry reprojection in the working frame and the guidance targets it gives; with several
+        objects (``prep.masks``, K transforms) every one is moved and the targets cover them all."""
         from ..geometry import OutOfViewError, reproject
 
-        geo = reproject(prep.depth, prep.mask, transform, prep.camera, bg_depth=prep.bg_depth)
+        several = prep.masks is not None  # every object reprojected; only a single one must stay visible
+        geo = reproject(prep.depth, prep.masks if several else prep.mask, list(transform) if several else transform,
+                        prep.camera, bg_depth=prep.bg_depth, require_visible=not several)
         target_mask = np.asarray(geo.target_masks).any(axis=0)
         if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
             raise OutOfViewError("The edit moves the object out of the frame of the photo, so nothing of it is "

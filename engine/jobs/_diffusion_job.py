@@ -109,7 +109,7 @@ def check_outputs(params, outputs: dict) -> None:
     their reports) is one of the photo's files (``params.input_files()``) or another of its outputs."""
     from ..io.safe_write import clash
 
-    inputs = {f"{_INPUTS[key]} file": path for key, path in params.input_files().items()}
+    inputs = {f"{_INPUTS.get(key, key)} file": path for key, path in params.input_files().items()}  # masks[i]
     problem = clash(outputs, inputs)
     if problem:
         raise OutputIsInput(problem)
@@ -117,7 +117,8 @@ def check_outputs(params, outputs: dict) -> None:
 
 def request(params, transform=None):
     """An ``EditRequest`` from the job params (as for ``preview``: photo, depth, mask, optional bg_depth,
-    ``camera`` intrinsics at the photo's size, else ``fov``) and one 4x4 engine-frame transform."""
+    ``camera`` intrinsics at the photo's size, else ``fov``; ``masks`` for further objects, then a K x H x W mask
+    stack) and the engine-frame transform (one 4x4, or K x 4 x 4: one per object)."""
     import numpy as np
 
     from ..diffusion.inputs import EditRequest
@@ -131,6 +132,11 @@ def request(params, transform=None):
     if camera.shape != (inputs.height, inputs.width):
         raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
-    return EditRequest(image=inputs.photo, mask=inputs.mask, depth=inputs.depth,
+    mask = inputs.mask
+    if getattr(params, "masks", None):  # several objects (``edit``; ``invert`` has one): the ``mask`` object first
+        from .scene import extra_masks
+
+        mask = np.stack([inputs.mask, *extra_masks(params, inputs)])
+    return EditRequest(image=inputs.photo, mask=mask, depth=inputs.depth,
                        transform=np.eye(4) if transform is None else transform, camera=camera, prompt=params.prompt,
                        bg_depth=inputs.background_depth)

@@ -1,6 +1,7 @@
 """The ``inputs`` section of an edit's report: what the image was made from, so that any output can be traced back
 and re-run alone. Paths (absolute) and SHA-256 digests of the photo, mask, depth (and background files), the prompt,
-the transform (4x4, engine frame), the camera, the settings and the model as the job asked for them, and
+the further objects' masks (``masks``, as ``files.masks``), the transform (4x4, engine frame; one per object with
+several), the camera, the settings and the model as the job asked for them, and
 ``job_digest``: one digest of all of it, which ``python -m engine batch`` compares to skip work already done.
 
 Standard library only (numpy-free), so the batch runner can compute the same digest before running a job.
@@ -29,14 +30,27 @@ def file_sha256(path) -> str | None:
     return digest.hexdigest()
 
 
+def _file_entry(path: str) -> dict:
+    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+
+
+def _numbers(value):
+    """A matrix (nested lists or an array with ``tolist``) as nested lists of floats."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    return [_numbers(item) for item in value] if isinstance(value, (list, tuple)) else float(value)
+
+
 def inputs_section(params: dict, transform, output) -> dict:
-    """The report's ``inputs`` for one frame of an edit job: ``transform`` (4x4 list), ``output`` its image."""
+    """The report's ``inputs`` for one frame of an edit job: ``transform`` (4x4, or one 4x4 per object with
+    ``masks``), ``output`` its image."""
     files = {}
     for key in FILE_KEYS:
         value = params.get(key)
         if isinstance(value, str) and value:
-            files[key] = {"path": str(Path(value).resolve()), "sha256": file_sha256(value)}
-    section = {"files": files, "transform": [[float(x) for x in row] for row in transform]}
+            files[key] = _file_entry(value)
+    if params.get("masks"):  # further objects: only then, so a one-object digest stays as it was
+        files["masks"] = [_file_entry(path) for path in params["masks"]]
+    section = {"files": files, "transform": _numbers(transform)}
     section.update({key: params[key] for key in _PARAM_KEYS if key in params})
     section.setdefault("prompt", "")
     section["job_digest"] = job_digest(section)

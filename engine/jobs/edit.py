@@ -3,10 +3,11 @@ depth-conditioned diffusion model so that it keeps its identity and the backgrou
 
 Params: ``EditParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): the photo's files and frames as
 for ``preview`` (``camera`` intrinsics, else ``fov``; ``transform`` + ``output``, or ``transforms`` + ``outputs`` for
-animation frames, which share one inversion), ``prompt`` and the common diffusion params (``DiffusionOptions``:
-``model``, ``settings``, ``cache_dir``, ``use_cache``, ``device``, ``dtype``, ``lora``...), and optional
-``perspective`` (vanishing points of the photo's view: the vanishing-point guidance term and the report's
-``perspective`` figures, see ``engine/perspective/edit_job.py``).
+animation frames, which share one inversion; optional ``masks`` of further objects, with one 4x4 per object in each
+transform), ``prompt`` and the common diffusion params (``DiffusionOptions``: ``model``, ``settings``,
+``cache_dir``, ``use_cache``, ``device``, ``dtype``, ``lora``...), and optional ``perspective`` (vanishing points of
+the photo's view: the vanishing-point guidance term and the report's ``perspective`` figures, see
+``engine/perspective/edit_job.py``).
 Each output PNG gets its JSON report beside it (same name, ``.json``), whose ``inputs`` section names what it was
 made from (files and their digests, prompt, transform, camera, settings, model; see ``_edit_inputs``).
 Outputs and their reports are checked against the photo's files and each other before any work. Progress carries
@@ -31,7 +32,7 @@ NAME = "edit"
 def _frames(params):
     from .preview import _frames as preview_frames
 
-    frames = preview_frames(params)  # .png outputs: checked by EditParams
+    frames = preview_frames(params, params.object_count())  # .png outputs: checked by EditParams
     outputs = {}
     for index, (_, output) in enumerate(frames):
         outputs[f"output {index}"] = output

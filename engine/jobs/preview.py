@@ -5,15 +5,17 @@ The object's pixels are lifted by their depth, moved by the edit, and projected 
 from the background image, or, without one, from classical inpainting.
 
 Params: ``PreviewParams`` (``engine/params/jobs.py``, tables in ``docs/protocol.md``): the photo's files (as for
-``scene``); ``camera`` (engine intrinsics, the ones the scene was built with); ``transforms`` (4x4 row-major
+``scene``; ``masks``: the masks of further objects, each transform then a list of one 4x4 per object, the ``mask``
+object first); ``camera`` (engine intrinsics, the ones the scene was built with); ``transforms`` (4x4 row-major
 matrices in the engine frame, one per output) and ``outputs``, or ``transform`` and ``output`` for a single frame;
 ``allow_out_of_view`` (an edit that moves the object entirely out of view is an error unless true, for animations:
 that frame shows the background only); ``save_arrays`` (a 4K frame's correspondences take tens of MB); and the
 background completion options (``inpaint_model``..., see ``_inpaint``).
 
-Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share"}``, with
-``save_arrays`` also ``"correspondences"`` (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
-(.npy bool HxW), fresh names in the job's workdir (which the client must then give). ``visible_fraction`` is
+Result: ``frames``, one per output: ``{"image", "visible_fraction", "screen_scale", "visible_share", "objects"}``,
+with ``save_arrays`` also ``"correspondences"`` (.npy, int32 Nx4: src_x, src_y, tgt_x, tgt_y) and ``"target_mask"``
+(.npy bool HxW, every object), fresh names in the job's workdir (which the client must then give); ``objects``, per
+object ``{"visible_fraction", "out_of_view"}``. ``visible_fraction`` (and the two below: the first object's) is
 the geometry's: the object's visible pixels over its pixels in the photo, so above 1 when the edit brings it
 closer. The two others separate size from visibility: ``screen_scale`` is the moved
 object's area on screen over its area in the photo, as if nothing hid it and the frame had no edge (its parts
@@ -51,21 +53,26 @@ def _background_key(params, inputs) -> tuple:
 
 
 def _matrix(value) -> np.ndarray:
-    """A frame's transform (a checked 4x4 of finite numbers) as an array; ``BadTransform`` for a zero scale."""
+    """A frame's transform (a checked 4x4 of finite numbers, or K of them) as an array; ``BadTransform`` for a
+    zero scale."""
     matrix = np.asarray(value, dtype=np.float64)
-    if abs(np.linalg.det(matrix[:3, :3])) < 1e-9:
+    if np.any(np.abs(np.linalg.det(matrix[..., :3, :3])) < 1e-9):
         raise BadTransform("The edit scales the object to nothing (a zero scale). Give it a non-zero "
                        "scale and preview again.")
     return matrix
 
 
-def _frames(params) -> list[tuple[np.ndarray, Path]]:
-    """[(transform, output)] of the job's frames, each output checked against the photo's files."""
+def _frames(params, objects: int = 1) -> list[tuple[np.ndarray, Path]]:
+    """[(transform, output)] of the job's frames, each output checked against the photo's files; with several
+    objects each transform is a K x 4 x 4 array (one 4x4 per object, counted by the parameters), else a 4x4."""
     frames = []
     inputs = safe_write.inputs_of(params)
     for transform, output in params.frame_list():
         safe_write.refuse_inputs(Path(output), inputs)
-        frames.append((_matrix(transform), Path(output)))
+        matrix = _matrix(transform)
+        if objects == 1 and matrix.ndim == 3:  # one object given as a list of one 4x4
+            matrix = matrix[0]
+        frames.append((matrix, Path(output)))
     return frames
 
 
@@ -119,54 +126,72 @@ def _unhidden_share(inputs, transform, camera, visible: float) -> float:
 
 
 def run(params, ctx) -> dict:
-    from ..geometry import Camera, GeometryError, OutOfViewError, reproject
+    from dataclasses import replace
+
+    from ..geometry import Camera
+    from .scene import extra_masks
 
     params = PARAMS.from_json(params)
-    frames = _frames(params)
+    frames = _frames(params, params.object_count())
     camera = Camera.from_dict(params.camera.to_json())
-    allow_out_of_view, save_arrays = params.allow_out_of_view, params.save_arrays
     protected = safe_write.inputs_of(params)
 
     inputs = _photo_inputs.load(params)
     if (inputs.height, inputs.width) != camera.shape:
         raise SizeMismatch(f"The photo is {inputs.width}x{inputs.height} but the scene's camera is "
                        f"{camera.width}x{camera.height}. Import the photo again.")
+    masks = [inputs.mask, *extra_masks(params, inputs)]
+    first = inputs
+    if len(masks) > 1:  # the background loses every object; sizes and shares are the first object's
+        inputs = replace(inputs, mask=np.logical_or.reduce(masks))
     hole = _inpaint.dilate(inputs.mask, _inpaint.colour_hole_dilation(inputs.height, inputs.width))
     base = _inpaint.fill_background(inputs.photo, hole, inputs.background, _inpaint.model_fill(params, ctx))
     ctx.check_cancelled()
 
     results = []
-    screen = _ScreenArea(inputs.depth, inputs.mask, camera)
+    screen = _ScreenArea(first.depth, first.mask, camera)
     key = _background_key(params, inputs)
-    background_depth = _background_cache.get(key)  # filled once, reused by every frame and later previews
     for index, (transform, output) in enumerate(frames):
         ctx.progress("reproject", index + 1, len(frames))
-        try:
-            r = reproject(inputs.depth, inputs.mask, transform, camera, bg_depth=inputs.background_depth,
-                          background_depth=background_depth, require_visible=not allow_out_of_view)
-        except GeometryError as error:
-            typed = ObjectOutOfView if isinstance(error, OutOfViewError) else BadGeometry
-            raise typed(f"The edit cannot be previewed: {error}.") from None
-        if background_depth is None:
-            background_depth = r.background_depth
-            _background_cache.clear()
-            _background_cache[key] = background_depth
-        visible = float(r.visible_fraction[0])
+        r = _reproject(inputs, masks, transform, camera, key, params.allow_out_of_view)
+        correspondences = np.asarray(r.correspondences(None), dtype=np.int32)
         image = base.copy()
-        correspondences = np.asarray(r.correspondences(0), dtype=np.int32)
-        target = np.asarray(r.target_masks[0], dtype=bool)
         # the source pixel of every visible object pixel: exactly the engine's correspondences
         image[correspondences[:, 3], correspondences[:, 2]] = inputs.photo[correspondences[:, 1],
                                                                            correspondences[:, 0]]
         safe_write.write_atomic(output, lambda path, image=image: _inpaint.save_png(path, image), protected)
-        scale, in_frame = screen.measure(transform)
-        share = in_frame * _unhidden_share(inputs, transform, camera, visible) if visible > 0 else 0.0
-        frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share}
-        if save_arrays:
-            for key, array in (("correspondences", correspondences), ("target_mask", target)):
-                path = ctx.default_output(f"frame_{index:04d}_{key}.npy", "save_arrays")
+        visible = float(r.visible_fraction[0])
+        own = transform[0] if len(masks) > 1 else transform
+        scale, in_frame = screen.measure(own)
+        share = in_frame * _unhidden_share(first, own, camera, visible) if visible > 0 else 0.0
+        frame = {"image": str(output), "visible_fraction": visible, "screen_scale": scale, "visible_share": share,
+                 "objects": [{"visible_fraction": float(f), "out_of_view": k in r.invisible}
+                             for k, f in enumerate(r.visible_fraction)]}
+        if params.save_arrays:
+            target = np.asarray(r.target_masks, dtype=bool).any(axis=0)
+            for name, array in (("correspondences", correspondences), ("target_mask", target)):
+                path = ctx.default_output(f"frame_{index:04d}_{name}.npy", "save_arrays")
                 safe_write.write_atomic(path, lambda path, array=array: np.save(path, array), protected)
-                frame[key] = str(path)
+                frame[name] = str(path)
         results.append(frame)
         ctx.check_cancelled()
     return {"frames": results}
+
+
+def _reproject(inputs, masks: list, transform, camera, key: tuple, allow_out_of_view: bool):
+    """One frame's reprojection of every object (``inputs.mask``: their union); the filled background depth is
+    cached under ``key``: filled once, reused by every frame and later previews."""
+    from ..geometry import GeometryError, OutOfViewError, reproject
+
+    several = len(masks) > 1
+    try:
+        r = reproject(inputs.depth, masks if several else masks[0], list(transform) if several else transform,
+                      camera, bg_depth=inputs.background_depth, background_depth=_background_cache.get(key),
+                      require_visible=not allow_out_of_view)
+    except GeometryError as error:
+        typed = ObjectOutOfView if isinstance(error, OutOfViewError) else BadGeometry
+        raise typed(f"The edit cannot be previewed: {error}.") from None
+    if key not in _background_cache:
+        _background_cache.clear()
+        _background_cache[key] = r.background_depth
+    return r

@@ -27,6 +27,7 @@ from .parts import (
                    Frames,
                    Intrinsics,
                    Lora,
+                   ObjectMasks,
     OfficialEdit,
                    Perspective,
                    PerspectiveGuidance,
@@ -34,7 +35,6 @@ from .parts import (
 )
 
 __all__ = ["PARAMS_BY_JOB", "BackgroundCompletion", "DiffusionOptions", "DownloadModelsParams", "EditParams",
-           "EstimateDepthParams",
-           "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "OfficialEdit", "Params", "Perspective",
-           "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams", "SceneParams", "SegmentParams",
-           "param", "parse"]
+           "EstimateDepthParams", "Frames", "InpaintParams", "Intrinsics", "InvertParams", "Lora", "ObjectMasks",
+           "OfficialEdit", "Params", "Perspective", "PerspectiveGuidance", "PhotoFiles", "PingParams", "PreviewParams",
+           "SceneParams", "SegmentParams", "param", "parse"]

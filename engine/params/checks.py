@@ -163,6 +163,27 @@ def matrix4() -> ListOf:
     return check
 
 
+class ObjectTransforms(Check):
+    """One object's 4x4 row-major matrix, or a list of ``1..most`` of them, one per object (several objects: the
+    ``mask`` object first, then those of ``masks``); a tuple inside the engine, its depth telling which form."""
+
+    def __init__(self, most: int):
+        self.single, self.several = matrix4(), ListOf(matrix4(), 1, most)
+        self.describe = f"4x4 matrix (rows), or list of 1..{most} of them (one per object)"
+
+    @staticmethod
+    def is_several(value) -> bool:
+        """Whether ``value`` is the list form: its rows are themselves lists."""
+        return (isinstance(value, (list, tuple)) and len(value) > 0 and isinstance(value[0], (list, tuple))
+                and len(value[0]) > 0 and isinstance(value[0][0], (list, tuple)))
+
+    def __call__(self, value, where):
+        return (self.several if self.is_several(value) else self.single)(value, where)
+
+    def to_json(self, value):
+        return (self.several if self.is_several(value) else self.single).to_json(value)
+
+
 class Nested(Check):
     """An object checked by a parameter class (``engine/params/base.py``)."""
 

@@ -24,13 +24,14 @@ from .parts import (
     DiffusionOptions,
     Frames,
     Intrinsics,
+    ObjectMasks,
     Perspective,
     PhotoFiles,
 )
 
 
 @dataclasses.dataclass(kw_only=True)
-class SceneParams(BackgroundCompletion, PhotoFiles):
+class SceneParams(BackgroundCompletion, ObjectMasks):
     """``scene``: the meshes Blender builds its scene from, out of a photo, its depth and an object mask."""
 
     JOB: ClassVar[str] = "scene"
@@ -39,13 +40,14 @@ class SceneParams(BackgroundCompletion, PhotoFiles):
     output_dir: str | None = param(AbsolutePath(), None, doc="where the outputs go (default: the job's workdir)")
     max_grid: int = param(Integer(2, 16384), 1024, doc="most cells on the long side of the background mesh")
     object_grid: int = param(Integer(2, 16384), 512, doc="most cells across the object's bounding box")
-    tear: float = param(Number(0.0, 100.0), 0.05, doc="relative depth jump between cells at which meshes tear")
+    tear: float = param(Number(0.01, 1.0), 0.1, doc="relative depth jump between cells at which the meshes split "
+                        "(the engine surface's discontinuity, see geometry/surface_mesh.py)")
     hole_dilate: int | None = param(Integer(0, 256), None, doc="pixels the background depth's hole extends "
                                     "beyond the mask (default: the official 15 at 512, scaled to the photo)")
 
 
 @dataclasses.dataclass(kw_only=True)
-class PreviewParams(BackgroundCompletion, Frames, PhotoFiles):
+class PreviewParams(BackgroundCompletion, Frames, ObjectMasks):
     """``preview``: the photo after a 3D edit, by reprojection alone (no diffusion model)."""
 
     JOB: ClassVar[str] = "preview"
@@ -55,9 +57,13 @@ class PreviewParams(BackgroundCompletion, Frames, PhotoFiles):
                                     "background (else an error)")
     save_arrays: bool = param(Boolean(), False, doc="also write each frame's correspondences and target mask")
 
+    def check_together(self, where: str) -> None:
+        super().check_together(where)
+        self.check_objects(self.object_count())
+
 
 @dataclasses.dataclass(kw_only=True)
-class EditParams(DiffusionOptions, Frames, PhotoFiles):
+class EditParams(DiffusionOptions, Frames, ObjectMasks):
     """``edit``: the Diffusion Handles edit, re-rendered by the depth-conditioned diffusion model."""
 
     JOB: ClassVar[str] = "edit"
@@ -67,6 +73,7 @@ class EditParams(DiffusionOptions, Frames, PhotoFiles):
 
     def check_together(self, where: str) -> None:
         super().check_together(where)
+        self.check_objects(self.object_count())
         for index, (_, output) in enumerate(self.frame_list()):
             if not output.lower().endswith(".png"):
                 name = "output" if self.transforms is None else f"outputs[{index}]"

@@ -17,14 +17,15 @@ from .checks import (
     ListOf,
     Nested,
     Number,
+    ObjectTransforms,
     Text,
-    matrix4,
     refuse,
 )
 
 DTYPES = ("fp32", "fp16", "bf16")
 PERSPECTIVE_MODES = ("no_reference", "reference")  # engine/perspective/guidance.py MODES (a test keeps them equal)
 MAX_FRAMES = 100_000
+MAX_OBJECTS = 64  # objects cut from one photo: the ``mask`` object and up to 63 ``masks``
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -45,6 +46,25 @@ class PhotoFiles(Params):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ObjectMasks(PhotoFiles):
+    """The photo's files with the masks of further objects: each its own mesh (``scene``) and its own transform in
+    every frame (``preview``, ``edit``), all cut from the one background."""
+
+    masks: tuple | None = param(ListOf(AbsolutePath(), 1, MAX_OBJECTS - 1), None,
+                                doc="the masks of further objects, as ``mask``; each frame's transform is then a "
+                                "list of one 4x4 per object, the ``mask`` object first")
+
+    def input_files(self) -> dict[str, str]:
+        """{parameter name: path} of the photo's files, ``masks[i]`` numbered."""
+        files = super().input_files()
+        files.update({f"masks[{index}]": path for index, path in enumerate(self.masks or ())})
+        return files
+
+    def object_count(self) -> int:
+        return 1 + len(self.masks or ())
+
+
+@dataclasses.dataclass(kw_only=True)
 class Intrinsics(Params):
     """Pinhole intrinsics in pixels (engine frame), the ones the scene was built with."""
 
@@ -60,9 +80,10 @@ class Intrinsics(Params):
 class Frames(Params):
     """The edit's frames: ``transform`` and ``output`` for one, or ``transforms`` and ``outputs`` for several."""
 
-    transform: tuple | None = param(matrix4(), None, doc="4x4 row-major engine-frame transform of the object")
+    transform: tuple | None = param(ObjectTransforms(MAX_OBJECTS), None,
+                                    doc="4x4 row-major engine-frame transform of the object (one per object)")
     output: str | None = param(AbsolutePath(), None, doc="the image to write for ``transform``")
-    transforms: tuple | None = param(ListOf(matrix4(), 1, MAX_FRAMES), None,
+    transforms: tuple | None = param(ListOf(ObjectTransforms(MAX_OBJECTS), 1, MAX_FRAMES), None,
                                      doc="one transform per frame (instead of ``transform``)")
     outputs: tuple | None = param(ListOf(AbsolutePath(), 1, MAX_FRAMES), None,
                                   doc="one image path per transform (instead of ``output``)")
@@ -80,6 +101,16 @@ class Frames(Params):
             missing = "transform" if self.transform is None else "output"
             raise BadParams(f"'{missing}' is required: the edit's 4x4 transform and the image to write (or "
                             "'transforms' and 'outputs' for several frames).")
+
+    def check_objects(self, count: int) -> None:
+        """Each frame's transform as ``count`` objects need: a 4x4 (or a list of one) for one object, a list of
+        ``count`` 4x4s for several."""
+        for index, (transform, _) in enumerate(self.frame_list()):
+            found = len(transform) if ObjectTransforms.is_several(transform) else 1
+            if found != count and not (count == 1 and found == 1):
+                name = "transform" if self.transforms is None else f"transforms[{index}]"
+                raise BadParams(f"'{name}' must be a list of {count} 4x4 matrices, one per object (the 'mask' "
+                                f"object first, then those of 'masks'), not {found}.")
 
     def frame_list(self) -> list[tuple[tuple, str]]:
         """[(transform, output path)] of every frame."""

@@ -1,4 +1,7 @@
-"""A depth map as a mesh of image-aligned cells, torn at depth discontinuities (numpy, vectorised).
+"""The benchmark baseline only (``bench/import_4k.py``): the scene job's mesh builder before issue 14, which the
+engine no longer uses (the scene job builds ``engine/geometry/surface_mesh.py``'s surface). Kept to time against.
+
+A depth map as a mesh of image-aligned cells, torn at depth discontinuities (numpy, vectorised).
 
 The image is cut into cells of ``step`` x ``step`` pixels. Each cell samples the depth of its centre pixel; each
 cell corner sits on pixel edges (so a full grid covers the image exactly, from -0.5 to W-0.5) at the mean INVERSE
@@ -31,18 +34,6 @@ class GridMesh:
     points: np.ndarray  # N x 3 float32, engine frame
     uv: np.ndarray      # N x 2 float32, (0, 0) bottom-left of the photo as Blender's UVs have it
     quads: np.ndarray   # F x 4 int32 vertex indices
-
-    def save(self, folder, prefix: str, inputs: dict | None = None) -> dict:
-        """Each array as ``<folder>/<prefix>_<key>.npy``, written atomically and never over one of ``inputs``."""
-        from ..io.safe_write import write_atomic
-
-        paths = {}
-        for key in ("points", "uv", "quads"):
-            array = getattr(self, key)
-            path = write_atomic(folder / f"{prefix}_{key}.npy", lambda where, array=array: np.save(where, array),
-                                inputs)
-            paths[key] = str(path)
-        return paths
 
 
 def cell_edges(start: int, stop: int, step: int) -> np.ndarray:
