@@ -196,6 +196,56 @@ def _summary(report: dict) -> dict:
                        for k, v in report["stages"].items()}}
 
 
+def run_counts(results: dict, sample: Path) -> None:
+    """The UNet evaluations each part of an edit costs, printed and kept in ``results``."""
+    if not sample.is_dir():
+        print(f"skipping counts: sample {sample} not found")
+        return
+    results["counts"] = counts = part_counts(sample)
+    print("UNet evaluations (batch-1 forward equivalents, backward = 2), 50 steps:")
+    print(f"  {'':24s} {'invert+reconstruct':>19s} {'each edit':>10s} {'first edit':>11s} "
+          f"{'further edit':>13s}")
+    for name, row in counts.items():
+        print(f"  {name:24s} {row['inversion_and_reconstruction']:>19d} {row['edit']:>10d} "
+              f"{row['first_edit_total']:>11d} {row['further_edit_total']:>13d}")
+
+
+def run_unet(results: dict, device, dtype, args) -> None:
+    """The UNet's timings (and, with the counts, the estimated seconds of each edit), printed and kept."""
+    from engine.device import dtype_name
+
+    unet = results["unet"] = part_unet(device, dtype, args.resolution, args.repeats)
+    print(f"SD2-depth UNet ({unet['parameters'] / 1e6:.0f}M parameters, random weights) at {args.resolution}, "
+          f"{device} {dtype_name(dtype)}: forward {unet['forward_batch1_s']:.3f} s, CFG batch-2 forward "
+          f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s; "
+          f"{_peak_text(unet)}")
+    if "counts" not in results:
+        return
+    per_eval = unet["forward_batch1_s"]
+    estimate = {name: {"first_edit_s": row["first_edit_total"] * per_eval,
+                       "further_edit_s": row["further_edit_total"] * per_eval}
+                for name, row in results["counts"].items()}
+    results["estimated_seconds"] = estimate
+    print("  estimated UNet seconds (evals x batch-1 forward time):")
+    for name, row in estimate.items():
+        print(f"    {name:24s} first edit {row['first_edit_s']:9.1f} s   further edit "
+              f"{row['further_edit_s']:9.1f} s")
+
+
+def run_full(results: dict, device, dtype, args, sample: Path) -> None:
+    """Whole edits (first and further) of the sample, printed and kept."""
+    if not sample.is_dir():
+        print(f"skipping full: sample {sample} not found")
+        return
+    full = results["full"] = part_full(device, dtype, args.resolution, sample, args.steps)
+    for label, row in full.items():
+        for which in ("first_edit", "further_edit"):
+            r = row[which]
+            stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in r["stages"].items())
+            print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, {_peak_text(r)}, cache {r['cache']}: "
+                  f"{stages}")
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -225,43 +275,11 @@ def main(argv=None) -> int:
                "device": str(device), "dtype": dtype_name(dtype), "resolution": args.resolution}
     sample = Path(args.sample)
     if "counts" in parts:
-        if not sample.is_dir():
-            print(f"skipping counts: sample {sample} not found")
-        else:
-            results["counts"] = counts = part_counts(sample)
-            print("UNet evaluations (batch-1 forward equivalents, backward = 2), 50 steps:")
-            print(f"  {'':24s} {'invert+reconstruct':>19s} {'each edit':>10s} {'first edit':>11s} "
-                  f"{'further edit':>13s}")
-            for name, row in counts.items():
-                print(f"  {name:24s} {row['inversion_and_reconstruction']:>19d} {row['edit']:>10d} "
-                      f"{row['first_edit_total']:>11d} {row['further_edit_total']:>13d}")
+        run_counts(results, sample)
     if "unet" in parts:
-        unet = results["unet"] = part_unet(device, dtype, args.resolution, args.repeats)
-        print(f"SD2-depth UNet ({unet['parameters'] / 1e6:.0f}M parameters, random weights) at {args.resolution}, "
-              f"{device} {dtype_name(dtype)}: forward {unet['forward_batch1_s']:.3f} s, CFG batch-2 forward "
-              f"{unet['forward_batch2_s']:.3f} s, forward+backward {unet['forward_backward_batch1_s']:.3f} s; "
-              f"{_peak_text(unet)}")
-        if "counts" in results:
-            per_eval = unet["forward_batch1_s"]
-            estimate = {name: {"first_edit_s": row["first_edit_total"] * per_eval,
-                               "further_edit_s": row["further_edit_total"] * per_eval}
-                        for name, row in results["counts"].items()}
-            results["estimated_seconds"] = estimate
-            print("  estimated UNet seconds (evals x batch-1 forward time):")
-            for name, row in estimate.items():
-                print(f"    {name:24s} first edit {row['first_edit_s']:9.1f} s   further edit "
-                      f"{row['further_edit_s']:9.1f} s")
+        run_unet(results, device, dtype, args)
     if "full" in parts:
-        if not sample.is_dir():
-            print(f"skipping full: sample {sample} not found")
-        else:
-            full = results["full"] = part_full(device, dtype, args.resolution, sample, args.steps)
-            for label, row in full.items():
-                for which in ("first_edit", "further_edit"):
-                    r = row[which]
-                    stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in r["stages"].items())
-                    print(f"  {label:22s} {which:12s} {r['seconds']:7.2f} s, {_peak_text(r)}, cache {r['cache']}: "
-                          f"{stages}")
+        run_full(results, device, dtype, args, sample)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))

@@ -19,6 +19,7 @@ start-up). `--stretch-sweep 20 12 8` only measures the quality for those max_str
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import json
 import os
 import platform
@@ -57,7 +58,7 @@ def baseline_fill(depth, guide, hole):
     lap = cv2.filter2D(guide, -1, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float), borderType=cv2.BORDER_CONSTANT)
     A = scipy.sparse.lil_matrix((ys.size, ys.size))
     b = np.zeros(ys.size)
-    for i, (y, x) in enumerate(zip(ys, xs)):
+    for i, (y, x) in enumerate(zip(ys, xs, strict=True)):
         A[i, i] = 4
         for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
             if 0 <= ny < H and 0 <= nx < W:
@@ -178,74 +179,94 @@ def main() -> int:
     for name in sorted(edits):
         if args.samples and name not in args.samples:
             continue
-        s = read_sample(PHOTOGEN / name)
-        H, W = s.shape
-        cam = Camera.official(W, H)
-        hole = dilate(s.mask, default_hole_dilation(H, W))
-        base_fill_ms, base_fill_cpu, base_bg = best_ms(
-            lambda: baseline_fill(s.depth.astype(np.float64), s.bg_depth.astype(np.float64), hole), 1, 0)
-        # cold: the hole's system built from scratch each time; warm: the filled depth kept, as for further edits
-        # of one photo
-        def cold():
-            clear_cache()
-            return fill_depth_hole(s.depth, hole, guide=s.bg_depth)
-        fill_ms, fill_cpu, ours_bg = best_ms(cold, args.repeats)
-        fill_warm_ms, fill_warm_cpu, _ = best_ms(lambda: fill_depth_hole(s.depth, hole, guide=s.bg_depth),
-                                                 args.repeats)
-        fill_err = float(np.abs(ours_bg - base_bg).max())
-        # the official system has Dirichlet 0 beyond the image border; ours is Neumann there: compare inside only
-        inner = np.zeros_like(hole)
-        inner[20:-20, 20:-20] = True
-        fill_err_inner = float(np.abs(ours_bg - base_bg)[inner].max())
-        d_t = torch.from_numpy(s.depth).to(dev)
-        m_t = torch.from_numpy(s.mask).to(dev)
-        b_t = torch.from_numpy(ours_bg).to(dev)
-        for edit in edits[name]:
-            e = s.transforms[edit]
-            M = official_edit_to_matrix(e["translation"], e["rotation_axis"], e["rotation_angle"],
-                                        object_centroid(s.depth, s.mask, cam))
-            row = {"sample": name, "edit": edit, "mask_pixels": int(s.mask.sum()),
-                   "fill_ms": round(fill_ms, 2), "baseline_fill_ms": round(base_fill_ms, 1),
-                   "fill_cpu_ms": round(fill_cpu, 2), "baseline_fill_cpu_ms": round(base_fill_cpu, 1),
-                   "fill_warm_ms": round(fill_warm_ms, 2), "fill_warm_cpu_ms": round(fill_warm_cpu, 2),
-                   "fill_max_abs_diff_m": fill_err, "fill_max_abs_diff_m_20px_from_border": fill_err_inner}
-            wall, cpu, (off_mask, off_corr) = best_ms(
-                lambda: baseline_reproject(s.depth.astype(np.float64), base_bg, s.mask, M, cam), 1, 0)
-            row["baseline_reproject_ms"], row["baseline_reproject_cpu_ms"] = round(wall, 1), round(cpu, 1)
-            if args.stretch_sweep:
-                sweep.append(stretch_quality(d_t, m_t, M, cam, b_t, off_mask, off_corr, args.stretch_sweep,
-                                             f"{name}/{edit}"))
-                continue
-
-            def ours():
-                r = reproject(d_t, m_t, M, cam, background_depth=b_t, require_visible=False, max_stretch=stretch)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                return r
-            wall, cpu, r = best_ms(ours, args.repeats)
-            row["reproject_ms"], row["reproject_cpu_ms"] = round(wall, 2), round(cpu, 2)
-            row["visible_fraction"] = round(r.visible_fraction[0], 4)
-            try:
-                full = run_official_edit(s.depth, s.mask, s.bg_depth, e, cam, device=dev, max_stretch=stretch)
-                row["edit_total_ms"] = round(full.ms, 2)
-            except GeometryError as err:
-                row["error"] = str(err)
-            if row["visible_fraction"] > 0:
-                ours_mask = r.target_masks[0].cpu().numpy()
-                row.update(agreement(ours_mask, r.correspondences(0).cpu().numpy(), off_mask, off_corr))
-                row.update(surface_quality(ours_mask, off_mask))
-            row["official_target_pixels"] = int(off_mask.sum())
-            row["reproject_speedup"] = round(row["baseline_reproject_ms"] / row["reproject_ms"], 1)
-            row["reproject_cpu_speedup"] = round(row["baseline_reproject_cpu_ms"] / row["reproject_cpu_ms"], 1)
-            row["fill_speedup"] = round(base_fill_ms / fill_ms, 1)
-            row["fill_cpu_speedup"] = round(base_fill_cpu / fill_cpu, 1)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        bench_sample(name, edits[name], args, dev, stretch, rows, sweep)
     if args.stretch_sweep:
         report_sweep(sweep, args.stretch_sweep)
     else:
         report(rows, args, dev)
     return 0
+
+
+def bench_sample(name, edit_names, args, dev, stretch, rows, sweep) -> None:
+    """The depth fill of one photogen sample, then each of its edits: rows (or stretch-sweep entries) appended."""
+    s = read_sample(PHOTOGEN / name)
+    H, W = s.shape
+    cam = Camera.official(W, H)
+    hole = dilate(s.mask, default_hole_dilation(H, W))
+    fill = fill_figures(s, hole, args.repeats)
+    base_bg, ours_bg = fill.pop("baseline_bg"), fill.pop("ours_bg")
+    d_t = torch.from_numpy(s.depth).to(dev)
+    m_t = torch.from_numpy(s.mask).to(dev)
+    b_t = torch.from_numpy(ours_bg).to(dev)
+    for edit in edit_names:
+        e = s.transforms[edit]
+        M = official_edit_to_matrix(e["translation"], e["rotation_axis"], e["rotation_angle"],
+                                    object_centroid(s.depth, s.mask, cam))
+        row = {"sample": name, "edit": edit, "mask_pixels": int(s.mask.sum()), **fill["row"]}
+        depth64 = s.depth.astype(np.float64)
+        wall, cpu, (off_mask, off_corr) = best_ms(partial(baseline_reproject, depth64, base_bg, s.mask, M, cam), 1, 0)
+        row["baseline_reproject_ms"], row["baseline_reproject_cpu_ms"] = round(wall, 1), round(cpu, 1)
+        if args.stretch_sweep:
+            sweep.append(stretch_quality(d_t, m_t, M, cam, b_t, off_mask, off_corr, args.stretch_sweep,
+                                         f"{name}/{edit}"))
+            continue
+        bench_ours(row, (s, e, cam, dev, stretch), (d_t, m_t, M, b_t), (off_mask, off_corr), args.repeats)
+        row["fill_speedup"] = round(fill["base_ms"] / fill["ms"], 1)
+        row["fill_cpu_speedup"] = round(fill["base_cpu"] / fill["cpu"], 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+
+def fill_figures(s, hole, repeats) -> dict:
+    """Timings and agreement of our depth fill against the official-style baseline, for one sample."""
+    base_ms, base_cpu, base_bg = best_ms(
+        lambda: baseline_fill(s.depth.astype(np.float64), s.bg_depth.astype(np.float64), hole), 1, 0)
+
+    def cold():
+        # cold: the hole's system built from scratch each time; warm: the filled depth kept, as for further edits
+        # of one photo
+        clear_cache()
+        return fill_depth_hole(s.depth, hole, guide=s.bg_depth)
+    fill_ms, fill_cpu, ours_bg = best_ms(cold, repeats)
+    fill_warm_ms, fill_warm_cpu, _ = best_ms(lambda: fill_depth_hole(s.depth, hole, guide=s.bg_depth), repeats)
+    # the official system has Dirichlet 0 beyond the image border; ours is Neumann there: compare inside only
+    inner = np.zeros_like(hole)
+    inner[20:-20, 20:-20] = True
+    row = {"fill_ms": round(fill_ms, 2), "baseline_fill_ms": round(base_ms, 1),
+           "fill_cpu_ms": round(fill_cpu, 2), "baseline_fill_cpu_ms": round(base_cpu, 1),
+           "fill_warm_ms": round(fill_warm_ms, 2), "fill_warm_cpu_ms": round(fill_warm_cpu, 2),
+           "fill_max_abs_diff_m": float(np.abs(ours_bg - base_bg).max()),
+           "fill_max_abs_diff_m_20px_from_border": float(np.abs(ours_bg - base_bg)[inner].max())}
+    return {"row": row, "ms": fill_ms, "cpu": fill_cpu, "base_ms": base_ms, "base_cpu": base_cpu,
+            "baseline_bg": base_bg, "ours_bg": ours_bg}
+
+
+def bench_ours(row, context, tensors, official, repeats) -> None:
+    """Our reprojection of one edit: timings, the whole edit's time, agreement with the baseline, into ``row``."""
+    s, e, cam, dev, stretch = context
+    d_t, m_t, M, b_t = tensors
+    off_mask, off_corr = official
+
+    def ours():
+        r = reproject(d_t, m_t, M, cam, background_depth=b_t, require_visible=False, max_stretch=stretch)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return r
+    wall, cpu, r = best_ms(ours, repeats)
+    row["reproject_ms"], row["reproject_cpu_ms"] = round(wall, 2), round(cpu, 2)
+    row["visible_fraction"] = round(r.visible_fraction[0], 4)
+    try:
+        full = run_official_edit(s.depth, s.mask, s.bg_depth, e, cam, device=dev, max_stretch=stretch)
+        row["edit_total_ms"] = round(full.ms, 2)
+    except GeometryError as err:
+        row["error"] = str(err)
+    if row["visible_fraction"] > 0:
+        ours_mask = r.target_masks[0].cpu().numpy()
+        row.update(agreement(ours_mask, r.correspondences(0).cpu().numpy(), off_mask, off_corr))
+        row.update(surface_quality(ours_mask, off_mask))
+    row["official_target_pixels"] = int(off_mask.sum())
+    row["reproject_speedup"] = round(row["baseline_reproject_ms"] / row["reproject_ms"], 1)
+    row["reproject_cpu_speedup"] = round(row["baseline_reproject_cpu_ms"] / row["reproject_cpu_ms"], 1)
 
 
 def stretch_quality(d_t, m_t, M, cam, b_t, off_mask, off_corr, values, label):
@@ -277,8 +298,19 @@ def report_sweep(sweep, values):
 
 
 def report(rows, args, dev):
+    summary = summarise(rows, args, dev)
+    print(json.dumps(summary, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"summary": summary, "edits": rows}, indent=1))
+    args.out.with_suffix(".md").write_text("\n".join(markdown_lines(rows, summary, args, dev)))
+
+
+def summarise(rows, args, dev) -> dict:
+    """Medians, extremes and totals over the edits, and the speed-ups against the official figures."""
     ok = [r for r in rows if r["visible_fraction"] > 0]
-    med = lambda k, rs=rows: statistics.median(r[k] for r in rs)  # noqa: E731
+
+    def med(k, rs=rows):
+        return statistics.median(r[k] for r in rs)
     summary = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
                    f" threads={torch.get_num_threads()}, device={dev}",
@@ -307,9 +339,19 @@ def report(rows, args, dev):
     summary["speedup_vs_official_fill"] = round(500 / summary["median_fill_ms"], 1)
     summary["cpu_time_speedup_vs_official_reprojection"] = round(600 / summary["median_reproject_cpu_ms"], 1)
     summary["cpu_time_speedup_vs_official_fill"] = round(500 / summary["median_fill_cpu_ms"], 1)
-    print(json.dumps(summary, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"summary": summary, "edits": rows}, indent=1))
+    return summary
+
+
+def _cell(row, key) -> str:
+    """A table cell: '-' when missing, floats with 3 decimals."""
+    value = row.get(key)
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown_lines(rows, summary, args, dev) -> list:
+    """The Markdown report: how it was measured, one table row per edit, the summary."""
     lines = [f"# Geometry benchmark ({dev})", "", f"Machine: {summary['machine']}; load average at end "
              f"{', '.join(f'{x:.2f}' for x in summary['load_average_at_end'])} (2 cores shared with other work).",
              f"Command: `.venv/bin/python bench/bench_geometry.py --repeats {args.repeats} --device {args.device}"
@@ -326,13 +368,13 @@ def report(rows, args, dev):
              "IoU unshifted | src <=1px | src <=2px | thin | streak | holes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f = lambda k: "-" if r.get(k) is None else (f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]))  # noqa
         lines.append(f"| {r['sample']} | {r['edit']} | {r['reproject_ms']} ({r['reproject_cpu_ms']}) | "
                      f"{r['baseline_reproject_ms']} ({r['baseline_reproject_cpu_ms']}) | {r['reproject_speedup']} "
                      f"({r['reproject_cpu_speedup']}) | {r['fill_ms']} ({r['fill_cpu_ms']}) | {r['baseline_fill_ms']} "
                      f"({r['baseline_fill_cpu_ms']}) | {r['fill_speedup']} ({r['fill_cpu_speedup']}) | "
-                     f"{r['visible_fraction']} | {f('iou')} | {f('iou_unshifted')} | {f('src_within_1px')} | "
-                     f"{f('src_within_2px')} | {f('thin_px')} | {f('long_streak_px')} | {f('hole_px')} |")
+                     f"{r['visible_fraction']} | "
+                     + " | ".join(_cell(r, key) for key in ("iou", "iou_unshifted", "src_within_1px", "src_within_2px",
+                                                            "thin_px", "long_streak_px", "hole_px")) + " |")
     lines += ["", "Summary:", "", "```", json.dumps(summary, indent=1), "```", "",
               f"Against the official implementation's figures on these 2-core CPUs (0.6 s reprojection, 0.5 s fill "
               f"per 512x512 edit): reprojection median {summary['median_reproject_ms']:.1f} ms wall "
@@ -344,8 +386,7 @@ def report(rows, args, dev):
               "is kept). "
               "The in-run baseline loop is leaner than the official one (no per-point bookkeeping), so the speed-up "
               "against it is smaller.", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
-
+    return lines
 
 if __name__ == "__main__":
     raise SystemExit(main())

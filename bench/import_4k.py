@@ -76,6 +76,57 @@ def compare_mesh_builders(files: dict, repeats: int = 3) -> tuple:
     return new_s, old_s, len(new.quads), len(old.quads)
 
 
+def time_imports(files: dict, repeats: int) -> list:
+    """Seconds of each Import Photo of the synthetic 4K photo; the first one starts the engine."""
+    import bpy
+
+    timings = []
+    for _ in range(repeats + 1):
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        started = time.perf_counter()
+        assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def time_previews(rig, folder: Path) -> list:
+    """Seconds of two previews of a small move at full resolution (reprojection, inpainting, PNG); the second
+    reuses the engine's filled background depth of the first."""
+    import bpy
+
+    rig.target.location.x += 0.3
+    bpy.context.view_layer.update()
+    previews = []
+    for turn in (0.2, 0.3):
+        rig.target.rotation_euler.z = turn
+        bpy.context.view_layer.update()
+        started = time.perf_counter()
+        assert bpy.ops.dhandles.preview_edit(output_path=str(folder / "preview.png")) == {"FINISHED"}
+        previews.append(time.perf_counter() - started)
+    return previews
+
+
+def time_mesh_builds(background, scene_build) -> tuple:
+    """Seconds of the Blender side's mesh build of the background, then of the per-vertex Python baseline
+    (from_pydata) for the same mesh."""
+    import bpy
+
+    loops = np.empty(len(background.loops), np.int32)
+    background.loops.foreach_get("vertex_index", loops)
+    co = np.empty(len(background.vertices) * 3, np.float32)
+    background.vertices.foreach_get("co", co)
+    co, quads = co.reshape(-1, 3), loops.reshape(-1, 4)
+    uv = np.zeros((len(co), 2), np.float32)
+    started = time.perf_counter()
+    scene_build.build_mesh("bench numpy", co, uv, quads)
+    numpy_s = time.perf_counter() - started
+    started = time.perf_counter()
+    mesh = bpy.data.meshes.new("bench from_pydata")
+    mesh.from_pydata(co.tolist(), [], quads.tolist())
+    mesh.update(calc_edges=True)
+    return numpy_s, time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -98,28 +149,13 @@ def main() -> int:
     from diffusion_handles.scene import scene_build
 
     diffusion_handles.register()
-    timings = []
     try:
-        for _ in range(args.repeats + 1):  # the first one starts the engine
-            bpy.ops.wm.read_factory_settings(use_empty=True)
-            started = time.perf_counter()
-            assert bpy.ops.dhandles.import_photo(**files) == {"FINISHED"}
-            timings.append(time.perf_counter() - started)
+        timings = time_imports(files, args.repeats)
         rig = bpy.context.scene.dhandles_rig.dhandles
         background, target = rig.background.data, rig.target.data
         faces = (len(background.polygons), len(target.polygons))
         vertices = (len(background.vertices), len(target.vertices))
-
-        # a preview of a small move at full resolution (reprojection, inpainting, PNG)
-        rig.target.location.x += 0.3
-        bpy.context.view_layer.update()
-        previews = []
-        for turn in (0.2, 0.3):  # the second reuses the engine's filled background depth of the first
-            rig.target.rotation_euler.z = turn
-            bpy.context.view_layer.update()
-            started = time.perf_counter()
-            assert bpy.ops.dhandles.preview_edit(output_path=str(folder / "preview.png")) == {"FINISHED"}
-            previews.append(time.perf_counter() - started)
+        previews = time_previews(rig, folder)
 
         # the engine job alone, timed inside the engine (reads the files, fills, meshes, writes the texture)
         params = {"photo": files["filepath"], "depth": files["depth_path"], "mask": files["mask_path"],
@@ -127,22 +163,7 @@ def main() -> int:
         started = time.perf_counter()
         engine_session.client().run("scene", params)
         job_s = time.perf_counter() - started
-
-        # the Blender side's mesh build, then the per-vertex Python baseline for the same mesh
-        loops = np.empty(len(background.loops), np.int32)
-        background.loops.foreach_get("vertex_index", loops)
-        co = np.empty(len(background.vertices) * 3, np.float32)
-        background.vertices.foreach_get("co", co)
-        co, quads = co.reshape(-1, 3), loops.reshape(-1, 4)
-        uv = np.zeros((len(co), 2), np.float32)
-        started = time.perf_counter()
-        scene_build.build_mesh("bench numpy", co, uv, quads)
-        numpy_s = time.perf_counter() - started
-        started = time.perf_counter()
-        mesh = bpy.data.meshes.new("bench from_pydata")
-        mesh.from_pydata(co.tolist(), [], quads.tolist())
-        mesh.update(calc_edges=True)
-        pydata_s = time.perf_counter() - started
+        numpy_s, pydata_s = time_mesh_builds(background, scene_build)
         builders = compare_mesh_builders(files)
     finally:
         engine_session.release()

@@ -10,10 +10,44 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
 from . import __version__, commands
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is when each message is logged.
+
+    Tests and embedding programs swap ``sys.stderr``; a plain StreamHandler would keep writing to the old one.
+    """
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def configure_logging(fmt: str = "%(message)s", datefmt: str | None = None, level: int = logging.INFO) -> None:
+    """Send the engine's log messages (human messages, errors) to stderr; stdout stays for machine output.
+
+    Called once by ``main``; a command may call it again to change the format (``batch`` adds the time).
+    """
+    logger = logging.getLogger("engine")
+    handler = next((h for h in logger.handlers if isinstance(h, CurrentStderrHandler)), None)
+    if handler is None:
+        handler = CurrentStderrHandler()
+        logger.addHandler(handler)
+    handler.setFormatter(logging.Formatter(fmt, datefmt))
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def discover_commands() -> dict:
@@ -41,6 +75,7 @@ def build_parser(found: dict) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     found = discover_commands()
     parser = build_parser(found)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

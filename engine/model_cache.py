@@ -28,12 +28,6 @@ def keys() -> list:
         return list(_models)
 
 
-def discard(key) -> None:
-    with _lock:
-        _models.pop(key, None)
-    free_accelerator_memory()
-
-
 def clear() -> None:
     """Drop every cached model and return the accelerator's cached memory to the driver."""
     with _lock:

@@ -74,6 +74,33 @@ def python_executable() -> str:
     return sys.executable
 
 
+@pytest.fixture
+def engine_python(monkeypatch, python_executable):
+    """The add-on starts its engine with this Python (the test virtualenv). Use with
+    ``pytestmark = pytest.mark.usefixtures("engine_python", "release_engine")``."""
+    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", python_executable)
+
+
+@pytest.fixture(scope="module")
+def release_engine(addon):
+    """The add-on's engine is shared by a module's tests and stopped after the last one."""
+    yield
+    from diffusion_handles.engine_link import engine_session
+
+    engine_session.release()
+
+
+@pytest.fixture
+def bpy(addon, tmp_path, monkeypatch):
+    """Blender's bpy with an empty factory scene, the add-on's cache (scene files, previews of unsaved files) in the
+    test's own folder."""
+    import bpy as module
+
+    module.ops.wm.read_factory_settings(use_empty=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return module
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models are all overhead: on a shared 2-core box OpenMP's thread hand-offs cost more than the maths.

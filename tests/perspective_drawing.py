@@ -71,7 +71,8 @@ def draw_room(width=320, height=240, yaw=25.0, pitch=8.0, roll=0.0, focal=260.0,
         p2 = np.round((scale * (ub + 0.5) - 0.5) * 16).astype(np.int64)
         big = 1 << 20
         if np.abs(np.concatenate([p1, p2])).max() > big:
-            ok, q1, q2 = cv2.clipLine((0, 0, width * scale * 16, height * scale * 16), tuple(map(int, p1)), tuple(map(int, p2)))
+            ok, q1, q2 = cv2.clipLine((0, 0, width * scale * 16, height * scale * 16), tuple(map(int, p1)),
+                                      tuple(map(int, p2)))
             if not ok:
                 continue
             p1, p2 = np.array(q1), np.array(q2)

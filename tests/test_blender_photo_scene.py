@@ -23,26 +23,7 @@ from engine.jobs._inpaint import colour_hole_dilation, dilate
 SAMPLE = "car"
 
 
-@pytest.fixture(autouse=True)
-def engine_python(monkeypatch, python_executable):
-    monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", python_executable)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def release_engine(addon):
-    yield
-    from diffusion_handles.engine_link import engine_session
-
-    engine_session.release()
-
-
-@pytest.fixture
-def bpy(addon, tmp_path, monkeypatch):
-    import bpy as module
-
-    module.ops.wm.read_factory_settings(use_empty=True)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the cache (scene files, previews of unsaved files)
-    return module
+pytestmark = pytest.mark.usefixtures("engine_python", "release_engine")
 
 
 @pytest.fixture

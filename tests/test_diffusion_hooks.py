@@ -81,7 +81,7 @@ def test_correspondences_are_resampled_to_each_grid():
     pairs = np.stack([xs, ys, xs + 32, ys], axis=1)
     targets = GuidanceTargets(pairs, source, target, "cpu")
     small = targets.grid((4, 6))  # 16-pixel cells: the object moved two cells right
-    cells = set(zip(small["src"].tolist(), small["tgt"].tolist()))
+    cells = set(zip(small["src"].tolist(), small["tgt"].tolist(), strict=True))
     assert all(t - s == 2 for s, t in cells)
     big = targets.grid((8, 12))
     assert len(big["src"]) == 4 and set((big["tgt"] - big["src"]).tolist()) == {4}

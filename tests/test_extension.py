@@ -146,7 +146,8 @@ def test_client_side_of_the_engine_is_standard_library_only():
 
 
 def test_engine_info_command_runs_in_the_engine_python():
-    result = run_python("import runpy, sys; sys.argv=['engine', 'info']; runpy.run_module('engine', run_name='__main__')")
+    result = run_python("import runpy, sys; sys.argv=['engine', 'info']; "
+                        "runpy.run_module('engine', run_name='__main__')")
     assert result["packages"]["torch"]["version"].startswith("2.13.0")
     assert all("version" in entry for entry in result["packages"].values()), result["packages"]
 

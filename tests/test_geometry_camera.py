@@ -130,7 +130,7 @@ def test_camera_points_to_world_and_world_to_camera_rotation():
     pose[:3, :3], pose[:3, 3] = rotation, [1.0, -2.0, 3.0]
     points = rng.normal(size=(20, 3))  # (N, 3) engine frame
     world = frames.camera_points_to_world(points, pose)
-    expected = (pose @ frames.ENGINE_TO_BLENDER @ np.c_[points, np.ones(20)].T).T[:, :3]
+    expected = (pose @ frames.change_of_frame("engine", "blender") @ np.c_[points, np.ones(20)].T).T[:, :3]
     np.testing.assert_allclose(world, expected, atol=1e-12)
     np.testing.assert_array_equal(frames.camera_points_to_world(points, pose.ravel().tolist()), world)
     scaled = pose.copy()

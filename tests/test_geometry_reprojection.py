@@ -244,4 +244,4 @@ def test_pixel_indices_stay_exact_on_photos_past_float32s_integers():
     y0 = torch.tensor([0.0, 3999.0, 2797.0, 2796.0])
     index = _flat_index(x0, y0, width, height)
     assert index.dtype == torch.int64
-    assert index.tolist() == [int(y) * width + int(x) for x, y in zip(x0.tolist(), y0.tolist())]
+    assert index.tolist() == [int(y) * width + int(x) for x, y in zip(x0.tolist(), y0.tolist(), strict=True)]

@@ -23,8 +23,11 @@ def vp_module(addon):
     return importlib.import_module(f"{addon.__name__}.perspective.vanishing_points")
 
 
+DEFAULT_ROTATION = (math.radians(75), math.radians(3), math.radians(35))
+
+
 def make_camera(scene, fit="AUTO", shift=(0.0, 0.0), size=(640, 360), aspect=(1.0, 1.0), percent=100,
-                rotation=(math.radians(75), math.radians(3), math.radians(35)), ortho=False):
+                rotation=DEFAULT_ROTATION, ortho=False):
     data = bpy.data.cameras.new("cam")
     data.lens, data.sensor_width, data.sensor_height, data.sensor_fit = 32.0, 36.0, 20.0, fit
     data.shift_x, data.shift_y = shift
@@ -59,7 +62,7 @@ def assert_vps_match_projection(scene, camera, payload):
     width, height = payload["camera"]["width"], payload["camera"]["height"]
     rng = np.random.default_rng(0)
     forward = np.array(camera.matrix_world.to_3x3() @ Vector((0, 0, -1)))
-    for direction, vp in zip(payload["directions"], payload["vps"]):
+    for direction, vp in zip(payload["directions"], payload["vps"], strict=True):
         direction = np.asarray(direction)
         lines = []
         for _ in range(5):

@@ -57,8 +57,13 @@ def test_rendered_rooms_score_far_better_with_their_vps(dataset):
         vps = np.array(meta["vps"])
         right.append(vp_agreement(image, vps))
         wrong.append(vp_agreement(image, perturb_vps(vps, W, H, fraction=0.08)))
-    share = lambda reports: np.mean([r["inlier_share_2deg"] for r in reports])
-    median = lambda reports: np.mean([r["median_error_deg"] for r in reports])
+
+    def share(reports):
+        return np.mean([r["inlier_share_2deg"] for r in reports])
+
+    def median(reports):
+        return np.mean([r["median_error_deg"] for r in reports])
+
     assert share(right) > 0.8, right
     assert share(right) > share(wrong) + 0.25, (right, wrong)
     assert median(wrong) > 2.5 * median(right)
@@ -89,15 +94,15 @@ def test_depth_matches_blenders_ray_casts(dataset):
     scene = bpy.context.scene
     boxes = [meta["scene"]["room"]] + meta["scene"]["boxes"]
     for low, high in boxes:
-        bpy.ops.mesh.primitive_cube_add(size=1.0, location=[(a + b) / 2 for a, b in zip(low, high)],
-                                        scale=[b - a for a, b in zip(low, high)])
+        bpy.ops.mesh.primitive_cube_add(size=1.0, location=[(a + b) / 2 for a, b in zip(low, high, strict=True)],
+                                        scale=[b - a for a, b in zip(low, high, strict=True)])
     depsgraph = bpy.context.evaluated_depsgraph_get()
     camera = meta["camera"]
     rotation = np.array(meta["world_to_camera"])
     origin = Vector(meta["camera_position"])
     rng = np.random.default_rng(0)
     errors = []
-    for u, v in zip(rng.integers(0, W, 60), rng.integers(0, H, 60)):
+    for u, v in zip(rng.integers(0, W, 60), rng.integers(0, H, 60), strict=True):
         ray = np.array([(u - camera["cx"]) / camera["fx"], (v - camera["cy"]) / camera["fy"], 1.0])
         direction = rotation.T @ ray
         hit, location, *_ = scene.ray_cast(depsgraph, origin + Vector(direction * 1e-3), Vector(direction))

@@ -44,7 +44,10 @@ def as_batch(image):
 
 def test_reference_guidance_lowers_the_papers_loss(setup):
     editor, request, photo, vps = setup
-    loss = lambda image: float(perspective_loss(as_batch(image), as_batch(photo), vps, num_lines=250))
+
+    def loss(image):
+        return float(perspective_loss(as_batch(image), as_batch(photo), vps, num_lines=250))
+
     plain = editor.edit(request)
     term = PerspectiveGuidance(vps=vps.tolist(), image_size=(SIZE, SIZE), weight=100.0, mode="reference",
                                reference=photo, num_lines=250)

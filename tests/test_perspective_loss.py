@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.perspective.loss import line_profiles, perspective_loss
+from engine.perspective.image_gradients import image_gradients
+from engine.perspective.loss import perspective_loss, profiles_from_gradients
 from engine.perspective.sweep import sweep_lines
 from perspective_drawing import draw_room
 
 
 def as_batch(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+
+
+def line_profiles(image: torch.Tensor, vps, num_lines: int) -> torch.Tensor:
+    """The loss's BxKxN line profiles of one image, from the loss module's own steps."""
+    sweep, _ = sweep_lines(vps, image.shape[0], image.shape[2], image.shape[3], num_lines=num_lines)
+    return profiles_from_gradients(image_gradients(image), sweep)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +81,8 @@ def test_a_vp_at_infinity_is_a_pencil_of_parallel_lines():
     assert float(u[:, 0].min()) > -0.5 and float(u[:, 0].max()) < 59.5
     # The limit of ever farther finite VPs is the pencil.
     image = torch.rand(1, 3, 40, 60, generator=torch.Generator().manual_seed(1))
-    at_infinity, _ = line_profiles(image, [(0.0, 1.0, 0.0)], num_lines=50)
-    far, _ = line_profiles(image, [(29.5, 1e8)], num_lines=50)
+    at_infinity = line_profiles(image, [(0.0, 1.0, 0.0)], num_lines=50)
+    far = line_profiles(image, [(29.5, 1e8)], num_lines=50)
     # Same lines; the order of a pencil depends on the sign of its direction, which names the same VP.
     assert torch.allclose(at_infinity, far.flip(-1), atol=1e-4) or torch.allclose(at_infinity, far, atol=1e-4)
 
@@ -99,5 +106,5 @@ def test_far_vps_stay_exact_and_unusable_rows_are_skipped(room):
     second = perspective_loss(batch[1:], reference[1:], vps[:2])
     assert torch.allclose(both, torch.stack([first, second]), rtol=1e-5)
     assert float(perspective_loss(batch[:1], reference[:1], [(float("nan"), 0.0)])) == 0.0
-    profiles, _ = line_profiles(image, [(1e7, 90.0)], num_lines=200)
+    profiles = line_profiles(image, [(1e7, 90.0)], num_lines=200)
     assert torch.isfinite(profiles).all() and float(profiles.abs().sum()) > 0

@@ -34,7 +34,7 @@ def test_vps_are_where_projected_parallel_lines_meet(yaw, pitch, roll):
     rng = np.random.default_rng(0)
     directions = np.vstack([np.eye(3), rng.normal(size=(2, 3))])
     vps = vanishing_points(K, R, directions)
-    for direction, vp in zip(directions, vps):
+    for direction, vp in zip(directions, vps, strict=True):
         lines = []
         for _ in range(4):
             start = eye + R.T @ np.array([*rng.uniform(-2, 2, 2), rng.uniform(3, 6)])  # in front of the camera

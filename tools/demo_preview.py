@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     try:
         started = time.perf_counter()
         bpy.ops.dhandles.import_photo(
-            filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"), mask_path=str(sample / "mask.png"),
+            filepath=str(sample / "input.png"), depth_path=str(sample / "depth.exr"),
+            mask_path=str(sample / "mask.png"),
             bg_path=str(sample / "bg.png") if use_bg else "",
             bg_depth_path=str(sample / "bg_depth.exr") if use_bg and (sample / "bg_depth.exr").is_file() else "")
         report["import_s"] = round(time.perf_counter() - started, 3)

@@ -15,9 +15,10 @@ log = logging.getLogger("engine.batch")
 
 
 def run_all(args) -> int:
+    from ..cli import configure_logging
     from ..errors import EngineError
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging()
     problem = _refused(args)
     if problem:
         log.error("error: %s", problem)

@@ -44,9 +44,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..cli import configure_logging
     from ..errors import EngineError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    configure_logging("%(asctime)s %(message)s", "%H:%M:%S")
     _exit_cleanly_on_sigterm()
     if args.ray and not _ray_installed():
         log.error("error: --ray needs Ray in the engine's Python: pip install '.[cluster]' (see docs/batch.md)")

@@ -14,11 +14,14 @@ files) and each other: the command refuses rather than overwrite one.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 from . import _edit_options
 from ._single_option import Once
+
+log = logging.getLogger(__name__)
 
 NAME = "edit"
 HELP = "Edit a photo with Diffusion Handles (3D transform of an object) and write the image and a JSON report."
@@ -157,10 +160,10 @@ def run(args) -> int:
         result.report["lora"] = edit_lora.report_entry(models)
         result.report["inputs"] = _inputs_section(args, request, settings, out)
     except (EngineError, ModelMissingError, GeometryError, ValueError, FileNotFoundError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 1
     except RuntimeError as error:  # out of memory after every fallback: the message says what to do
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 1
     from PIL import Image
 
@@ -171,13 +174,13 @@ def run(args) -> int:
         write_atomic(out, Image.fromarray(result.image).save, protected)
         report_path = write_atomic(report_path, lambda path: write_report(result.report, path), protected)
     except (OSError, EngineError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 1
     if result.report.get("memory_note"):
-        print(f"note: {result.report['memory_note']}", file=sys.stderr)
+        log.warning("note: %s", result.report["memory_note"])
     stages = ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in result.report["stages"].items())
-    print(f"wrote {out} and {report_path}: cache {result.report['cache']['inversion']}, "
-          f"{result.report['unet_evals']} UNet evals, {stages}")
+    sys.stdout.write(f"wrote {out} and {report_path}: cache {result.report['cache']['inversion']}, "
+                     f"{result.report['unet_evals']} UNet evals, {stages}\n")
     return 0
 
 
@@ -201,4 +204,4 @@ def _inputs_section(args, request, settings, out) -> dict:
 
 def _progress(stage: str, step: int, total: int, preview=None) -> None:  # no thumbnails on a terminal
     if step == total or step % 10 == 0:
-        print(f"  {stage} {step}/{total}", file=sys.stderr)
+        log.info("  %s %s/%s", stage, step, total)

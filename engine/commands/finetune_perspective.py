@@ -10,8 +10,11 @@ adapter_config.json and training.json, and prints one JSON summary (first and la
 
 from __future__ import annotations
 
+import logging
 import json
 import sys
+
+log = logging.getLogger(__name__)
 
 NAME = "finetune-perspective"
 HELP = "Fine-tune LoRA adapters of the depth UNet with noise MSE + lambda x perspective loss on a VP dataset."
@@ -43,12 +46,11 @@ def run(args) -> int:
     out = Path(args.out)
     existing = next(p for p in (out, *out.parents) if p.exists())  # checked now, not after hours of training
     if not existing.is_dir():
-        print(f"error: --out '{out}': '{existing}' is a file, not a folder; give the path of a new folder for the "
-              "adapters (the file is left as it is).", file=sys.stderr)
+        log.error("error: --out '%s': '%s' is a file, not a folder; give the path of a new folder for the "
+                  "adapters (the file is left as it is).", out, existing)
         return 1
     if out.exists() and any(out.iterdir()):
-        print(f"error: '{out}' exists and is not empty; choose a new folder (adapters are never overwritten).",
-              file=sys.stderr)
+        log.error("error: '%s' exists and is not empty; choose a new folder (adapters are never overwritten).", out)
         return 1
     try:
         from ..models import load_diffusion
@@ -64,17 +66,17 @@ def run(args) -> int:
 
         models = load_diffusion(args.model, device=args.device, dtype=torch.float32)
     except (ModelMissingError, ValueError, FileNotFoundError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        log.error("error: %s", error)
         return 1
     summary = finetune(models, samples, settings, progress=_progress)
     summary["model"] = models.identity()
     save_perspective_lora(models.unet, out, summary)
     losses = summary["losses"]
-    print(json.dumps({"out": str(out), "steps": settings.steps, "samples": len(samples), "seconds": summary["seconds"],
-                      "first": losses[0], "last": losses[-1]}))
+    sys.stdout.write(json.dumps({"out": str(out), "steps": settings.steps, "samples": len(samples),
+                                 "seconds": summary["seconds"], "first": losses[0], "last": losses[-1]}) + "\n")
     return 0
 
 
 def _progress(entry: dict) -> None:
-    print(f"  step {entry['step']}: total {entry['total']:.5f} (mse {entry['mse']:.5f}, perspective "
-          f"{entry['perspective']:.4f})", file=sys.stderr)
+    log.info("  step %s: total %.5f (mse %.5f, perspective %.4f)", entry["step"], entry["total"], entry["mse"],
+             entry["perspective"])

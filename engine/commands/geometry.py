@@ -9,12 +9,15 @@ An unreadable sample or an unknown edit exits with status 2.
 """
 from __future__ import annotations
 
+import logging
 import json
 import sys
 import time
 from pathlib import Path
 
 from ._single_option import Once
+
+log = logging.getLogger(__name__)
 
 NAME = "geometry"
 HELP = "Lift a sample's object through its depth, apply its 3D edits and write edited depth + correspondences."
@@ -46,20 +49,19 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..errors import EngineError
     from ..geometry import Camera, GeometryError
-    from ..geometry.io import edit_parameters, read_sample, write_edit_npz
-    from ..geometry.official_edit import run_official_edit
+    from ..geometry.io import read_sample
     from ..geometry.reprojection import DEFAULT_MAX_STRETCH
 
     try:
         sample = read_sample(args.sample)
     except (GeometryError, EngineError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error("error: %s", e)
         return 2
     names = list(sample.transforms) if args.edit == "all" else [args.edit]
     unknown = [n for n in names if n not in sample.transforms]
     if unknown:
-        print(f"error: no edit {unknown[0]!r} in {args.sample / 'transforms.json'}; it has: "
-              f"{', '.join(sample.transforms) or 'none'}", file=sys.stderr)
+        log.error("error: no edit %r in %s; it has: %s", unknown[0], args.sample / "transforms.json",
+                  ", ".join(sample.transforms) or "none")
         return 2
     import torch
 
@@ -70,41 +72,53 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
     if device is None:
-        print(f"error: device {args.device!r} is not available here; use --device auto or cpu", file=sys.stderr)
+        log.error("error: device %r is not available here; use --device auto or cpu", args.device)
         return 2
     H, W = sample.shape
     camera = (Camera.official if args.camera == "official" else Camera.from_fov)(W, H, fov_deg=args.fov)
     stretch = DEFAULT_MAX_STRETCH if args.max_stretch is None else (args.max_stretch or None)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _warm_up(camera, device)
-    failed = 0
-    for name in names:
-        out = args.out_dir / f"{name}.npz"
-        t0 = time.perf_counter()
-        try:
-            edit = edit_parameters(args.sample / "transforms.json", name, sample.transforms[name])
-            r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, edit, camera, device=device,
-                                  discontinuity=args.discontinuity, max_stretch=stretch,
-                                  name=f"the object in {args.sample / 'mask.png'}")
-        except GeometryError as e:
-            failed += 1
-            line = {"edit": name, "ok": False, "ms": round((time.perf_counter() - t0) * 1000, 2),
-                    "visible_fraction": 0.0, "error": str(e)}
-            message = f"error: {args.sample.name}/{name}: {e}"
-            if out.exists():
-                out.unlink()
-                line["removed"] = str(out)
-                message += f" (removed {out} from an earlier run)"
-            print(json.dumps(line), flush=True)
-            print(message, file=sys.stderr)
-            continue
-        write_edit_npz(out, r.depth, r.disparity, r.target_mask, r.correspondences)
-        print(json.dumps({"edit": name, "ok": True, "ms": round(r.ms, 2), "fill_ms": round(r.fill_ms, 2),
-                          "reproject_ms": round(r.reproject_ms, 2),
-                          "visible_fraction": round(r.visible_fraction, 4),
-                          "target_pixels": int(r.target_mask.sum()), "correspondences": int(len(r.correspondences)),
-                          "device": str(device), "out": str(out)}), flush=True)
+    failed = sum(not _run_edit(args, sample, name, camera, device, stretch) for name in names)
     return 1 if failed else 0
+
+
+def _run_edit(args, sample, name: str, camera, device, stretch) -> bool:
+    """One edit of the sample: its .npz written and its JSON line on stdout; False when it failed (its line says
+    why, and a stale .npz of an earlier run is removed)."""
+    from ..geometry import GeometryError
+    from ..geometry.io import edit_parameters, write_edit_npz
+    from ..geometry.official_edit import run_official_edit
+
+    out = args.out_dir / f"{name}.npz"
+    t0 = time.perf_counter()
+    try:
+        edit = edit_parameters(args.sample / "transforms.json", name, sample.transforms[name])
+        r = run_official_edit(sample.depth, sample.mask, sample.bg_depth, edit, camera, device=device,
+                              discontinuity=args.discontinuity, max_stretch=stretch,
+                              name=f"the object in {args.sample / 'mask.png'}")
+    except GeometryError as e:
+        line = {"edit": name, "ok": False, "ms": round((time.perf_counter() - t0) * 1000, 2),
+                "visible_fraction": 0.0, "error": str(e)}
+        message = f"error: {args.sample.name}/{name}: {e}"
+        if out.exists():
+            out.unlink()
+            line["removed"] = str(out)
+            message += f" (removed {out} from an earlier run)"
+        _write_line(line)
+        log.error(message)
+        return False
+    write_edit_npz(out, r.depth, r.disparity, r.target_mask, r.correspondences)
+    _write_line({"edit": name, "ok": True, "ms": round(r.ms, 2), "fill_ms": round(r.fill_ms, 2),
+                 "reproject_ms": round(r.reproject_ms, 2), "visible_fraction": round(r.visible_fraction, 4),
+                 "target_pixels": int(r.target_mask.sum()), "correspondences": int(len(r.correspondences)),
+                 "device": str(device), "out": str(out)})
+    return True
+
+def _write_line(line: dict) -> None:
+    """One JSON result line on stdout, flushed so a reader sees each edit as it ends."""
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
 
 
 def _warm_up(camera, device) -> None:

@@ -29,6 +29,6 @@ def run(args) -> int:
     }
     if not args.no_accelerator and "version" in report["packages"]["torch"]:
         report["accelerator"] = accelerator()
-    print(json.dumps(report))
+    sys.stdout.write(json.dumps(report) + "\n")
     missing = [name for name, entry in report["packages"].items() if "error" in entry]
     return 1 if missing else 0

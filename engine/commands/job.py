@@ -20,7 +20,8 @@ HELP = "Run one engine job (ping, estimate_depth, edit...) and print its progres
 def add_arguments(parser) -> None:
     parser.add_argument("name", help="job name, e.g. ping; see engine/jobs/")
     parser.add_argument("--params", metavar="FILE", help="JSON file with the job's parameters ('-': read stdin)")
-    parser.add_argument("--workdir", metavar="DIR", help="folder for the job's default outputs, kept (default: a private one, removed when the job ends)")
+    parser.add_argument("--workdir", metavar="DIR", help="folder for the job's default outputs, kept (default: a "
+                        "private one, removed when the job ends)")
     parser.add_argument("--key", metavar="KEY", help="take the parameters from this field of the JSON object, e.g. "
                         "'params' to re-run a render from its sidecar (edit_0001.json)")
     parser.add_argument("--job-id", default=None, help="id used in the messages (default: a fresh one)")

@@ -8,8 +8,11 @@ and X,Y,0 is a direction at infinity.
 
 from __future__ import annotations
 
+import logging
 import json
 import sys
+
+log = logging.getLogger(__name__)
 
 NAME = "perspective"
 HELP = "Score an image's straight edges against vanishing points (JSON: inlier shares, median error, loss)."
@@ -56,12 +59,12 @@ def run(args) -> int:
         image = load_image(args.image)
         reference = load_image(args.reference, "reference image") if args.reference else None
     except (EngineError, OSError, ValueError) as error:
-        print(f"perspective: {error}", file=sys.stderr)
+        log.error("perspective: %s", error)
         return 2
     if reference is not None and reference.shape != image.shape:
-        print(f"perspective: the reference is {reference.shape[1]}x{reference.shape[0]} but the image is "
-              f"{image.shape[1]}x{image.shape[0]}; give a pixel-aligned reference of the same size", file=sys.stderr)
+        log.error("perspective: the reference is %dx%d but the image is %dx%d; give a pixel-aligned reference of "
+                  "the same size", reference.shape[1], reference.shape[0], image.shape[1], image.shape[0])
         return 2
     min_length = DEFAULT_MIN_LENGTH if args.min_length is None else args.min_length
-    print(json.dumps(perspective_report(image, vps, reference, min_length)))
+    sys.stdout.write(json.dumps(perspective_report(image, vps, reference, min_length)) + "\n")
     return 0

@@ -7,9 +7,12 @@ logs on stderr. Runs until ``shutdown`` or the end of stdin. ``--listen`` serves
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
+
+log = logging.getLogger(__name__)
 
 NAME = "serve"
 HELP = "Run the long-lived engine process that Blender drives: JSON-line protocol on stdin/stdout."
@@ -38,7 +41,7 @@ def run(args) -> int:
         try:
             code = serve_socket(args.listen, writer.emit, heartbeat)
         except (ValueError, OSError, BadToken) as error:
-            print(f"error: {error}", file=sys.stderr)
+            log.error("error: %s", error)
             return 2
     else:
         from ..process.protocol import read_lines

@@ -159,12 +159,6 @@ class HoleSystem:
         return self.solver.solve(self.rhs(values))
 
 
-def laplacian_system(values: np.ndarray, hole: np.ndarray):
-    """A x = b for the hole's pixels (see HoleSystem). Returns (A csr, b, flat indices of the unknowns)."""
-    system = HoleSystem(hole)
-    return system.A, system.rhs(values), system.flat
-
-
 _SYSTEMS: OrderedDict = OrderedDict()
 _FILLS: OrderedDict = OrderedDict()
 _KEEP = 4

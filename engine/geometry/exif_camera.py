@@ -19,7 +19,6 @@ import math
 from .fov import fov_from_sensor
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
-RESOLUTION_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF unit codes: inch, cm; mm and um as some cameras write
 
 
 def _positive(numbers: dict, key: str) -> float | None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 BLENDER_TO_ENGINE = np.diag([1.0, -1.0, -1.0, 1.0])
-ENGINE_TO_BLENDER = BLENDER_TO_ENGINE.copy()
 OFFICIAL_TO_ENGINE = np.diag([-1.0, -1.0, 1.0, 1.0])
-ENGINE_TO_OFFICIAL = OFFICIAL_TO_ENGINE.copy()
 
 _TO_ENGINE = {"engine": np.eye(4), "blender": BLENDER_TO_ENGINE, "official": OFFICIAL_TO_ENGINE}
 FRAMES = tuple(_TO_ENGINE)

@@ -14,7 +14,6 @@ import numpy as np
 
 from .errors import GeometryError
 
-NPZ_KEYS = ("depth", "disparity", "target_mask", "correspondences")
 
 
 def write_depth_exr(path, depth, half: bool = False) -> None:

@@ -180,7 +180,7 @@ def _draw_boxes(big, t: _Triangles, offset, width, buf, max_candidates):
         cut = torch.searchsorted(ends, torch.arange(max_candidates, total, max_candidates, device=dev))
         starts_at += sorted(set(int(c) for c in cut.tolist()) - {0})
     starts_at.append(big.numel())
-    for a, b in zip(starts_at[:-1], starts_at[1:]):
+    for a, b in zip(starts_at[:-1], starts_at[1:], strict=True):
         if b <= a:
             continue
         cnt = count[a:b]

@@ -92,6 +92,43 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     d = to_tensor(depth, dev)
     near = check_depth(d, camera) * 1e-3
     H, W = camera.shape
+    m, M, names = _objects(masks, transforms, names, dev, H, W)
+    K = m.shape[0]
+    quads = [build_pixel_quads(d, m[k], discontinuity, silhouette_px(H, W)) for k in range(K)]
+    for k in range(K):
+        if quads[k] is None:
+            raise GeometryError(f"the mask of {names[k]} is empty: select the object (paint or load a mask) first")
+    counts = [len(q) for q in quads]
+    bg = _background(d, m, camera, dev, bg_depth, background_depth, hole_dilation)
+
+    parts = [_move(quads[k], M[k], camera, near, max_stretch) for k in range(K)]
+    one = parts[0] if K == 1 else _concat(parts)
+    hits = rasterise(one.u, one.v, one.inv_z, one.ok, H, W, points=one.centres, background=bg)
+    pix = hits.pixel
+    obj, src_x, src_y, px, py = _hit_sources(hits, one, parts, M, camera)
+    maps = _scatter_maps(bg, hits, obj, (src_x, src_y), (px, py), camera, dev)
+    object_index = maps["object_index"]
+    target = (object_index >= 0)[None] if K == 1 else torch.stack([object_index == k for k in range(K)])
+    shown = [int(pix.numel())] if K == 1 else torch.bincount(obj, minlength=K).tolist()
+    visible = [shown[k] / counts[k] for k in range(K)]
+    invisible = {k: f"{names[k]} {_why_invisible(parts[k], H, W, near, K)}" for k in range(K) if shown[k] == 0}
+    result = Reprojection(
+        depth=like_input(maps["depth"], as_torch),
+        background_depth=like_input(bg, as_torch),
+        target_masks=like_input(target, as_torch),
+        source_xy=like_input(maps["source_xy"], as_torch),
+        source_pixel=like_input(maps["source_pixel"], as_torch),
+        object_index=like_input(object_index, as_torch),
+        visible_fraction=visible,
+        invisible=invisible,
+    )
+    if require_visible and invisible:
+        raise OutOfViewError(next(iter(invisible.values())))
+    return result
+
+
+def _objects(masks, transforms, names, dev, H: int, W: int):
+    """The objects' masks as a KxHxW bool tensor, their 4x4 transforms (Kx4x4 float64) and their names, checked."""
     mask_list = masks if isinstance(masks, (list, tuple)) else (
         list(masks) if _ndim(masks) == 3 else [masks])
     m = torch.stack([to_tensor(mk, dev, dtype=torch.bool) for mk in mask_list]) if mask_list else None
@@ -106,26 +143,28 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     M = torch.stack([torch.as_tensor(_np(t), dtype=torch.float64).reshape(4, 4) for t in tf_list])
     if not bool(torch.isfinite(M).all()):
         raise GeometryError("a transform has non-finite entries")
-    quads = [build_pixel_quads(d, m[k], discontinuity, silhouette_px(H, W)) for k in range(K)]
-    for k in range(K):
-        if quads[k] is None:
-            raise GeometryError(f"the mask of {names[k]} is empty: select the object (paint or load a mask) first")
-    counts = [len(q) for q in quads]
+    return m, M, names
 
+
+def _background(d, m, camera: Camera, dev, bg_depth, background_depth, hole_dilation):
+    """The depth behind the objects: the given finished background, or the photo's depth with the objects' holes
+    (dilated) filled, guided by bg_depth when given."""
     if background_depth is not None:
         bg = to_tensor(background_depth, dev)
         check_depth(bg, camera, "background depth")
-    else:
-        union = m.any(0).cpu().numpy()
-        r = default_hole_dilation(H, W) if hole_dilation is None else int(hole_dilation)
-        guide = None if bg_depth is None else _np(bg_depth)
-        bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
-        check_depth(bg, camera, "filled background depth")
+        return bg
+    H, W = camera.shape
+    union = m.any(0).cpu().numpy()
+    r = default_hole_dilation(H, W) if hole_dilation is None else int(hole_dilation)
+    guide = None if bg_depth is None else _np(bg_depth)
+    bg = to_tensor(fill_depth_hole(d.cpu().numpy(), dilate(union, r), guide=guide), dev)
+    check_depth(bg, camera, "filled background depth")
+    return bg
 
-    parts = [_move(quads[k], M[k], camera, near, max_stretch) for k in range(K)]
-    one = parts[0] if K == 1 else _concat(parts)
-    hits = rasterise(one.u, one.v, one.inv_z, one.ok, H, W, points=one.centres, background=bg)
-    pix, t_id = hits.pixel, hits.triangle
+
+def _hit_sources(hits, one: _Moved, parts: list, M: torch.Tensor, camera: Camera):
+    """For each rasterised hit: its object, the photo point it shows (x, y) and that point's pixel (px, py)."""
+    t_id = hits.triangle
     Q = one.u.shape[1]
     # the quad each hit shows (triangles q and Q + q are quad q; point 2Q + i is the centre of splat[i])
     is_point = t_id >= 2 * Q
@@ -134,14 +173,21 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     if at.numel():
         quad[at] = one.splat.index_select(0, t_id.index_select(0, at) - 2 * Q)
     px, py = one.pix_x.index_select(0, quad), one.pix_y.index_select(0, quad)
-    obj = torch.zeros_like(quad) if K == 1 else _object_of(parts).index_select(0, quad)
-    src_x, src_y = _source_points(pix, hits.depth, obj, M, camera)
+    obj = torch.zeros_like(quad) if len(parts) == 1 else _object_of(parts).index_select(0, quad)
+    src_x, src_y = _source_points(hits.pixel, hits.depth, obj, M, camera)
     # a splatted centre is its pixel's centre
     centre = is_point.to(src_x.dtype)
     src_x = src_x + centre * (px.to(src_x.dtype) - src_x)
     src_y = src_y + centre * (py.to(src_y.dtype) - src_y)
+    return obj, src_x, src_y, px, py
 
+
+def _scatter_maps(bg, hits, obj, src, src_pixel, camera: Camera, dev) -> dict:
+    """The per-pixel maps of the edited view: depth, object index (-1: none), source point and source pixel."""
+    H, W = camera.shape
     HW = H * W
+    pix = hits.pixel
+    (src_x, src_y), (px, py) = src, src_pixel
     out_depth = bg.reshape(-1).clone().scatter_(0, pix, hits.depth.to(bg.dtype))
     object_index = torch.full((HW,), -1, dtype=torch.int16, device=dev).scatter_(0, pix, obj.to(torch.int16))
     source_xy = torch.full((HW * 2,), -1.0, dtype=torch.float32, device=dev)
@@ -150,25 +196,8 @@ def reproject(depth, masks, transforms, camera: Camera, bg_depth=None, *, backgr
     source_pixel = torch.full((HW * 2,), -1, dtype=torch.int32, device=dev)
     source_pixel.scatter_(0, 2 * pix, px.to(torch.int32))
     source_pixel.scatter_(0, 2 * pix + 1, py.to(torch.int32))
-    object_index = object_index.reshape(H, W)
-    target = (object_index >= 0)[None] if K == 1 else torch.stack([object_index == k for k in range(K)])
-    shown = [int(pix.numel())] if K == 1 else torch.bincount(obj, minlength=K).tolist()
-    visible = [shown[k] / counts[k] for k in range(K)]
-    invisible = {k: f"{names[k]} {_why_invisible(parts[k], H, W, near, K)}" for k in range(K) if shown[k] == 0}
-    result = Reprojection(
-        depth=like_input(out_depth.reshape(H, W), as_torch),
-        background_depth=like_input(bg, as_torch),
-        target_masks=like_input(target, as_torch),
-        source_xy=like_input(source_xy.reshape(H, W, 2), as_torch),
-        source_pixel=like_input(source_pixel.reshape(H, W, 2), as_torch),
-        object_index=like_input(object_index, as_torch),
-        visible_fraction=visible,
-        invisible=invisible,
-    )
-    if require_visible and invisible:
-        raise OutOfViewError(next(iter(invisible.values())))
-    return result
-
+    return {"depth": out_depth.reshape(H, W), "object_index": object_index.reshape(H, W),
+            "source_xy": source_xy.reshape(H, W, 2), "source_pixel": source_pixel.reshape(H, W, 2)}
 
 def _move(q, M: torch.Tensor, camera: Camera, near: float, max_stretch: float | None) -> _Moved:
     rays = MovedRays(q.pix_x, q.pix_y, M, camera, q.corner_inv.dtype)
@@ -194,10 +223,15 @@ def _move(q, M: torch.Tensor, camera: Camera, near: float, max_stretch: float | 
 def _concat(parts: list) -> _Moved:
     """All objects' quads in one set, object after object (splat indices shifted to match)."""
     offsets = np.cumsum([0] + [p.u.shape[1] for p in parts[:-1]])
-    cat1 = lambda name: torch.cat([getattr(p, name) for p in parts], 1)  # noqa: E731
-    cat0 = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+
+    def cat1(name):
+        return torch.cat([getattr(p, name) for p in parts], 1)
+
+    def cat0(name):
+        return torch.cat([getattr(p, name) for p in parts])
+
     centres = tuple(torch.cat([p.centres[i] for p in parts]) for i in range(4))
-    splat = torch.cat([p.splat + int(o) for p, o in zip(parts, offsets)])
+    splat = torch.cat([p.splat + int(o) for p, o in zip(parts, offsets, strict=True)])
     return _Moved(cat1("u"), cat1("v"), cat1("inv_z"), cat0("ok"), cat0("stretched"), centres,
                   splat, cat0("pix_x"), cat0("pix_y"))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-ORIENTATIONS = range(1, 9)
 TRANSPOSING = frozenset((5, 6, 7, 8))  # width and height swap between the stored and the displayed image
 
 

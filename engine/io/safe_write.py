@@ -85,17 +85,6 @@ def refuse_inputs(output, inputs: dict) -> None:
                                 "overwrite inputs. Choose another output path.")
 
 
-def require_absolute(value, field: str) -> Path:
-    """``value`` as an absolute path; ``BadParams`` naming ``field`` for anything else."""
-    if not isinstance(value, (str, os.PathLike)) or not str(value) or "\0" in str(value):
-        raise BadParams(f"'{field}' must be the path of a file to write, not {value!r}.")
-    path = Path(value)
-    if not path.is_absolute():
-        raise BadParams(f"'{field}' must be an absolute path, not '{value}': the engine's working folder is not "
-                        "yours. Give the full path.")
-    return path
-
-
 def write_atomic(target, write, inputs: dict | None = None) -> Path:
     """Write ``target`` through ``write(temporary_path)`` (a temporary file beside it with the same suffix, so
     writers that choose a format by suffix still do), then rename it into place. Refuses (``OutputIsInput``) a
@@ -127,7 +116,3 @@ def fresh_path(path) -> Path:
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
     return candidate
 
-
-def private_folder(prefix: str = "dhandles-job-") -> Path:
-    """A fresh folder only this user can enter, with an unpredictable name (never made of a job id)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))

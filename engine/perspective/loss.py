@@ -30,20 +30,17 @@ def profiles_from_gradients(gradients: torch.Tensor, sweep) -> torch.Tensor:
     return across.mean(dim=-1) * sweep.valid
 
 
-def line_profiles(images: torch.Tensor, vps, num_lines: int = DEFAULT_NUM_LINES,
-                  samples_per_line: int | None = None):
-    """(BxKxN profiles, BxK usable-VP mask) of BxCxHxW images for their vanishing points."""
-    B, _, H, W = images.shape
-    sweep, usable = sweep_lines(vps, B, H, W, num_lines, samples_per_line, images.device, images.dtype)
-    return profiles_from_gradients(image_gradients(images), sweep), usable
-
-
 def profile_distance(profiles: torch.Tensor, reference_profiles: torch.Tensor, usable: torch.Tensor,
                      reduction: str = "mean") -> torch.Tensor:
     """L2 distance between profiles per VP, averaged over each image's usable VPs, then over the batch."""
     per_vp = torch.linalg.vector_norm(profiles - reference_profiles, dim=-1)  # BxK
     usable = usable.to(per_vp.dtype)
     per_image = (per_vp * usable).sum(dim=-1) / usable.sum(dim=-1).clamp_min(1.0)
+    return reduce_batch(per_image, reduction)
+
+
+def reduce_batch(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
+    """A loss's per-image values reduced over the batch: 'mean', 'sum' or 'none' (kept per image)."""
     if reduction == "none":
         return per_image
     if reduction == "mean":

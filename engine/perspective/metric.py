@@ -121,6 +121,10 @@ def perspective_report(image: np.ndarray, vps, reference: np.ndarray | None = No
     HxWxC float in [0, 1] or uint8."""
     report = vp_agreement(image, vps, min_length)
     if reference is not None:
-        as_float = (lambda a: a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32))
-        report["loss"] = reference_loss(as_float(np.asarray(image)), as_float(np.asarray(reference)), vps)
+        report["loss"] = reference_loss(_as_float(np.asarray(image)), _as_float(np.asarray(reference)), vps)
     return report
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    """An image as float32 in [0, 1] (uint8 images are scaled)."""
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from .image_gradients import image_gradients
+from .loss import reduce_batch
 from .sweep import as_homogeneous
 
 
@@ -61,10 +62,4 @@ def vp_consistency_loss(images: torch.Tensor, vps, weights: torch.Tensor | None 
         energy = energy * weights.to(energy.dtype).view(B, H, W)
     per_image = (energy * best).sum(dim=(1, 2)) / energy.sum(dim=(1, 2)).clamp_min(eps)
     per_image = per_image * usable.any(dim=1).to(per_image.dtype)
-    if reduction == "none":
-        return per_image
-    if reduction == "mean":
-        return per_image.mean()
-    if reduction == "sum":
-        return per_image.sum()
-    raise ValueError(f"unknown reduction {reduction!r}: use 'mean', 'sum' or 'none'")
+    return reduce_batch(per_image, reduction)

@@ -97,8 +97,9 @@ def _clip_to_image(origins, directions, t_min, width: float, height: float):
         t0, t1 = (0.0 - o) / safe_d, (size - o) / safe_d
         low, high = torch.minimum(t0, t1), torch.maximum(t0, t1)
         outside = parallel & ((o < 0) | (o > size))
-        low = torch.where(parallel, torch.where(outside, torch.full_like(o, math.inf), torch.full_like(o, -math.inf)), low)
-        high = torch.where(parallel, torch.where(outside, torch.full_like(o, -math.inf), torch.full_like(o, math.inf)), high)
+        inf, minus_inf = torch.full_like(o, math.inf), torch.full_like(o, -math.inf)
+        low = torch.where(parallel, torch.where(outside, inf, minus_inf), low)
+        high = torch.where(parallel, torch.where(outside, minus_inf, inf), high)
         enter, leave = torch.maximum(enter, low), torch.minimum(leave, high)
     return enter, leave
 

@@ -414,8 +414,8 @@ class EngineClient:
         return (f"The job '{info['name']}' made no progress for {info['stall_timeout']:g} s ({where}), so the "
                 f"engine was stopped as hung; {self.AFTER_A_STOP} If one step really takes that long "
                 "on this machine (a full-size model on the CPU, a first download of the weights), give the job a "
-                "longer stall_timeout (in Blender: the Stall Timeout preference); otherwise try a smaller image or fewer steps, and report it with the details "
-                "if it happens again.")
+                "longer stall_timeout (in Blender: the Stall Timeout preference); otherwise try a smaller image or "
+                "fewer steps, and report it with the details if it happens again.")
 
     def _stop_hung(self, message_for) -> None:
         """End the engine as hung: each unfinished job gets ``engine_hung`` with ``message_for(job)``."""

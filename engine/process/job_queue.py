@@ -10,12 +10,14 @@ one forward pass) still holds the accelerator until it ends, and the next connec
 from __future__ import annotations
 
 import collections
-import sys
+import logging
 import threading
 from dataclasses import dataclass, field
 
 from . import protocol
 from .job_runner import run_job
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,7 +103,7 @@ class JobQueue:
                 if not self._queue:
                     return
                 job = self._current = self._queue.popleft()
-            print(f"engine: job {job.job_id} ({job.name}) started", file=sys.stderr)
+            log.info("engine: job %s (%s) started", job.job_id, job.name)
             ended = []
 
             def emit(message, job=job, ended=ended):
@@ -114,4 +116,4 @@ class JobQueue:
             finally:
                 with self._cond:
                     self._current = None
-            print(f"engine: job {job.job_id} ({job.name}) ended: {', '.join(ended) or 'no result'}", file=sys.stderr)
+            log.info("engine: job %s (%s) ended: %s", job.job_id, job.name, ", ".join(ended) or "no result")

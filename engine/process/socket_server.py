@@ -12,8 +12,8 @@ A connection that closes (or is reset) cancels its jobs but keeps the engine and
 ``shutdown`` ends the process.
 
 Limits: a login must complete within ``LOGIN_DEADLINE_S`` in total, at most ``MAX_PENDING_LOGINS`` connections may
-be logging in at once (a further one cuts off the oldest of them), a failed login is answered only after ``FAILED_LOGIN_DELAY_S``
-(failures are answered one at a time), and no line may exceed ``protocol.MAX_LINE_BYTES``.
+be logging in at once (a further one cuts off the oldest of them), a failed login is answered only after
+``FAILED_LOGIN_DELAY_S`` (failures are answered one at a time), and no line may exceed ``protocol.MAX_LINE_BYTES``.
 """
 
 from __future__ import annotations
