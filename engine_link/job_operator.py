@@ -23,10 +23,9 @@ import time
 
 from ..engine.errors import EngineError
 from . import engine_session, render_status
-from .blocking_job import RENDER_RUNNING
+from .blocking_job import POLL_S, RENDER_RUNNING
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING
 
-POLL_S = 0.005  # how often a blocking run polls the engine
 ENDED = (FINISHED, FAILED, CANCELLED)
 
 

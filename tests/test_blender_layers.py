@@ -36,6 +36,7 @@ def test_the_lower_layers_register_nothing_themselves():
     ``properties/``, ``operators/`` and ``panels/``."""
     found = []
     for folder in ("engine_link", "scene", "perspective"):
+        assert (REPO_ROOT / folder / "__init__.py").is_file(), f"{folder}/ is no package"
         for path in sorted((REPO_ROOT / folder).glob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             names = {target.id for node in tree.body if isinstance(node, ast.Assign)
