@@ -289,6 +289,26 @@ def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path
     assert not (tmp_path / "edit_renders").exists()  # no result, nothing half-written
 
 
+def test_a_blocking_render_past_its_timeout_is_cancelled_and_ticked_to_its_end(rig_scene):
+    """The blocking path (background Blender, scripts that wait): past the timeout the shared ``run_to_end`` cancels
+    the run once and ticks on until the engine has stopped it; nothing of it is kept."""
+    from diffusion_handles.engine_link import render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 40
+    images_before = set(bpy_images())
+    run = render_edit.start(context)
+    assert render_edit.run_to_end(run, context, interval=0.01, timeout=0.0) == "CANCELLED"
+    assert run.task.done and run.ended and "cancelled" in run.message
+    assert not context.window_manager.dhandles_render_running and set(bpy_images()) == images_before
+
+
+def bpy_images():
+    import bpy
+
+    return [image.name for image in bpy.data.images]
+
+
 def test_modal_handler_passes_events_through_and_esc_cancels(rig_scene):
     """The modal operator's own event handling, driven with synthetic events (no timers fire in background)."""
     from collections import namedtuple
