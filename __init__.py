@@ -5,9 +5,10 @@ This package runs in Blender's own Python, which has neither torch nor diffusers
 engine process (``engine/``), which the operators drive through a standard-library client.
 """
 
-from . import operators, panels, preferences
+from . import engine_link, operators, panels, preferences, properties
 
-_MODULES = (preferences, operators, panels)
+# By layer, bottom up: preferences, the property groups, the engine link, the operators, the panels.
+_MODULES = (preferences, properties, engine_link, operators, panels)
 
 
 def register():

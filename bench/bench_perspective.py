@@ -1,7 +1,7 @@
 """Perspective metric and losses on Blender-rendered box rooms: the rooms' exact VPs vs perturbed ones (the in-run
 baseline), plus the cost of the losses at 512x512.
 
-For --rooms box rooms rendered with Workbench (operators/perspective_dataset.py) at --size, with their exact world-
+For --rooms box rooms rendered with Workbench (perspective/perspective_dataset.py) at --size, with their exact world-
 axis VPs and with the VPs moved by 2%, 5% and 10% of the image diagonal (directions at infinity turned 10 degrees):
 the LSD inlier shares at 1/2/5 degrees, the median error, and the no-reference loss. Then the time of the reference
 loss (1000 lines per VP, 3 VPs) and of the no-reference loss, forward + backward, on a 1x3xSxS image.
@@ -36,7 +36,7 @@ def render_rooms(count: int, size: int, folder: str) -> list[str]:
     from conftest import addon_import_dir  # the add-on importable as a package, as the tests do
 
     sys.path.insert(0, str(addon_import_dir()))
-    module = importlib.import_module("diffusion_handles.operators.perspective_dataset")
+    module = importlib.import_module("diffusion_handles.perspective.perspective_dataset")
     return module.make_perspective_dataset(folder, count=count, width=size, height=size, seed=11)
 
 

@@ -145,7 +145,8 @@ def main() -> int:
     (addon_dir / "diffusion_handles").symlink_to(ROOT, target_is_directory=True)
     sys.path.insert(0, str(addon_dir))
     import diffusion_handles
-    from diffusion_handles.operators import engine_session, scene_build
+    from diffusion_handles.engine_link import engine_session
+    from diffusion_handles.scene import scene_build
 
     diffusion_handles.register()
     try:

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (``bpy.ops.dhandles.*``). Each module lists its classes in ``CLASSES`` and may define
-``register_extra()`` / ``unregister_extra()`` for menus and properties. Add a module by appending it to
-``MODULES``."""
+"""Operators (``bpy.ops.dhandles.*``): thin ``bpy.types.Operator`` classes whose ``execute``/``invoke``/``modal``
+call into the layers below (``engine_link/``, ``scene/``, ``perspective/``). Each module lists its classes in
+``CLASSES`` and may define ``register_extra()`` / ``unregister_extra()`` for menus. Add a module by appending it
+to ``MODULES``."""
 
-import bpy
-
+from ..registration import register_modules, unregister_modules
 from . import (
     add_object,
     check_engine,
@@ -15,32 +15,19 @@ from . import (
     mask_image,
     model_download,
     perspective_dataset,
-    photo_rig,
     preview_edit,
     render_animation,
     render_edit,
-    render_settings,
-    render_status,
-    vanishing_draw,
     vanishing_points,
 )
 
-MODULES = (check_engine, engine_setup, model_download, vanishing_points, vanishing_draw, perspective_dataset,
-           photo_rig, import_photo, add_object, mask_image, edit_transform, preview_edit, render_settings,
-           render_status, engine_control, render_edit, render_animation)
+MODULES = (check_engine, engine_setup, model_download, vanishing_points, perspective_dataset, import_photo,
+           add_object, mask_image, edit_transform, preview_edit, engine_control, render_edit, render_animation)
 
 
 def register():
-    for module in MODULES:
-        for cls in module.CLASSES:
-            bpy.utils.register_class(cls)
-        if hasattr(module, "register_extra"):
-            module.register_extra()
+    register_modules(MODULES)
 
 
 def unregister():
-    for module in reversed(MODULES):
-        if hasattr(module, "unregister_extra"):
-            module.unregister_extra()
-        for cls in reversed(module.CLASSES):
-            bpy.utils.unregister_class(cls)
+    unregister_modules(MODULES)

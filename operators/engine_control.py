@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import engine_session, render_status
+from ..engine_link import engine_session, render_status
 
 
 class DHANDLES_OT_release_engine(bpy.types.Operator):
@@ -42,7 +42,3 @@ class DHANDLES_OT_cancel_render(bpy.types.Operator):
 
 
 CLASSES = (DHANDLES_OT_release_engine, DHANDLES_OT_cancel_render)
-
-
-def unregister_extra():
-    engine_session.release()  # disabling the add-on must not leave an engine holding GPU memory

@@ -7,16 +7,12 @@ import os
 import bpy
 
 from .. import preferences
+from .sidebar import SidebarPanel
 
-CATEGORY = "Diffusion Handles"
 
-
-class DHANDLES_PT_engine(bpy.types.Panel):
+class DHANDLES_PT_engine(SidebarPanel, bpy.types.Panel):
     bl_label = "Engine"
     bl_idname = "DHANDLES_PT_engine"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
     bl_order = 100
 
     def draw(self, context):

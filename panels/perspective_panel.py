@@ -4,15 +4,12 @@ renderer for perspective fine-tuning."""
 
 import bpy
 
-CATEGORY = "Diffusion Handles"
+from .sidebar import SidebarPanel
 
 
-class DHANDLES_PT_perspective(bpy.types.Panel):
+class DHANDLES_PT_perspective(SidebarPanel, bpy.types.Panel):
     bl_label = "Perspective"
     bl_idname = "DHANDLES_PT_perspective"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
     bl_order = 60
     bl_options = {"DEFAULT_CLOSED"}
 

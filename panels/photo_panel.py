@@ -8,10 +8,10 @@ from pathlib import Path
 
 import bpy
 
-from ..operators.edit_transform import describe, edit_matrix
-from ..operators.photo_rig import active_rig
+from ..properties.photo_rig import active_rig
+from ..scene.edit_transform import describe, edit_matrix
+from .sidebar import SidebarPanel
 
-CATEGORY = "Diffusion Handles"
 FOV_SOURCES = {"given": "given", "exif_35mm": "EXIF 35 mm focal length", "exif_focal_plane": "EXIF focal plane",
                "default": "default, no usable EXIF"}
 
@@ -20,12 +20,9 @@ def _file_label(path: str) -> str:
     return Path(path).name if path else "none"
 
 
-class DHANDLES_PT_photo(bpy.types.Panel):
+class DHANDLES_PT_photo(SidebarPanel, bpy.types.Panel):
     bl_label = "Photo"
     bl_idname = "DHANDLES_PT_photo"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
     bl_order = 0
 
     def draw(self, context):

@@ -19,7 +19,7 @@ def draw_preferences(prefs, context, layout) -> None:
 
 
 def _draw_engine(prefs, context, box) -> None:
-    from ..operators import engine_setup
+    from ..engine_link import engine_setup
 
     wm = context.window_manager
     box.label(text="Engine", icon="SETTINGS")
@@ -46,7 +46,7 @@ def _draw_engine(prefs, context, box) -> None:
 
 
 def _draw_models(prefs, context, box) -> None:
-    from ..operators import model_download
+    from ..engine_link import model_download
 
     wm = context.window_manager
     box.label(text="Models", icon="FILE_VOLUME")

@@ -8,8 +8,9 @@ import textwrap
 
 import bpy
 
-from ..operators import engine_session, render_status
-from .engine_panel import CATEGORY
+from ..engine_link import engine_session
+from . import status_bar
+from .sidebar import SidebarPanel
 
 
 def wrapped_label(layout, text: str, icon: str = "NONE", width: int = 48) -> None:
@@ -19,12 +20,9 @@ def wrapped_label(layout, text: str, icon: str = "NONE", width: int = 48) -> Non
         layout.label(text=line, icon=icon if number == 0 else "BLANK1")
 
 
-class DHANDLES_PT_render(bpy.types.Panel):
+class DHANDLES_PT_render(SidebarPanel, bpy.types.Panel):
     bl_label = "Render"
     bl_idname = "DHANDLES_PT_render"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
     bl_order = 50
 
     def draw(self, context):
@@ -47,7 +45,7 @@ class DHANDLES_PT_render(bpy.types.Panel):
 
         if wm.dhandles_render_running:
             box = layout.box()
-            render_status.draw_progress(box, wm)
+            status_bar.draw_progress(box, wm)
             box.operator("dhandles.cancel_render", icon="CANCEL")
         elif wm.dhandles_render_status:
             wrapped_label(layout, wm.dhandles_render_status, "INFO", width)
@@ -63,13 +61,10 @@ class DHANDLES_PT_render(bpy.types.Panel):
         row.operator("dhandles.release_engine", text="Release", icon="X")
 
 
-class DHANDLES_PT_render_settings(bpy.types.Panel):
+class DHANDLES_PT_render_settings(SidebarPanel, bpy.types.Panel):
     bl_label = "Settings"
     bl_idname = "DHANDLES_PT_render_settings"
     bl_parent_id = "DHANDLES_PT_render"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):

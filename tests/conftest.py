@@ -85,7 +85,7 @@ def engine_python(monkeypatch, python_executable):
 def release_engine(addon):
     """The add-on's engine is shared by a module's tests and stopped after the last one."""
     yield
-    from diffusion_handles.operators import engine_session
+    from diffusion_handles.engine_link import engine_session
 
     engine_session.release()
 

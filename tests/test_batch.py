@@ -191,7 +191,7 @@ def test_render_animation_sends_its_frames_to_the_cluster(cluster, addon, photog
     import time
 
     import bpy
-    from diffusion_handles.operators import render_animation
+    from diffusion_handles.engine_link import render_animation
 
     monkeypatch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
     monkeypatch.setenv("DHANDLES_RAY_ADDRESS", ray.get_runtime_context().gcs_address)  # the cluster started here

@@ -46,7 +46,7 @@ def scene_state(bpy):
 @pytest.mark.parametrize("size", [(320, 200), (200, 320)], ids=["landscape", "portrait"])
 def test_non_square_photo(bpy, tmp_path, size):
     from bpy_extras.object_utils import world_to_camera_view
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Vector
 
     from engine.geometry.transforms import make_transform, rotation_matrix

@@ -132,7 +132,7 @@ def test_import_builds_matched_camera_meshes_and_centroid(bpy, sample):
 
 
 def test_official_edit_reads_back_and_previews_like_the_engine(bpy, sample, tmp_path):
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
 
     rig = import_sample(bpy, sample)
     matrix, depth, mask = official_matrix(sample, "edit_002", Camera.official(512, 512, 55.0))
@@ -153,7 +153,7 @@ def test_official_edit_reads_back_and_previews_like_the_engine(bpy, sample, tmp_
 
 
 def test_moving_the_rig_is_no_edit_and_a_moved_camera_still_edits_right(bpy, sample, tmp_path):
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Euler, Matrix
 
     rig = import_sample(bpy, sample)
@@ -185,7 +185,7 @@ def test_moving_the_rig_is_no_edit_and_a_moved_camera_still_edits_right(bpy, sam
 def test_moving_the_object_with_blender_tools_is_the_edit(bpy, sample, tmp_path):
     """A keyframed rotation and translation about the object's origin is the engine's rotation about the
     centroid, in the camera frame; the animation preview writes one PNG per frame."""
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Vector
 
     from engine.geometry.transforms import make_transform, rotation_matrix
@@ -306,7 +306,7 @@ def test_saved_and_reopened_scene_still_previews(bpy, sample, tmp_path):
 
 
 def describe_translation(rig):
-    from diffusion_handles.operators.edit_transform import describe, edit_matrix
+    from diffusion_handles.scene.edit_transform import describe, edit_matrix
 
     return describe(edit_matrix(rig), rig.centroid)["translation"]
 
@@ -314,7 +314,7 @@ def describe_translation(rig):
 def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
     """The rig can start anywhere: imported at an existing camera's pose, the meshes still line up with the
     photo and an official edit still previews like the engine."""
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Euler, Matrix
 
     data = bpy.data.cameras.new("shot")
@@ -336,27 +336,29 @@ def test_import_at_a_moved_and_rotated_scene_camera(bpy, sample, tmp_path):
 def test_preview_runs_modal_on_timer_events(bpy, sample, tmp_path):
     """The UI path: the preview advances on timer events and lets every other event through (background Blender
     fires no timers, so the events are fed by hand to the operator's own modal())."""
-    from diffusion_handles.operators.preview_edit import _PreviewOperator, engine_inputs
+    from diffusion_handles.engine_link.preview_edit import PreviewOperator, engine_inputs
 
     rig = import_sample(bpy, sample)
     rig.target.location.x += 0.3
     bpy.context.view_layer.update()
     output = tmp_path / "modal.png"
 
-    class Preview(_PreviewOperator):
+    class Preview(PreviewOperator):
         bl_label = "Preview Edit"
+        output_path = str(output)
         reports, result = [], None
 
         def report(self, kind, message):
             self.reports.append((kind, message))
 
-        def prepare(self, context):
-            from diffusion_handles.operators.edit_transform import edit_matrix
+        def make_params(self, context, output_path):
+            from diffusion_handles.scene.edit_transform import edit_matrix
 
-            return dict(engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=str(output))
+            return dict(engine_inputs(context, rig), transform=edit_matrix(rig).tolist(), output=output_path)
 
-        def finished(self, context, result):
+        def show_result(self, context, result):
             self.result = result
+            return "shown"
 
     event = type("Event", (), {"type": "TIMER", "value": "NOTHING"})
     other = type("Event", (), {"type": "MOUSEMOVE", "value": "NOTHING"})
@@ -366,11 +368,11 @@ def test_preview_runs_modal_on_timer_events(bpy, sample, tmp_path):
     states = set()
     for _ in range(6000):
         states.add(frozenset(operator.modal(bpy.context, event)))
-        if operator._task.done:
+        if operator._run.done:
             break
         time.sleep(0.005)
     assert frozenset({"FINISHED"}) in states and operator.result["frames"][0]["image"] == str(output)
-    assert output.is_file() and operator.reports == []
+    assert output.is_file() and operator.reports == [({"INFO"}, "shown")]
 
 
 def test_cycles_render_of_the_imported_scene_is_the_photo(bpy, sample, tmp_path):

@@ -71,7 +71,7 @@ def test_import_render_covers_every_pixel_and_the_mask_with_the_object(bpy, phot
 
 
 def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from mathutils import Matrix
 
     folder = photogen / "chair"
@@ -91,7 +91,7 @@ def test_a_turned_object_has_the_engines_silhouette(bpy, photogen, tmp_path):
 
 
 def test_two_objects_from_two_masks_move_apart_and_preview_like_the_engine(bpy, photogen, tmp_path):
-    from diffusion_handles.operators.edit_transform import edit_matrices
+    from diffusion_handles.scene.edit_transform import edit_matrices
     from mathutils import Matrix
 
     folder = photogen / "car"
@@ -167,7 +167,7 @@ def test_add_object_cuts_another_object_out_of_the_imported_photo(bpy, photogen,
     second = rig.extra_objects[0].target
     assert len(second.data.polygons) == 50 * 100 and len(rig.background.data.polygons) == faces_before
 
-    from diffusion_handles.operators.edit_transform import edit_matrices
+    from diffusion_handles.scene.edit_transform import edit_matrices
 
     first, added = edit_matrices(rig)
     assert np.allclose(added, np.eye(4), atol=1e-5) and not np.allclose(first, np.eye(4), atol=1e-3)
@@ -179,8 +179,8 @@ def test_add_object_cuts_another_object_out_of_the_imported_photo(bpy, photogen,
 
 
 def test_drawn_vanishing_lines_converge_at_the_cameras_vanishing_points(bpy, photogen):
-    from diffusion_handles.operators import vanishing_draw
-    from diffusion_handles.operators.vanishing_points import view_vanishing_points
+    from diffusion_handles.perspective import vanishing_draw
+    from diffusion_handles.perspective.vanishing_points import view_vanishing_points
     from mathutils import Euler
 
     rig = import_sample(bpy, photogen / "car")
@@ -225,8 +225,8 @@ def test_import_jobs_run_a_tick_at_a_time_with_progress_cancel_and_errors(bpy, p
     starts when one ends, a cancel stops the job in flight and cleans up, a failed job's error reaches the work."""
     import time
 
-    from diffusion_handles.operators import job_sequence
-    from diffusion_handles.operators.engine_task import EngineTask
+    from diffusion_handles.engine_link import job_sequence
+    from diffusion_handles.engine_link.engine_task import EngineTask
 
     folder = photogen / "car"
     params = {"photo": str(folder / "input.png"), "depth": str(folder / "depth.exr"),

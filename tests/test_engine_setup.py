@@ -1,4 +1,4 @@
-"""Set Up Engine (operators/engine_setup.py): the real flow once (a fresh environment, the shipped requirements,
+"""Set Up Engine (engine_link/engine_setup.py): the real flow once (a fresh environment, the shipped requirements,
 ``engine info`` through it), and its refusals, failures and cancel with real subprocesses. The per-tick function is
 called directly: background Blender fires no timers."""
 
@@ -48,7 +48,7 @@ def test_requirements_check_catches_a_pin_that_moved(tmp_path):
 
 
 def test_plan_installs_torch_first_then_the_shipped_requirements(addon, tmp_path):
-    from diffusion_handles.operators import engine_setup
+    from diffusion_handles.engine_link import engine_setup
 
     steps = engine_setup.plan(sys.executable, tmp_path / "venv")
     assert steps[0].command == (sys.executable, "-m", "venv", str(tmp_path / "venv"))
@@ -59,7 +59,7 @@ def test_plan_installs_torch_first_then_the_shipped_requirements(addon, tmp_path
 
 def test_set_up_refuses_with_online_access_off(addon):
     import bpy
-    from diffusion_handles.operators import engine_setup
+    from diffusion_handles.engine_link import engine_setup
 
     bpy.context.preferences.system.use_online_access = False
     run = engine_setup.start(None)
@@ -73,7 +73,7 @@ def test_set_up_refuses_with_online_access_off(addon):
 
 
 def test_without_network_pip_fails_with_a_clear_message(online, addon, tmp_path):
-    from diffusion_handles.operators import engine_setup
+    from diffusion_handles.engine_link import engine_setup
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0",
@@ -87,7 +87,7 @@ def test_without_network_pip_fails_with_a_clear_message(online, addon, tmp_path)
 
 
 def test_cancel_stops_the_running_step(addon, tmp_path):
-    from diffusion_handles.operators import engine_setup
+    from diffusion_handles.engine_link import engine_setup
 
     step = engine_setup.Step("Waiting", (sys.executable, "-c", "import time; time.sleep(120)"))
     run = engine_setup.SetupRun([step], tmp_path / "setup.log")
@@ -102,8 +102,8 @@ def test_cancel_stops_the_running_step(addon, tmp_path):
 def test_set_up_engine_builds_a_working_environment(online, addon, tmp_path):
     """The button's real flow: a fresh venv, torch then the shipped requirements (pip's cache and the machine's
     wheel folder keep it to minutes), then ``engine info`` through it; Check Engine accepts it."""
-    from diffusion_handles.operators import engine_setup
-    from diffusion_handles.operators.check_engine import check_engine
+    from diffusion_handles.engine_link import engine_setup
+    from diffusion_handles.engine_link.check_engine import check_engine
 
     venv = tmp_path / "engine-venv"
     run = engine_setup.start(None, venv=venv)

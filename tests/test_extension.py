@@ -9,7 +9,6 @@ import textwrap
 import zipfile
 
 import pytest
-
 from conftest import ADDON_PACKAGE, REPO_ROOT, addon_import_dir, subprocess_env
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
@@ -154,7 +153,7 @@ def test_engine_info_command_runs_in_the_engine_python():
 
 
 def test_check_engine_reports_a_missing_python(addon, tmp_path):
-    from diffusion_handles.operators.check_engine import check_engine
+    from diffusion_handles.engine_link.check_engine import check_engine
 
     outcome = check_engine(str(tmp_path / "no-such-python"))
     assert not outcome.ok and "make setup" in outcome.message

@@ -91,8 +91,8 @@ def test_blender_numbers_for_engine_intrinsics_project_like_them(scene, fit, cam
 
 
 def test_the_imports_matched_camera_projects_like_the_scene_jobs_camera(scene, addon):
-    """The import's camera (operators/scene_build.py) for the job's intrinsics, off-centre principal point too."""
-    scene_build = importlib.import_module(f"{addon.__name__}.operators.scene_build")
+    """The import's camera (scene/scene_build.py) for the job's intrinsics, off-centre principal point too."""
+    scene_build = importlib.import_module(f"{addon.__name__}.scene.scene_build")
     for camera in (Camera.official(512, 512, 55.0), Camera.official(640, 360, 48.0),
                    Camera(300, 500, 420.0, 420.0, 149.5, 260.0)):
         data = bpy.data.cameras.new("matched")

@@ -21,7 +21,7 @@ ORIGINAL = "stabilityai/stable-diffusion-2-depth"
 def engine_with_hub(addon, tmp_path, monkeypatch):
     """Blender online, the engine pointed at a fake hub serving the tiny model under the original SD2-depth id."""
     import bpy
-    from diffusion_handles.operators import engine_session
+    from diffusion_handles.engine_link import engine_session
 
     from engine.models import load_diffusion
 
@@ -43,7 +43,7 @@ def engine_with_hub(addon, tmp_path, monkeypatch):
 
 
 def test_download_models_per_tick_reports_bytes_then_the_models(engine_with_hub):
-    from diffusion_handles.operators import engine_session, model_download
+    from diffusion_handles.engine_link import engine_session, model_download
 
     job = engine_session.submit(None, "download_models", {"models": [{"kind": "diffusion", "model": "sd2-depth"}]})
     watch = model_download.DownloadWatch(job)
@@ -78,8 +78,8 @@ def test_online_access_off_means_downloads_off(addon):
 
 
 def test_check_engine_names_the_missing_weights(addon, tmp_path, monkeypatch):
-    from diffusion_handles.operators.check_engine import check_engine
-    from diffusion_handles.operators.model_download import needed_models
+    from diffusion_handles.engine_link.check_engine import check_engine
+    from diffusion_handles.engine_link.model_download import needed_models
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("DHANDLES_MODELS_DIR", raising=False)
@@ -96,7 +96,7 @@ def test_check_engine_names_the_missing_weights(addon, tmp_path, monkeypatch):
 
 
 def test_a_render_shows_model_loading_and_download_bytes(addon):
-    from diffusion_handles.operators.engine_task import EngineTask
+    from diffusion_handles.engine_link.engine_task import EngineTask
 
     task = EngineTask("edit", {}, label="Render")
     task._apply({"type": "progress", "stage": "loading model", "message": "loading the diffusion model sd2-depth"})

@@ -20,7 +20,7 @@ from mathutils import Euler, Vector  # noqa: E402
 
 @pytest.fixture(scope="module")
 def vp_module(addon):
-    return importlib.import_module(f"{addon.__name__}.operators.vanishing_points")
+    return importlib.import_module(f"{addon.__name__}.perspective.vanishing_points")
 
 
 DEFAULT_ROTATION = (math.radians(75), math.radians(3), math.radians(35))

@@ -11,16 +11,16 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 from mathutils import Vector  # noqa: E402
+from perspective_drawing import perturb_vps  # noqa: E402
 
 from engine.perspective.metric import vp_agreement  # noqa: E402
-from perspective_drawing import perturb_vps  # noqa: E402
 
 W, H = 192, 144
 
 
 @pytest.fixture(scope="module")
 def dataset(addon, tmp_path_factory):
-    module = importlib.import_module(f"{addon.__name__}.operators.perspective_dataset")
+    module = importlib.import_module(f"{addon.__name__}.perspective.perspective_dataset")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     folder = tmp_path_factory.mktemp("perspective_dataset")
     scenes_before = len(bpy.data.scenes)

@@ -13,8 +13,9 @@ import pytest
 bpy = pytest.importorskip("bpy")
 torch = pytest.importorskip("torch")
 
-from engine.perspective.no_reference import vp_consistency_loss  # noqa: E402
 from perspective_drawing import perturb_vps  # noqa: E402
+
+from engine.perspective.no_reference import vp_consistency_loss  # noqa: E402
 
 SIZE = 256
 
@@ -23,7 +24,7 @@ SIZE = 256
 def rooms(addon, tmp_path_factory):
     import cv2
 
-    module = importlib.import_module(f"{addon.__name__}.operators.perspective_dataset")
+    module = importlib.import_module(f"{addon.__name__}.perspective.perspective_dataset")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     folder = tmp_path_factory.mktemp("rooms")
     samples = module.make_perspective_dataset(str(folder), count=4, width=SIZE, height=SIZE, seed=11)

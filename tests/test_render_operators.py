@@ -24,7 +24,7 @@ FAST = {"model": "tiny", "steps": 2, "inversion": "ddim", "resolution": 64}
 @pytest.fixture(scope="module")
 def engine_env(addon, tmp_path_factory):
     """One warm engine for the module (as in a Blender session), with its own inversion cache."""
-    from diffusion_handles.operators import engine_session
+    from diffusion_handles.engine_link import engine_session
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DHANDLES_ENGINE_PYTHON", sys.executable)
@@ -52,7 +52,7 @@ def rig_scene(engine_env, photogen, tmp_path):
     for key, value in FAST.items():
         setattr(settings, key, value)
     yield bpy.context
-    from diffusion_handles.operators import render_status
+    from diffusion_handles.engine_link import render_status
 
     render_status.cancel_all()
 
@@ -69,7 +69,7 @@ def tick_until(tick, run, context, done, timeout=300.0, interval=0.01):
 
 
 def test_progress_over_stages_only_grows(addon):
-    from diffusion_handles.operators.engine_task import EngineTask
+    from diffusion_handles.engine_link.engine_task import EngineTask
 
     task = EngineTask("edit", {}, stages=(("invert", 1.0), ("edit", 3.0)))
     seen = []
@@ -84,7 +84,7 @@ def test_progress_over_stages_only_grows(addon):
 
 def test_render_edit_needs_an_imported_photo(addon):
     import bpy
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     assert not bpy.ops.dhandles.render_edit.poll()
@@ -94,7 +94,7 @@ def test_render_edit_needs_an_imported_photo(addon):
 
 def test_result_goes_to_a_reused_image_with_its_settings(rig_scene, photogen, tmp_path):
     import bpy
-    from diffusion_handles.operators import render_output
+    from diffusion_handles.scene import render_output
 
     context = rig_scene
     photo = photogen / SAMPLE / "input.png"
@@ -133,8 +133,9 @@ def statuses_while(tick, run, context, done, timeout=300.0):
 def test_render_edit_end_to_end_and_reproducible(rig_scene, tmp_path):
     import bpy
     import numpy as np
-    from diffusion_handles.operators import render_edit, render_output
-    from diffusion_handles.operators.edit_transform import edit_matrix
+    from diffusion_handles.engine_link import render_edit
+    from diffusion_handles.scene import render_output
+    from diffusion_handles.scene.edit_transform import edit_matrix
     from PIL import Image
 
     context = rig_scene
@@ -185,7 +186,7 @@ def test_a_painted_mask_is_kept_beside_the_render(rig_scene, photogen, tmp_path)
     the render, so the file is kept beside the result and the sidecar points there."""
     import bpy
     import numpy as np
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     rig = context.scene.dhandles_rig.dhandles
@@ -201,7 +202,7 @@ def test_a_painted_mask_is_kept_beside_the_render(rig_scene, photogen, tmp_path)
 
 def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_scene, tmp_path):
     import numpy as np
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     rig = context.scene.dhandles_rig.dhandles
@@ -227,7 +228,8 @@ def test_perspective_guidance_goes_with_the_edit_and_bad_settings_stop_it(rig_sc
 def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig_scene, tmp_path, monkeypatch):
     """The Perspective Adapters setting becomes the edit job's ``lora`` parameter and part of the render's record."""
     import bpy
-    from diffusion_handles.operators import engine_session, render_edit, render_output
+    from diffusion_handles.engine_link import engine_session, render_edit
+    from diffusion_handles.scene import render_output
 
     context = rig_scene
     rig = context.scene.dhandles_rig.dhandles
@@ -262,7 +264,7 @@ def test_perspective_adapters_go_with_the_edit_and_a_missing_folder_stops_it(rig
 def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
     """Scripts call ``bpy.ops.dhandles.render_edit()`` headless: with no timers it runs the same ticks to the end."""
     import bpy
-    from diffusion_handles.operators import render_output
+    from diffusion_handles.scene import render_output
 
     assert bpy.ops.dhandles.render_edit() == {"FINISHED"}
     image = bpy.data.images[render_output.RESULT_IMAGE]
@@ -271,7 +273,7 @@ def test_render_edit_operator_in_background_blender(rig_scene, tmp_path):
 
 
 def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path):
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     context.scene.dhandles_render.steps = 40
@@ -287,11 +289,31 @@ def test_render_edit_cancel_within_a_second_keeps_everything(rig_scene, tmp_path
     assert not (tmp_path / "edit_renders").exists()  # no result, nothing half-written
 
 
+def test_a_blocking_render_past_its_timeout_is_cancelled_and_ticked_to_its_end(rig_scene):
+    """The blocking path (background Blender, scripts that wait): past the timeout the shared ``run_to_end`` cancels
+    the run once and ticks on until the engine has stopped it; nothing of it is kept."""
+    from diffusion_handles.engine_link import render_edit
+
+    context = rig_scene
+    context.scene.dhandles_render.steps = 40
+    images_before = set(bpy_images())
+    run = render_edit.start(context)
+    assert render_edit.run_to_end(run, context, interval=0.01, timeout=0.0) == "CANCELLED"
+    assert run.task.done and run.ended and "cancelled" in run.message
+    assert not context.window_manager.dhandles_render_running and set(bpy_images()) == images_before
+
+
+def bpy_images():
+    import bpy
+
+    return [image.name for image in bpy.data.images]
+
+
 def test_modal_handler_passes_events_through_and_esc_cancels(rig_scene):
     """The modal operator's own event handling, driven with synthetic events (no timers fire in background)."""
     from collections import namedtuple
 
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     context.scene.dhandles_render.steps = 40
@@ -326,7 +348,7 @@ def timers_fire(monkeypatch):
     """Blender with its UI, as far as the operators can tell (background bpy never fires timers): the timers the
     operators register are captured, and ticked by the test as Blender's event loop would."""
     import bpy
-    from diffusion_handles.operators import render_status
+    from diffusion_handles.engine_link import render_status
 
     monkeypatch.setattr(render_status, "timers_fire", lambda: True)
     registered = []
@@ -369,7 +391,7 @@ def test_exec_in_the_ui_returns_at_once_and_a_timer_drives_the_render(rig_scene,
 
 def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
     import bpy
-    from diffusion_handles.operators import render_status
+    from diffusion_handles.engine_link import render_status
 
     context = rig_scene
     assert bpy.ops.dhandles.render_edit() == {"FINISHED"}
@@ -390,7 +412,8 @@ def test_loading_a_file_cancels_a_timer_driven_render(rig_scene, timers_fire):
 
 def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
     import bpy
-    from diffusion_handles.operators import render_status
+    from diffusion_handles.engine_link import render_status
+    from diffusion_handles.panels import status_bar
 
     class Layout:  # records what a draw function asks of the status bar's UILayout
         def __init__(self):
@@ -411,34 +434,34 @@ def test_status_bar_shows_a_progress_bar_while_a_render_runs(addon):
         def operator(self, name, **options):
             self.calls.append(("operator", name, options))
 
-    assert render_status.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+    assert status_bar.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
     wm = bpy.context.window_manager
     header = type("Header", (), {})()
     wm.dhandles_render_running, wm.dhandles_render_status, wm.dhandles_render_progress = False, "", 0.0
     header.layout = Layout()
-    render_status.draw_status_bar(header, bpy.context)
+    status_bar.draw_status_bar(header, bpy.context)
     assert header.layout.calls == []  # nothing while no render runs
     render_status.update(bpy.context, "Render Edit: Editing 3/38", 0.4, running=True)
-    render_status.draw_status_bar(header, bpy.context)
+    status_bar.draw_status_bar(header, bpy.context)
     calls = header.layout.calls
     [progress] = [call[1] for call in calls if call[0] == "progress"]
     assert progress["text"] == "Render Edit: Editing 3/38" and abs(progress["factor"] - 0.4) < 1e-6
-    assert progress.get("type", "BAR") == "BAR" and ("set", "ui_units_x", render_status.STATUS_BAR_UNITS) in calls
+    assert progress.get("type", "BAR") == "BAR" and ("set", "ui_units_x", status_bar.STATUS_BAR_UNITS) in calls
     assert any(call[0] == "operator" and call[1] == "dhandles.cancel_render" for call in calls)
     render_status.update(bpy.context, "", 0.0, running=False)
 
-    render_status.unregister_extra()
+    status_bar.unregister()
     try:
-        assert render_status.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
+        assert status_bar.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize()
     finally:
-        render_status.register_extra()
+        status_bar.register()
 
 
 def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene, photogen, tmp_path):
     """A blocking engine job (the import's scene job, a scripted preview) would wait, with Blender frozen, for the
     whole render."""
     import bpy
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     context.scene.dhandles_render.steps = 10
@@ -463,7 +486,7 @@ def test_an_import_behind_a_render_fails_at_once_and_leaves_the_scene(rig_scene,
 
 
 def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
-    from diffusion_handles.operators import engine_session, render_edit
+    from diffusion_handles.engine_link import engine_session, render_edit
 
     context = rig_scene
     context.scene.dhandles_render.steps = 40
@@ -485,7 +508,7 @@ def test_engine_killed_mid_render_then_a_fresh_engine(rig_scene):
 
 def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
     import bpy
-    from diffusion_handles.operators import render_animation
+    from diffusion_handles.engine_link import render_animation
 
     context = rig_scene
     scene = context.scene
@@ -514,7 +537,7 @@ def test_render_animation_reuses_the_inversion(rig_scene, tmp_path):
 
 def test_an_animation_with_an_out_of_view_frame_completes(rig_scene, photogen):
     import numpy as np
-    from diffusion_handles.operators import render_animation
+    from diffusion_handles.engine_link import render_animation
     from PIL import Image
 
     context = rig_scene
@@ -544,7 +567,7 @@ def test_an_animation_with_an_out_of_view_frame_completes(rig_scene, photogen):
 def test_two_objects_render_with_each_ones_transform(engine_env, photogen, tmp_path):
     import bpy
     import numpy as np
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
     from mathutils import Matrix
     from PIL import Image
 
@@ -570,7 +593,7 @@ def test_two_objects_render_with_each_ones_transform(engine_env, photogen, tmp_p
     assert len(params["masks"]) == 1 and np.asarray(params["transform"]).shape == (2, 4, 4)
     assert not np.allclose(params["transform"][0], params["transform"][1])
     assert tick_until(render_edit.tick, run, context, lambda s: s != "RUNNING")[-1] == "FINISHED"
-    from diffusion_handles.operators import render_output
+    from diffusion_handles.scene import render_output
 
     record = json.loads(bpy.data.images[render_output.RESULT_IMAGE][render_output.RENDER_PROPERTY])
     report = record["report"]
@@ -578,7 +601,7 @@ def test_two_objects_render_with_each_ones_transform(engine_env, photogen, tmp_p
 
 
 def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
-    from diffusion_handles.operators import render_animation
+    from diffusion_handles.engine_link import render_animation
 
     context = rig_scene
     context.scene.frame_start, context.scene.frame_end = 1, 2
@@ -594,8 +617,8 @@ def test_a_cancelled_animation_leaves_no_work_folder(rig_scene):
 
 def test_engine_task_progress_cancel_and_release(engine_env):
     import bpy
-    from diffusion_handles.operators import engine_session
-    from diffusion_handles.operators.engine_task import CANCELLED, FINISHED, EngineTask
+    from diffusion_handles.engine_link import engine_session
+    from diffusion_handles.engine_link.engine_task import CANCELLED, FINISHED, EngineTask
 
     task = EngineTask("ping", {"steps": 3, "sleep": 0.02}, label="Ping")
     task.start(bpy.context)
@@ -630,8 +653,8 @@ def test_a_job_that_ignores_cancel_gets_the_engine_restarted(engine_env):
     """A job busy outside its steps (a model loading, a stuck call) cannot honour a cancel: after a grace period
     the engine process is ended, so Cancel always ends the render."""
     import bpy
-    from diffusion_handles.operators import engine_session
-    from diffusion_handles.operators.engine_task import CANCELLED, EngineTask
+    from diffusion_handles.engine_link import engine_session
+    from diffusion_handles.engine_link.engine_task import CANCELLED, EngineTask
 
     task = EngineTask("ping", {"steps": 2, "sleep": 30.0}, label="Ping")
     task.cancel_grace = 0.5
@@ -655,7 +678,7 @@ def test_a_job_that_ignores_cancel_gets_the_engine_restarted(engine_env):
 
 def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tmp_path):
     import bpy
-    from diffusion_handles.operators import render_edit
+    from diffusion_handles.engine_link import render_edit
 
     context = rig_scene
     target = context.scene.dhandles_rig.dhandles.target
@@ -669,7 +692,7 @@ def test_wrong_engine_python_is_reported_in_the_panel(rig_scene, monkeypatch, tm
     assert [tuple(row) for row in target.matrix_world] == before  # nothing the user made changed
     # a script's call (background Blender: it waits) says the same, and leaves nothing running or in the cache
     # (with a painted mask, which the job's work folder receives)
-    from diffusion_handles.operators import photo_files
+    from diffusion_handles.scene import photo_files
 
     painted = bpy.data.images.load(str(Path(context.scene.dhandles_rig.dhandles.mask_path)), check_existing=False)
     context.scene.dhandles_rig.dhandles.mask_image = painted.name
@@ -689,7 +712,7 @@ def test_the_stall_timeout_preference_reaches_the_jobs(engine_env, monkeypatch):
     from types import SimpleNamespace
 
     from diffusion_handles import preferences
-    from diffusion_handles.operators import engine_session
+    from diffusion_handles.engine_link import engine_session
 
     monkeypatch.setattr(preferences, "get", lambda context=None: SimpleNamespace(engine_python="", stall_minutes=0.5))
     job = engine_session.submit(None, "ping", {"steps": 1})

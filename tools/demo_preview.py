@@ -105,7 +105,7 @@ def main(argv=None) -> int:
                            "object_origin_world": [round(v, 4) for v in rig.target.matrix_world.translation]}
 
         bpy.ops.dhandles.apply_official_edit(filepath=str(sample / "transforms.json"), edit=args.edit)
-        edit_module = sys.modules[f"{addon.__name__}.operators.edit_transform"]
+        edit_module = sys.modules[f"{addon.__name__}.scene.edit_transform"]
         described = edit_module.describe(edit_module.edit_matrix(rig), rig.centroid)
         report["edit_camera_frame"] = {k: ([round(x, 4) for x in v] if isinstance(v, list) else round(v, 3))
                                        for k, v in described.items()}
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
     finally:
-        sys.modules[f"{addon.__name__}.operators.engine_session"].release()
+        sys.modules[f"{addon.__name__}.engine_link.engine_session"].release()
     print(json.dumps(report, indent=2))
     print(f"demo: previewed {sample.name} {args.edit} -> {output}")
     return 0

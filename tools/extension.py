@@ -8,7 +8,7 @@ never ship (tests, benchmarks, caches, virtual environments).
     python tools/extension.py build [--output-dir dist]
     python tools/extension.py requirements   # rewrite engine_requirements.txt from pyproject.toml
 
-``engine_requirements.txt`` ships in the zip: *Set Up Engine* (operators/engine_setup.py) pip-installs it into the
+``engine_requirements.txt`` ships in the zip: *Set Up Engine* (engine_link/engine_setup.py) pip-installs it into the
 engine's environment. It is generated from ``pyproject.toml`` (the one place that pins), and ``build`` refuses to
 run while the two disagree.
 """

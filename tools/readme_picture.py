@@ -29,7 +29,7 @@ def room_with_mask(folder: Path, addon, seed: int) -> tuple[Path, Path, Path] | 
 
     from PIL import Image
 
-    dataset = sys.modules[f"{addon.__name__}.operators.perspective_dataset"]
+    dataset = sys.modules[f"{addon.__name__}.perspective.perspective_dataset"]
     sample = Path(dataset.make_perspective_dataset(str(folder), count=1, width=640, height=480, seed=seed)[0])
     payload = json.loads((sample / "vps.json").read_text())
     depth = np.load(sample / "depth.npy")
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         bpy.ops.dhandles.preview_edit(output_path=str(work / "preview.png"))
         compose([photo, work / "side.png", work / "preview.png"], args.output.resolve())
     finally:
-        sys.modules[f"{addon.__name__}.operators.engine_session"].release()
+        sys.modules[f"{addon.__name__}.engine_link.engine_session"].release()
     log.info("wrote %s", args.output)
     return 0
 

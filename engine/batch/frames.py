@@ -1,7 +1,7 @@
 """An animation's frames as a batch, for Blender's *Render Animation* on a Ray cluster: the manifest of the frames'
 ``edit`` jobs, the command that runs it, and which frames are back, in order.
 
-Standard library only and cheap to import: the Blender side (``operators/render_animation_cluster.py``) uses it.
+Standard library only and cheap to import: the Blender side (``engine_link/render_animation_cluster.py``) uses it.
 A frame is back when its image and its report (written after the image) exist; frames are taken in frame order,
 so the sequence grows without gaps: a frame that finished early waits for the ones before it.
 """

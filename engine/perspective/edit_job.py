@@ -1,7 +1,7 @@
 """What an edit job does with its ``perspective`` parameter: the guidance term to plug into the sampler, and the
 figures its report carries.
 
-The parameter is optional; its contract, whoever sends it (``operators/vanishing_points.perspective_job_params``
+The parameter is optional; its contract, whoever sends it (``perspective/vanishing_points.perspective_job_params``
 builds it from a Blender scene, ``python -m engine edit --vp/--vps`` from the command line):
 ``{"vps": [[x, y, w], ...], "width": W, "height": H, "labels": [...], "guidance": {...} (optional)}``, VPs in
 pixels of a W x H image of the photo's view. Without it an edit has no perspective guidance and its report no

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where a running render shows itself, and what keeps it going: window-manager properties the panel draws (status
-line, progress bar, last error), a progress bar with the stage in Blender's status bar, the list of renders in
-flight that Esc, *Cancel Render* and *Release Engine* reach, and the ``bpy.app.timers`` driver of a render started
-without a modal operator (EXEC from a script or the Python console). Failures stay in ``dhandles_render_error``
-until the next render, so they are seen in the panel, not only in the console."""
+"""Where a running render keeps its state, and what keeps it going: the window-manager properties the panel and the
+status bar draw (``properties/window_manager.py``: status line, progress, last error), the list of renders in
+flight that Esc, *Cancel Render* and *Release Engine* reach, the ``bpy.app.timers`` driver of a render started
+without a modal operator (EXEC from a script or the Python console), and the handler that ends renders when
+another file is loaded. Failures stay in ``dhandles_render_error`` until the next render, so they are seen in the
+panel, not only in the console. The drawing is in ``panels/status_bar.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import bpy
 from .engine_task import RUNNING
 
 TIMER_SECONDS = 0.1  # how often a running render polls the engine (never waits on it)
-STATUS_BAR_UNITS = 16  # width of the status bar's progress bar, in UI units
 
 _active: list = []  # runs in flight: objects with cancel()
 
@@ -62,23 +62,6 @@ def drive_with_timer(run, tick):
     return step
 
 
-def draw_progress(layout, wm) -> None:
-    """The running render's progress bar with its stage as the bar's text."""
-    layout.progress(factor=wm.dhandles_render_progress, type="BAR", text=wm.dhandles_render_status)
-
-
-def draw_status_bar(self, context) -> None:
-    """Appended to Blender's status bar (``STATUSBAR_HT_header``): while a render runs, its progress bar and stage
-    and a button that cancels it."""
-    wm = context.window_manager
-    if not getattr(wm, "dhandles_render_running", False):
-        return
-    row = self.layout.row(align=True)
-    row.ui_units_x = STATUS_BAR_UNITS
-    draw_progress(row, wm)
-    row.operator("dhandles.cancel_render", text="", icon="CANCEL")
-
-
 def _see_through(tasks) -> None:
     """Tick cancelled tasks until they end: one stuck in a long step is ended by its cancel grace (the engine is
     restarted), instead of holding the engine, so that later jobs would find it busy. The timer outlives the load
@@ -123,26 +106,11 @@ def redraw(context) -> None:
                 area.tag_redraw()
 
 
-CLASSES = ()
-
-
-def register_extra():
-    wm = bpy.types.WindowManager
-    wm.dhandles_render_status = bpy.props.StringProperty(name="Render Status", default="", options={"SKIP_SAVE"})
-    wm.dhandles_render_progress = bpy.props.FloatProperty(name="Render Progress", default=0.0, min=0.0, max=1.0,
-                                                         subtype="FACTOR", options={"SKIP_SAVE"})
-    wm.dhandles_render_running = bpy.props.BoolProperty(name="Rendering", default=False, options={"SKIP_SAVE"})
-    wm.dhandles_render_error = bpy.props.StringProperty(name="Last Render Error", default="",
-                                                        options={"SKIP_SAVE"})
-    bpy.types.STATUSBAR_HT_header.append(draw_status_bar)
+def register() -> None:
     bpy.app.handlers.load_pre.append(_cancel_on_load)
 
 
-def unregister_extra():
+def unregister() -> None:
     cancel_all()
-    bpy.types.STATUSBAR_HT_header.remove(draw_status_bar)
     if _cancel_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_cancel_on_load)
-    for name in ("dhandles_render_status", "dhandles_render_progress", "dhandles_render_running",
-                 "dhandles_render_error"):
-        delattr(bpy.types.WindowManager, name)

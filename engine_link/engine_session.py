@@ -10,6 +10,7 @@ beyond reading the preferences: the per-tick logic that uses this module is test
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from .. import preferences
@@ -17,6 +18,14 @@ from ..engine.process.client import EngineClient, EngineError
 
 RENDER_JOBS = ("edit", "invert")  # the diffusion jobs: each holds the engine for seconds to minutes
 _client: EngineClient | None = None
+ENGINE_LOG = logging.getLogger("diffusion_handles.engine")  # the engine process's stderr lines
+if not ENGINE_LOG.handlers:  # Blender configures no logging: show them in its console, once
+    _console = logging.StreamHandler(sys.stderr)
+    _console.setFormatter(logging.Formatter("[dhandles engine] %(message)s"))
+    ENGINE_LOG.addHandler(_console)
+    ENGINE_LOG.setLevel(logging.INFO)
+    ENGINE_LOG.propagate = False
+
 _inboxes: dict[str, list[dict]] = {}
 _unrouted: list[dict] = []
 
@@ -26,7 +35,7 @@ def engine_python(context=None) -> str:
 
 
 def _log(line: str) -> None:
-    print(f"[dhandles engine] {line}", file=sys.stderr)
+    ENGINE_LOG.info(line)
 
 
 def client(context=None) -> EngineClient:

@@ -94,6 +94,20 @@ def active_rig(context) -> DHANDLES_PG_rig | None:
     return None
 
 
+
+NO_PHOTO = "No imported photo: import one with Diffusion Handles > Import Photo first."
+
+
+def usable_rig(context, error: type[Exception] = ValueError) -> DHANDLES_PG_rig:
+    """The photo the panel works on, when it can be edited; else raises ``error`` with what to do."""
+    rig = active_rig(context)
+    if rig is None:
+        raise error(NO_PHOTO)
+    problem = rig.problem()
+    if problem:
+        raise error(problem)
+    return rig
+
 CLASSES = (DHANDLES_PG_rig_object, DHANDLES_PG_rig)
 
 

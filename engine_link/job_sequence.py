@@ -11,9 +11,7 @@ the UI drives it from a modal timer. Cancelling cancels the running job and clos
 
 from __future__ import annotations
 
-import time
-
-from . import engine_session
+from . import engine_session, job_operator
 from .blocking_job import POLL_S, RENDER_RUNNING
 from .engine_session import EngineError
 from .engine_task import CANCELLED, FAILED, FINISHED, RUNNING
@@ -95,8 +93,4 @@ def run_to_end(run: JobSequence, context) -> str:
     """Drive the sequence to its end, waiting between ticks (scripts and background mode)."""
     if run.task is None and run.state == RUNNING:
         run.start(context)
-    while run.state == RUNNING:
-        tick(run, context)
-        if run.state == RUNNING:
-            time.sleep(POLL_S)
-    return run.state
+    return job_operator.run_to_end(tick, run, context, POLL_S)

@@ -59,7 +59,7 @@ def vanishing_lines(camera_matrix, frame_corners, directions, count: int = FAN) 
 
 def scene_lines(context):
     """The lines for the scene's imported photo and its Perspective settings; None when there is nothing to draw."""
-    from .photo_rig import active_rig
+    from ..properties.photo_rig import active_rig
 
     rig = active_rig(context)
     settings = getattr(context.scene, "dhandles_perspective", None)
@@ -105,20 +105,6 @@ def set_drawn(on: bool) -> None:
                 area.tag_redraw()
 
 
-def _toggled(self, context):
+def draw_toggled(self, context):
+    """The update of ``Scene.dhandles_draw_vps``."""
     set_drawn(bool(self.dhandles_draw_vps))
-
-
-CLASSES = ()
-
-
-def register_extra():
-    bpy.types.Scene.dhandles_draw_vps = bpy.props.BoolProperty(
-        name="Draw Vanishing Points", default=False, update=_toggled,
-        description="Draw lines towards the vanishing points of the Perspective directions in the 3D viewport, "
-        "from the imported photo's camera (look through the camera to see them converge)")
-
-
-def unregister_extra():
-    set_drawn(False)
-    del bpy.types.Scene.dhandles_draw_vps
