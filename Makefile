@@ -30,6 +30,7 @@ demo: setup
 	$(PY) tools/demo_preview.py --zip dist --sample $(DEMO_SAMPLE) --edit $(DEMO_EDIT) --output out/demo/preview.png
 
 test: setup
+	$(PY) -m ruff check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 extension: setup

@@ -19,13 +19,13 @@ start-up). `--stretch-sweep 20 12 8` only measures the quality for those max_str
 from __future__ import annotations
 
 import argparse
-from functools import partial
 import json
 import os
 import platform
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,10 +44,10 @@ def agreement_lines(samples, size: int) -> list:
     """The table of VP agreement and no-reference loss over the rendered rooms, for exact and moved VPs."""
     import cv2
     import torch
+    from perspective_drawing import perturb_vps
 
     from engine.perspective.metric import vp_agreement
     from engine.perspective.no_reference import vp_consistency_loss
-    from perspective_drawing import perturb_vps
 
     lines = []
     variants = {"exact VPs": 0.0, "moved 2% of diagonal": 0.02, "moved 5%": 0.05, "moved 10%": 0.10}

@@ -15,7 +15,6 @@ from PIL import Image
 
 from engine.geometry import Camera, reproject
 
-
 pytestmark = pytest.mark.usefixtures("engine_python", "release_engine")
 
 

@@ -13,7 +13,6 @@ from engine.diffusion.guidance import GuidanceTargets, background_loss, identity
 from engine.diffusion.report import UNetCounter  # noqa: E402
 from engine.models import load_diffusion  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from conftest import PHOTOGEN
 
 from engine.geometry import Camera, make_transform, object_centroid, reproject, rotation_matrix
-
-from conftest import PHOTOGEN
 
 CAM = Camera.official(96, 96)
 FAR = 50.0
@@ -180,8 +179,8 @@ needs_photogen = pytest.mark.skipif(not PHOTOGEN.is_dir(), reason=f"photogen tes
 
 @needs_photogen
 def test_photogen_magnified_object_has_no_holes_its_mask_does_not_have():
-    from engine.geometry.official_edit import run_official_edit
     from engine.geometry.io import read_sample
+    from engine.geometry.official_edit import run_official_edit
 
     s = read_sample(PHOTOGEN / "car")
     r = run_official_edit(s.depth, s.mask, s.bg_depth, s.transforms["edit_002"], Camera.official(512, 512))

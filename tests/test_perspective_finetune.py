@@ -14,11 +14,19 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from conftest import subprocess_env  # noqa: E402
+from perspective_drawing import write_dataset  # noqa: E402
+
 from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.dataset import read_dataset  # noqa: E402
-from engine.perspective.finetune import (Batches, FinetuneSettings, combined_loss, finetune,  # noqa: E402
-                                         load_perspective_lora, save_perspective_lora, unload_perspective_lora)
-from perspective_drawing import write_dataset  # noqa: E402
+from engine.perspective.finetune import (  # noqa: E402
+    Batches,
+    FinetuneSettings,
+    combined_loss,
+    finetune,
+    load_perspective_lora,
+    save_perspective_lora,
+    unload_perspective_lora,
+)
 
 SIZE = 64
 

@@ -8,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from perspective_drawing import draw_room, perturb_vps  # noqa: E402
+
 from engine.diffusion.cache import InversionCache  # noqa: E402
 from engine.diffusion.inputs import EditRequest  # noqa: E402
 from engine.diffusion.pipeline import Editor  # noqa: E402
@@ -16,8 +18,6 @@ from engine.geometry.camera import Camera  # noqa: E402
 from engine.models import load_diffusion  # noqa: E402
 from engine.perspective.guidance import PerspectiveGuidance, edit_figures, from_params, scale_vps  # noqa: E402
 from engine.perspective.loss import perspective_loss  # noqa: E402
-from engine.perspective.no_reference import vp_consistency_loss  # noqa: E402
-from perspective_drawing import draw_room, perturb_vps  # noqa: E402
 
 SIZE = 64
 

@@ -16,9 +16,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from conftest import subprocess_env  # noqa: E402
+from perspective_drawing import draw_room, write_dataset  # noqa: E402
+
 from engine import model_cache  # noqa: E402
 from engine.jobs import JobContext, JobError, load_job  # noqa: E402
-from perspective_drawing import draw_room, write_dataset  # noqa: E402
 
 SIZE = 64
 SETTINGS = {"resolution": SIZE, "num_steps": 4, "guided_steps": 3, "opt_steps": 1, "null_inner_steps": 1}

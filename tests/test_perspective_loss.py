@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from perspective_drawing import draw_room
 
 from engine.perspective.image_gradients import image_gradients
 from engine.perspective.loss import perspective_loss, profiles_from_gradients
 from engine.perspective.sweep import sweep_lines
-from perspective_drawing import draw_room
 
 
 def as_batch(image: np.ndarray) -> torch.Tensor:

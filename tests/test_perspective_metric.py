@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import subprocess_env
+from perspective_drawing import draw_room, perturb_vps
+
 from engine.perspective.metric import perspective_report, segment_errors_deg, vp_agreement
 from engine.perspective.no_reference import vp_consistency_loss
-from perspective_drawing import draw_room, perturb_vps
 
 W, H = 320, 240
 

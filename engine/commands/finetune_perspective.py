@@ -10,8 +10,8 @@ adapter_config.json and training.json, and prints one JSON summary (first and la
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import sys
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ An unreadable sample or an unknown edit exits with status 2.
 """
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import sys
 import time
 from pathlib import Path

@@ -8,8 +8,8 @@ and X,Y,0 is a direction at infinity.
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import sys
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ import numpy as np
 from .errors import GeometryError
 
 
-
 def write_depth_exr(path, depth, half: bool = False) -> None:
     """Write HxW depth as one channel "Y" (float32, or HALF like the photogen files)."""
     import OpenEXR

@@ -10,8 +10,8 @@ TINY_SEED = 1234
 
 def tiny_clip_tokenizer(model_max_length: int = 77):
     """A byte-level CLIP tokenizer with no merges: one token per character, the real ``CLIPTokenizer`` class."""
-    from transformers import CLIPTokenizer
     from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
 
     chars = sorted(ByteLevel.alphabet())  # the 256 characters byte-level BPE maps bytes to
     vocab = {c: i for i, c in enumerate(chars)}
@@ -119,8 +119,13 @@ def build_tiny_zoedepth(seed: int = TINY_SEED):
 def build_tiny_segmentation(seed: int = TINY_SEED):
     """(processor, model): CLIPSeg, tiny, with the byte-level tokenizer."""
     import torch
-    from transformers import (CLIPSegConfig, CLIPSegForImageSegmentation, CLIPSegProcessor,
-                              CLIPSegTextConfig, CLIPSegVisionConfig)
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        CLIPSegTextConfig,
+        CLIPSegVisionConfig,
+    )
 
     try:
         from transformers import CLIPImageProcessorPil as CLIPImageProcessor
