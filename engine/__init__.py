@@ -8,4 +8,4 @@ It is importable both as the top-level package ``engine`` (``python -m engine`` 
 environment) and as a subpackage of the installed Blender extension, so modules inside use relative imports.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
