@@ -14,7 +14,8 @@ from engine.geometry import Camera, reproject
 from engine.io import read_depth as read_depth_exr
 from engine.io import read_mask
 
-SAMPLES = ("car", "chair", "banana_fruits", "milk_carton", "shoe")
+SAMPLES = ("banana_fruits", "car", "car_3", "chair", "chair_2", "cube_toy", "guitar", "milk_carton", "plane",
+           "potted_plant", "red_block", "shoe")  # every photogen sample
 BACKGROUND, OBJECT = (1.0, 0.0, 0.0, 1.0), (0.0, 1.0, 0.0, 1.0)
 
 
