@@ -82,6 +82,29 @@ def test_pairs_are_weighted_by_their_multiplicity():
         EditSettings(pair_weighting="each")
 
 
+@pytest.mark.parametrize("weighting", ["multiplicity", "unique"])
+def test_each_object_keeps_its_identity_whatever_its_size(weighting):
+    """Several objects: the identity loss is the mean of each object's own loss, so a small object's pairs are not
+    outweighed by a large one's; one object (or all pairs labelled alike) gives the single-object loss."""
+    size = (8, 8)
+    source, target = np.ones(size, bool), np.ones(size, bool)
+    big = np.array([[x, y, x, y] for x in range(4) for y in range(8)])  # 32 pixels, 8 cell pairs
+    small = np.array([[6, 6, 7, 7]])  # one pixel
+    pairs = np.concatenate([big, small])
+    generator = torch.Generator().manual_seed(1)
+    current, original = torch.randn(1, 3, 4, 4, generator=generator), torch.randn(1, 3, 4, 4, generator=generator)
+
+    def loss(p, objects=None):
+        return float(identity_loss(current, original, GuidanceTargets(p, source, target, "cpu", weighting, objects)))
+
+    per_object = loss(pairs, [0] * len(big) + [1])
+    assert per_object == pytest.approx((loss(big) + loss(small)) / 2, rel=1e-6)
+    assert loss(pairs, [0] * len(pairs)) == pytest.approx(loss(pairs), rel=1e-6)
+    assert abs(per_object - loss(pairs)) > 1e-3  # pooled, the big object would dominate
+    with pytest.raises(ValueError, match="one object index per correspondence"):
+        GuidanceTargets(pairs, source, target, "cpu", weighting, [0])
+
+
 def test_the_edit_uses_the_pair_weighting_it_is_given(models, chair, cache):
     official = Editor(models, EditSettings(**CHEAP), cache).edit(chair)
     unique = Editor(models, EditSettings(**CHEAP, pair_weighting="unique"), cache).edit(chair)

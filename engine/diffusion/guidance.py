@@ -22,14 +22,21 @@ import numpy as np
 
 
 class GuidanceTargets:
-    def __init__(self, correspondences, source_mask, target_mask, device, weighting: str = "multiplicity"):
+    def __init__(self, correspondences, source_mask, target_mask, device, weighting: str = "multiplicity",
+                 objects=None):
         """correspondences: Nx4 int (src_x, src_y, tgt_x, tgt_y) in pixels of an HxW image; source_mask: HxW bool
         where the object(s) were; target_mask: HxW bool where they are after the edit; weighting: "multiplicity"
-        or "unique" (``EditSettings.pair_weighting``)."""
+        or "unique" (``EditSettings.pair_weighting``); objects: N ints, the object each correspondence belongs to
+        (None: all one object). With several objects the identity loss is the mean of the objects' own losses, so
+        each object keeps its identity whatever its size on screen."""
         if weighting not in ("multiplicity", "unique"):
             raise ValueError(f"Unknown pair weighting {weighting!r}; use 'multiplicity' or 'unique'.")
         self.weighting = weighting
         self.pairs = np.asarray(correspondences, dtype=np.int64).reshape(-1, 4)
+        self.objects = np.zeros(len(self.pairs), np.int64) if objects is None else np.asarray(objects, np.int64)
+        if self.objects.shape != (len(self.pairs),):
+            raise ValueError(f"objects must give one object index per correspondence ({len(self.pairs)}), not "
+                             f"{self.objects.shape}")
         self.source_mask = np.asarray(source_mask, dtype=bool)
         self.target_mask = np.asarray(target_mask, dtype=bool)
         self.height, self.width = self.source_mask.shape
@@ -56,8 +63,10 @@ class GuidanceTargets:
 
             p = self.pairs
             size = grid[0] * grid[1]
-            pairs, counts = np.unique(self._cells(p[:, 0], p[:, 1], grid) * size + self._cells(p[:, 2], p[:, 3], grid),
-                                      return_counts=True)
+            keys = (self.objects * size + self._cells(p[:, 0], p[:, 1], grid)) * size + self._cells(p[:, 2], p[:, 3],
+                                                                                                    grid)
+            keys, counts = np.unique(keys, return_counts=True)
+            pairs, objects = keys % (size * size), keys // (size * size)
             src_cells = self._mask_cells(self.source_mask, grid)
             tgt_cells = self._mask_cells(self.target_mask, grid)
             arrays = {"src": pairs // size, "tgt": pairs % size, "bg_src": np.flatnonzero(~src_cells),
@@ -65,6 +74,9 @@ class GuidanceTargets:
             index = {k: torch.from_numpy(v.astype(np.int64)).to(self.device) for k, v in arrays.items()}
             multiplicity = self.weighting == "multiplicity"
             index["count"] = torch.from_numpy(counts.astype(np.float32)).to(self.device) if multiplicity else None
+            _, dense = np.unique(objects, return_inverse=True)  # objects with pairs on this grid, numbered 0..K-1
+            index["object"] = torch.from_numpy(dense.astype(np.int64)).to(self.device)
+            index["objects"] = int(dense.max()) + 1 if dense.size else 0
             self._grids[grid] = index
         return self._grids[grid]
 
@@ -77,15 +89,26 @@ def _flat(activation):
 
 def identity_loss(current, original, targets: GuidanceTargets):
     """Mean L1 distance between the current activations at the target cells and the original ones at their source
-    cells, over channels and pairs (each pair weighted by its count with ``multiplicity`` weighting)."""
+    cells, over channels and pairs (each pair weighted by its count with ``multiplicity`` weighting); with several
+    objects, the mean over the objects of that loss for each."""
     index = targets.grid(current.shape[-2:])
     if index["src"].numel() == 0:
         return current.new_zeros((), dtype=current.dtype).float()
     cur, orig = _flat(current), _flat(original)
     distance = (cur[:, index["tgt"]] - orig[:, index["src"]]).abs()
+    if index["objects"] > 1:
+        return _per_object_mean(distance.mean(dim=0), index)
     if index["count"] is None:
         return distance.mean()
     return (distance.mean(dim=0) * index["count"]).sum() / index["count"].sum()
+
+
+def _per_object_mean(pair_distance, index):
+    """The mean over objects of each object's (count-weighted) mean pair distance."""
+    weight = index["count"] if index["count"] is not None else pair_distance.new_ones(pair_distance.shape)
+    totals = pair_distance.new_zeros(index["objects"]).index_add(0, index["object"], pair_distance * weight)
+    weights = weight.new_zeros(index["objects"]).index_add(0, index["object"], weight)
+    return (totals / weights).mean()
 
 
 def background_loss(current, original, targets: GuidanceTargets, kind: str = "global_avg"):

@@ -255,8 +255,11 @@ class Editor:
         if not prep.layout.crop(target_mask).any():  # all of it in the padding band is out of the photo too
             raise OutOfViewError("The edit moves the object out of the frame of the photo, so nothing of it is "
                                  "visible: move it back into view")
-        targets = GuidanceTargets(geo.correspondences(), prep.mask, target_mask, self.models.device,
-                                  weighting=self.settings.pair_weighting)
+        per_object = [np.asarray(geo.correspondences(k)) for k in range(len(geo.visible_fraction))]
+        objects = np.concatenate([np.full(len(pairs), k) for k, pairs in enumerate(per_object)]) if per_object else None
+        targets = GuidanceTargets(np.concatenate(per_object) if per_object else geo.correspondences(), prep.mask,
+                                  target_mask, self.models.device, weighting=self.settings.pair_weighting,
+                                  objects=objects)
         return _Geometry(edited_depth=np.asarray(geo.depth, dtype=np.float32), target_mask=target_mask,
                          targets=targets, visible_fraction=[float(v) for v in geo.visible_fraction])
 
