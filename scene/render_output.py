@@ -195,7 +195,8 @@ def show_on_plane(context, image, camera=None, distance: float | None = None):
 
 def _plane_material(image):
     material = bpy.data.materials.get(PLANE_OBJECT) or bpy.data.materials.new(PLANE_OBJECT)
-    material.use_nodes = True
+    if material.node_tree is None:  # Blender before 5.0 makes node trees only on request
+        material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
     nodes.clear()
     texture = nodes.new("ShaderNodeTexImage")
