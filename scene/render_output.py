@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bpy
 
-from . import photo_files
+from . import photo_files, scene_build
 
 RESULT_IMAGE = "DH Edit"
 PROGRESS_IMAGE = "DH Edit Progress"
@@ -194,18 +194,8 @@ def show_on_plane(context, image, camera=None, distance: float | None = None):
 
 
 def _plane_material(image):
-    material = bpy.data.materials.get(PLANE_OBJECT) or bpy.data.materials.new(PLANE_OBJECT)
-    if material.node_tree is None:  # Blender before 5.0 makes node trees only on request
-        material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    texture = nodes.new("ShaderNodeTexImage")
-    texture.image = image
-    emission = nodes.new("ShaderNodeEmission")
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(texture.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    return material
+    """The result plane's material (reused by name): the photo's unlit image material showing ``image``."""
+    return scene_build.photo_material(PLANE_OBJECT, image, bpy.data.materials.get(PLANE_OBJECT))
 
 
 def show_as_camera_background(context, image, camera=None):

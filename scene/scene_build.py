@@ -45,10 +45,12 @@ def build_mesh(name: str, vertices: np.ndarray, uv: np.ndarray, quads: np.ndarra
     return mesh
 
 
-def photo_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
+def photo_material(name: str, image: bpy.types.Image, material: bpy.types.Material | None = None
+                   ) -> bpy.types.Material:
     """Emission shader with the image: renders show the photo's own colours, unlit, in Eevee and Cycles; the
-    Workbench shows the same image in Texture colour mode."""
-    material = bpy.data.materials.new(name)
+    Workbench shows the same image in Texture colour mode. ``material``: one to rebuild in place (its nodes are
+    replaced), else a new one called ``name``."""
+    material = material or bpy.data.materials.new(name)
     if material.node_tree is None:  # Blender before 5.0 makes node trees only on request
         material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links

@@ -227,3 +227,22 @@ def test_render_animation_sends_its_frames_to_the_cluster(cluster, addon, photog
     assert summary["runner"] == "ray" and summary["done"] == 3 and summary["inversions"] == 1
     image = bpy.data.images[render_animation.ANIMATION_IMAGE]
     assert image.source == "SEQUENCE"
+
+
+
+def test_a_run_hashes_each_input_file_once(tmp_path, monkeypatch):
+    """The report's inputs section hashes a file the first time a job (or run) names it, then reuses the digest:
+    an animation's frames and a batch's jobs of one photo read it once."""
+    from engine.jobs import _edit_inputs
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"pixels")
+    reads = []
+    real = _edit_inputs.file_sha256
+    monkeypatch.setattr(_edit_inputs, "file_sha256", lambda path: reads.append(path) or real(path))
+    digests, eye = {}, [[float(i == j) for j in range(4)] for i in range(4)]
+    sections = [_edit_inputs.inputs_section({"photo": str(photo)}, eye, tmp_path / f"f{k}.png", digests)
+                for k in range(3)]
+    assert len(reads) == 1 and len({s["job_digest"] for s in sections}) == 1
+    _edit_inputs.inputs_section({"photo": str(photo)}, eye, tmp_path / "alone.png")
+    assert len(reads) == 2  # without a shared dict, each call reads the file

@@ -22,20 +22,22 @@ def params_digest(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def job_done(job) -> bool:
-    """True when every image of ``job`` and its report exist and match the job's inputs as they are now."""
+def job_done(job, digests: dict | None = None) -> bool:
+    """True when every image of ``job`` and its report exist and match the job's inputs as they are now;
+    ``digests`` ({path: SHA-256}) carries the input files already hashed in this run."""
     frames = job.frames()
-    return bool(frames) and all(_frame_done(job.params, transform, output) for transform, output in frames)
+    digests = {} if digests is None else digests
+    return bool(frames) and all(_frame_done(job.params, transform, output, digests) for transform, output in frames)
 
 
-def _frame_done(params: dict, transform, output) -> bool:
+def _frame_done(params: dict, transform, output, digests: dict) -> bool:
     image = Path(output)
     report = image.with_suffix(".json")
     if not image.is_file() or not report.is_file():
         return False
     try:
         recorded = json.loads(report.read_text())["inputs"]["job_digest"]
-        expected = inputs_section(params, transform, output)["job_digest"]
+        expected = inputs_section(params, transform, output, digests)["job_digest"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return recorded == expected

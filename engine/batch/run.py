@@ -24,9 +24,9 @@ def run_batch(jobs, out_dir, ray_address: str | None = None, retry_failed: bool 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures = previous_failures(out_dir)
-    entries, todo = {}, []
+    entries, todo, digests = {}, [], {}  # digests: each input file hashed once for all the resume checks
     for job in jobs:
-        entry = _skip_entry(job, failures, retry_failed)
+        entry = _skip_entry(job, failures, retry_failed, digests)
         if entry is None:
             todo.append(job)
         else:
@@ -47,9 +47,9 @@ def run_batch(jobs, out_dir, ray_address: str | None = None, retry_failed: bool 
     return data
 
 
-def _skip_entry(job, failures: dict, retry_failed: bool) -> dict | None:
+def _skip_entry(job, failures: dict, retry_failed: bool, digests: dict) -> dict | None:
     digest = params_digest(job.params)
-    if job_done(job):
+    if job_done(job, digests):
         return {"id": job.id, "status": "skipped", "reason": "done", "params_digest": digest,
                 "images": [output for _, output in job.frames()]}
     before = None if retry_failed else failed_before(job, failures)

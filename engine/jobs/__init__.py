@@ -100,6 +100,8 @@ class JobContext:
         import numpy as np
         from PIL import Image
 
+        from ..io.safe_write import fresh_path, write_atomic
+
         if not isinstance(image, Image.Image):
             array = np.asarray(image)
             if array.dtype != np.uint8:
@@ -107,8 +109,6 @@ class JobContext:
             image = Image.fromarray(array)
         image = image.copy()
         image.thumbnail((size, size))
-        from ..io.safe_write import fresh_path, write_atomic
-
         self._thumbnails += 1
         path = fresh_path(self.workdir / f"thumbnail_{self._thumbnails:03d}.png")
         return str(write_atomic(path, image.save))

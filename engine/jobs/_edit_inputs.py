@@ -25,13 +25,20 @@ def file_sha256(path) -> str | None:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):
         return None
     return digest.hexdigest()
 
 
-def _file_entry(path: str) -> dict:
-    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+def _file_entry(path: str, digests: dict | None) -> dict:
+    """``{"path", "sha256"}``; ``digests`` ({resolved path: digest}) keeps what one job or run already read, so the
+    photo every frame names is read once."""
+    resolved = str(Path(path).resolve())
+    if digests is None:
+        return {"path": resolved, "sha256": file_sha256(path)}
+    if resolved not in digests:
+        digests[resolved] = file_sha256(path)
+    return {"path": resolved, "sha256": digests[resolved]}
 
 
 def _numbers(value):
@@ -40,16 +47,17 @@ def _numbers(value):
     return [_numbers(item) for item in value] if isinstance(value, (list, tuple)) else float(value)
 
 
-def inputs_section(params: dict, transform, output) -> dict:
+def inputs_section(params: dict, transform, output, digests: dict | None = None) -> dict:
     """The report's ``inputs`` for one frame of an edit job: ``transform`` (4x4, or one 4x4 per object with
-    ``masks``), ``output`` its image."""
+    ``masks``), ``output`` its image; ``digests``: a dict the caller keeps across the frames of a job (or the jobs
+    of a run) so each input file is hashed once."""
     files = {}
     for key in FILE_KEYS:
         value = params.get(key)
         if isinstance(value, str) and value:
-            files[key] = _file_entry(value)
+            files[key] = _file_entry(value, digests)
     if params.get("masks"):  # further objects: only then, so a one-object digest stays as it was
-        files["masks"] = [_file_entry(path) for path in params["masks"]]
+        files["masks"] = [_file_entry(path, digests) for path in params["masks"]]
     section = {"files": files, "transform": _numbers(transform)}
     section.update({key: params[key] for key in _PARAM_KEYS if key in params})
     section.setdefault("prompt", "")

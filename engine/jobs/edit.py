@@ -59,6 +59,7 @@ def run(params, ctx) -> dict:
         raise BadParams(f"Invalid perspective parameters: {error}") from None
     progress = job.progress(ctx, params)
     editor = job.editor(params, ctx)
+    wire, protected, digests = params.to_json(), safe_write.inputs_of(params), {}
     results = []
     for index, (transform, output) in enumerate(frames):
         ctx.check_cancelled()
@@ -71,8 +72,7 @@ def run(params, ctx) -> dict:
         if figures is not None:
             result.report["perspective"] = figures
         result.report["lora"] = edit_lora.report_entry(editor.models)
-        result.report["inputs"] = _edit_inputs.inputs_section(params.to_json(), transform, output)
-        protected = safe_write.inputs_of(params)
+        result.report["inputs"] = _edit_inputs.inputs_section(wire, transform, output, digests)
         safe_write.write_atomic(output, Image.fromarray(result.image).save, protected)
         report_path = safe_write.write_atomic(output.with_suffix(".json"),
                                               lambda path, report=result.report: write_report(report, path),
