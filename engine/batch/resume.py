@@ -9,17 +9,18 @@ digest of the job as it is now (same input files by content, prompt, transform, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from ..diffusion.settings import digest
 from ..jobs._edit_inputs import inputs_section
 
 SUMMARY_NAME = "batch-summary.json"
 
 
 def params_digest(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+    """The job's parameters' digest (canonical JSON), what ``--retry-failed`` compares."""
+    return digest(params)
 
 
 def job_done(job, digests: dict | None = None) -> bool:

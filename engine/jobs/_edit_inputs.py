@@ -10,8 +10,9 @@ Standard library only (numpy-free), so the batch runner can compute the same dig
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
+
+from ..diffusion.settings import digest
 
 FILE_KEYS = ("photo", "mask", "depth", "bg", "bg_depth")
 # the job params that change the image; the rest (output paths, thumbnails, cache use) do not
@@ -68,5 +69,4 @@ def inputs_section(params: dict, transform, output, digests: dict | None = None)
 
 def job_digest(section: dict) -> str:
     """SHA-256 of the section's canonical JSON without its own digest and output: equal digests, same image."""
-    core = {key: value for key, value in section.items() if key not in ("job_digest", "output")}
-    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
+    return digest({key: value for key, value in section.items() if key not in ("job_digest", "output")})
